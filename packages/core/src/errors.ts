@@ -1,0 +1,78 @@
+const brand = Symbol.for('changecast.error')
+
+/** Machine-readable reason of a {@link ChangecastError}. */
+export type ChangecastErrorCode = 'invalid-filter' | 'invalid-options' | 'invalid-state' | 'subscriber-failed'
+
+function markChangecast(error: Error, code: ChangecastErrorCode): void {
+  Object.defineProperty(error, brand, { value: true })
+  Object.defineProperty(error, 'code', { value: code, enumerable: true })
+}
+
+/**
+ * Base class of every error Changecast throws or reports. `instanceof ChangecastError`
+ * is true for all of them, including {@link InvalidFilterError}, which also is a `TypeError`.
+ */
+export class ChangecastError extends Error {
+  declare readonly code: ChangecastErrorCode
+
+  constructor(code: ChangecastErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'ChangecastError'
+    markChangecast(this, code)
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // The base class recognises every Changecast error (some extend TypeError);
+    // subclasses keep the ordinary prototype check.
+    if (this === ChangecastError) {
+      return typeof value === 'object' && value !== null && brand in value
+    }
+    return Function.prototype[Symbol.hasInstance].call(this, value)
+  }
+}
+
+/**
+ * A subscription filter or handler is invalid: unknown table, unknown event type,
+ * unknown filter field, or a handler that is not a function. Thrown synchronously by
+ * `feed.on()`; nothing is subscribed.
+ */
+export class InvalidFilterError extends TypeError {
+  declare readonly code: 'invalid-filter'
+
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidFilterError'
+    markChangecast(this, 'invalid-filter')
+  }
+}
+
+/** Options passed to `changecast()` are invalid. */
+export class InvalidOptionsError extends TypeError {
+  declare readonly code: 'invalid-options'
+
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidOptionsError'
+    markChangecast(this, 'invalid-options')
+  }
+}
+
+/** Changecast was used at the wrong time, e.g. `changecast(db)` after `db.open()`. */
+export class ChangecastStateError extends ChangecastError {
+  constructor(message: string) {
+    super('invalid-state', message)
+    this.name = 'ChangecastStateError'
+  }
+}
+
+/** A subscriber threw. Reported through `feed.onError()` (or `console.error`); never rethrown into the write. */
+export class SubscriberError extends ChangecastError {
+  constructor(cause: unknown) {
+    super('subscriber-failed', `A Changecast subscriber threw: ${describe(cause)}`, { cause })
+    this.name = 'SubscriberError'
+  }
+}
+
+function describe(value: unknown): string {
+  return value instanceof Error ? value.message : String(value)
+}

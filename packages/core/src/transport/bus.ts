@@ -1,0 +1,92 @@
+import mitt from 'mitt'
+import { SubscriberError, type ChangecastError } from '../errors.js'
+import type { ChangeBatch, ChangeEvent, Unsubscribe } from '../types.js'
+import type { Matcher } from './parse-filter.js'
+
+type Listener<T> = (value: T) => void
+
+/**
+ * The in-page bus: one mitt emitter keyed by table name, so a subscriber to `todos`
+ * never sees (or pays for) events of other tables. Every handler is isolated: one that
+ * throws is reported and the others still run.
+ */
+export class Bus {
+  private readonly tables = mitt<Record<string, ChangeEvent>>()
+  private readonly batches = new Set<Listener<ChangeBatch>>()
+  private readonly errors = new Set<Listener<ChangecastError>>()
+  private readonly live = new Set<() => void>()
+
+  /** Number of live subscriptions (events, batches and errors). */
+  get size(): number {
+    return this.live.size
+  }
+
+  subscribe(matcher: Matcher, handler: Listener<ChangeEvent>): Unsubscribe {
+    const { test } = matcher
+    const run = (event: ChangeEvent): void => {
+      if (test && !test(event)) return
+      this.call(handler, event)
+    }
+    const wildcard = (_type: string, event: ChangeEvent): void => run(event)
+    const tables = matcher.tables
+    if (tables) tables.forEach((table) => this.tables.on(table, run))
+    else this.tables.on('*', wildcard)
+    return this.track(() => {
+      if (tables) tables.forEach((table) => this.tables.off(table, run))
+      else this.tables.off('*', wildcard)
+    })
+  }
+
+  onBatch(handler: Listener<ChangeBatch>): Unsubscribe {
+    const run: Listener<ChangeBatch> = (batch) => this.call(handler, batch)
+    this.batches.add(run)
+    return this.track(() => this.batches.delete(run))
+  }
+
+  onError(handler: Listener<ChangecastError>): Unsubscribe {
+    this.errors.add(handler)
+    return this.track(() => this.errors.delete(handler))
+  }
+
+  /** Delivers a committed batch: each event to its subscribers, in order, then the batch. */
+  publish(batch: ChangeBatch): void {
+    for (const event of batch.events) this.tables.emit(event.table, event)
+    for (const handler of [...this.batches]) handler(batch)
+  }
+
+  /** Hands an error to `onError` handlers, or to `console.error` when there are none. */
+  report(error: ChangecastError): void {
+    if (this.errors.size === 0) {
+      console.error(error)
+      return
+    }
+    for (const handler of [...this.errors]) {
+      try {
+        handler(error)
+      } catch (failure) {
+        console.error(failure)
+      }
+    }
+  }
+
+  /** Removes every subscription. */
+  clear(): void {
+    for (const remove of [...this.live]) remove()
+  }
+
+  private call<T>(handler: Listener<T>, value: T): void {
+    try {
+      handler(value)
+    } catch (error) {
+      this.report(new SubscriberError(error))
+    }
+  }
+
+  private track(remove: () => void): Unsubscribe {
+    const unsubscribe = (): void => {
+      if (this.live.delete(unsubscribe)) remove()
+    }
+    this.live.add(unsubscribe)
+    return unsubscribe
+  }
+}

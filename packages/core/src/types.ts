@@ -1,0 +1,135 @@
+import type { IndexableType, Table } from 'dexie'
+
+/** What a write did to one entity. */
+export type ChangeType = 'create' | 'update' | 'delete'
+
+/**
+ * Where a change was made: in this context (`local`), in another tab or worker of the
+ * same origin (`tab`), or on the server (`remote`).
+ */
+export type ChangeSource = 'local' | 'tab' | 'remote'
+
+/**
+ * One entity-level change, emitted once the transaction that made it has committed.
+ *
+ * Treat events as immutable: the same object is handed to every subscriber. Its
+ * `value` and `previous` are copies owned by Changecast, never objects that Dexie
+ * (or your own code) still holds.
+ */
+export interface ChangeEvent<T = unknown, K = IndexableType> {
+  /** `create`, `update` or `delete`. */
+  type: ChangeType
+  /** Name of the Dexie table. */
+  table: string
+  /** Primary key, final: auto-increment keys are filled in from the write's results. */
+  key: K
+  /** The stored object after the write (`create`, `update`). */
+  value?: T
+  /** The object before the write (`update`, `delete`), when previous capture is on. */
+  previous?: T
+  /** `update` only: changed key paths (dotted for nested objects) → new value (`undefined` when removed). */
+  changes?: Record<string, unknown>
+  /** Where the change was made. */
+  source: ChangeSource
+  /** Id of the context (tab, worker, server) that made the write. */
+  origin: string
+  /** Transaction id: all events of one commit share it. */
+  tx: string
+  /** Position in the durable changelog (total commit order), when the changelog is on. */
+  rev?: number
+  /** Commit time, in ms since the epoch. */
+  at: number
+}
+
+/** All events of one committed transaction, in write order. */
+export interface ChangeBatch<E extends ChangeEvent<unknown, unknown> = ChangeEvent> {
+  tx: string
+  origin: string
+  source: ChangeSource
+  rev?: number
+  at: number
+  events: E[]
+}
+
+/** Describes one table for typing: the stored object type and its primary key type. */
+export interface TableShape<T = unknown, K = IndexableType> {
+  value: T
+  key: K
+}
+
+/** The table map used when a database has no typed tables: any name, unknown values. */
+export type AnyTables = Record<string, TableShape>
+
+/** Table map of a typed Dexie subclass or `Dexie & { todos: EntityTable<Todo, 'id'> }`. */
+export type TablesOf<DB> = {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- matching any Table<T, K, Insert>
+  [N in keyof DB as DB[N] extends Table<any, any, any> ? N & string : never]: DB[N] extends Table<
+    infer T,
+    infer K,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    any
+  >
+    ? TableShape<T, K>
+    : never
+}
+
+/** `TablesOf<DB>`, or `AnyTables` when the database declares no typed tables. */
+export type TableMap<DB> = [keyof TablesOf<DB>] extends [never] ? AnyTables : TablesOf<DB>
+
+/** Names of the tables in a table map. */
+export type TableName<Tables> = keyof Tables & string
+
+/** The event type of table `N` (a union when `N` is a union), with `table` narrowed to its name. */
+export type EventOf<Tables, N extends TableName<Tables> = TableName<Tables>> = N extends unknown
+  ? Tables[N] extends TableShape<infer T, infer K>
+    ? ChangeEvent<T, K> & { table: N }
+    : never
+  : never
+
+/** The batch type of a table map: its events are a union over the tables. */
+export type BatchOf<Tables> = ChangeBatch<EventOf<Tables>>
+
+/**
+ * Which events a subscriber wants. Every field is optional and narrows the match;
+ * arrays mean "any of".
+ *
+ * @example
+ * feed.on({ table: 'todos', key: 42, type: ['update', 'delete'] }, (e) => render(e))
+ */
+export interface ChangeFilter<Tables = AnyTables, N extends TableName<Tables> = TableName<Tables>> {
+  /** Table name or names. @default every captured table */
+  table?: N | readonly N[]
+  /** Primary key, compared with `indexedDB.cmp` (arrays for compound keys). @default any key */
+  key?: Tables[N] extends TableShape<unknown, infer K> ? K : IndexableType
+  /** Event type or types. @default every type */
+  type?: ChangeType | readonly ChangeType[]
+  /** Where the change was made. @default every source */
+  source?: ChangeSource | readonly ChangeSource[]
+}
+
+/**
+ * A Phoenix-style topic: `'*'` (everything), `'todos'` (one table) or `'todos:42'`
+ * (one table and key; the key matches the string form of the event's key).
+ */
+export type Topic<Tables = AnyTables, N extends TableName<Tables> = TableName<Tables>> = '*' | N | `${N}:${string}`
+
+/** Removes a subscription, listener or resource. Calling it twice is harmless. */
+export type Unsubscribe = () => void
+
+/** Options of {@link changecast}. */
+export interface ChangecastOptions {
+  /**
+   * Tables to capture: a list of names, or a predicate over the name.
+   * Dexie's `$`-prefixed tables and Changecast's own tables are never captured.
+   * @default every table of the database
+   */
+  tables?: readonly string[] | ((name: string) => boolean)
+  /**
+   * Put the object before the write on `update` and `delete` events (`previous`).
+   * `true` for every table, `false` for none, or a list of table names.
+   * Changecast reads old values either way (to tell `create` from `update` and to
+   * compute `changes`); turning this off keeps them out of events.
+   * @default true
+   */
+  previous?: boolean | readonly string[]
+}

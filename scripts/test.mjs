@@ -1,0 +1,17 @@
+// The one command that runs every test: unit (Node), browser (vitest + Chromium), e2e (Playwright).
+import { spawnSync } from 'node:child_process'
+import { ensureChromium } from './chromium.mjs'
+
+const env = { ...process.env, CHROMIUM_PATH: ensureChromium() }
+const steps = [
+  ['unit + browser (vitest)', 'vitest', ['run']],
+  ['end to end (playwright)', 'playwright', ['test']],
+]
+for (const [name, command, args] of steps) {
+  console.log(`\n[changecast] ${name}: ${command} ${args.join(' ')}`)
+  const result = spawnSync(command, args, { stdio: 'inherit', env })
+  if (result.status !== 0) {
+    console.error(`[changecast] ${name} failed (exit ${result.status ?? result.signal}).`)
+    process.exit(result.status ?? 1)
+  }
+}
