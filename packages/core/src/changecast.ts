@@ -1,8 +1,11 @@
 import type Dexie from 'dexie'
 import { createCaptureMiddleware, CAPTURE_MIDDLEWARE_NAME } from './capture/middleware.js'
 import { Staging } from './capture/stage.js'
-import { ChangecastError, ChangecastStateError, InvalidFilterError, InvalidOptionsError } from './errors.js'
+import { ChangecastStateError, InvalidFilterError, InvalidOptionsError, type ChangecastError } from './errors.js'
+import { declareLogTable, DEFAULT_RETENTION, newestRev, type LogRetention } from './log/changelog.js'
+import { LogWriter } from './log/log-writer.js'
 import { Bus } from './transport/bus.js'
+import { Delivery, type ResyncInfo } from './transport/delivery.js'
 import { parseFilter, type TableCatalog } from './transport/parse-filter.js'
 import type {
   AnyTables,
@@ -27,6 +30,17 @@ export interface Feed<Tables = AnyTables> {
   readonly origin: string
   /** True once {@link Feed.close} was called. */
   readonly closed: boolean
+  /**
+   * True when batches reach other tabs and workers of this origin (a BroadcastChannel is
+   * open). False with `channel: false` or where BroadcastChannel does not exist; local
+   * events work either way.
+   */
+  readonly crossTab: boolean
+  /**
+   * The changelog rev of the last batch delivered to this context's subscribers
+   * (`undefined` with `log: false`, or before the database opened).
+   */
+  readonly rev: number | undefined
 
   /**
    * Subscribes to change events, delivered after their transaction commits, in commit
@@ -67,6 +81,28 @@ export interface Feed<Tables = AnyTables> {
   onError(handler: (error: ChangecastError) => void): Unsubscribe
 
   /**
+   * Committed batches after changelog rev `rev`, oldest first, for late subscribers and
+   * UIs that load and then listen: `const batches = await feed.since(lastSeenRev)`.
+   * Their `source` is `local` for this context's own commits, else `tab` (or `remote`).
+   * @throws {ChangecastStateError} (as a rejection) when the changelog is off.
+   */
+  since(rev: number): Promise<BatchOf<Tables>[]>
+
+  /**
+   * Reads the changelog and delivers whatever this context has not delivered yet. Runs
+   * by itself when a page wakes up (resumed, restored from the back/forward cache,
+   * visible again) and after a gap; call it when you know the context was asleep.
+   */
+  catchUp(): Promise<void>
+
+  /**
+   * Called when this context may have missed changes it cannot replay: messages lost
+   * with `log: false`, or the missed commits already compacted out of the changelog.
+   * Reload your data from the database when it fires.
+   */
+  onResync(handler: (info: ResyncInfo) => void): Unsubscribe
+
+  /**
    * Removes every subscription and stops capturing. The database keeps working; writes
    * after `close()` produce no events. Calling it twice is harmless.
    */
@@ -74,7 +110,7 @@ export interface Feed<Tables = AnyTables> {
 }
 
 const feeds = new WeakMap<Dexie, { readonly closed: boolean }>()
-const OPTION_KEYS = ['tables', 'previous']
+const OPTION_KEYS = ['tables', 'previous', 'log', 'channel']
 
 /**
  * Turns every committed write to `db` into change events. Call it once per database,
@@ -113,34 +149,57 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
 
   const isCaptured = capturedTables(options.tables)
   const keepPrevious = previousTables(options.previous)
+  const retention = logRetention(options.log)
+  if (retention) declareLogTable(db)
   const origin = randomId()
   const bus = new Bus()
+  const resyncHandlers = new Set<(info: ResyncInfo) => void>()
   let active = true
 
-  const staging = new Staging(
+  const delivery = new Delivery({
+    db,
     origin,
-    (tx, events) => {
-      if (!active || events.length === 0) return
-      const at = Date.now()
-      for (const event of events) event.at = at
-      const batch: ChangeBatch = { tx, origin, source: 'local', at, events }
-      bus.publish(batch)
+    bus,
+    log: retention,
+    channel: options.channel === undefined ? `changecast:${db.name}` : options.channel,
+    resync: (info) => {
+      for (const handler of [...resyncHandlers]) {
+        try {
+          handler(info)
+        } catch (error) {
+          console.error(error)
+        }
+      }
     },
-    (error) =>
-      bus.report(
-        new ChangecastError('subscriber-failed', 'Changecast could not build the events of a commit.', {
-          cause: error,
-        }),
-      ),
-  )
+  })
+  const staging = new Staging(origin, (stage, events) => {
+    if (!active) return
+    const { rev, at = Date.now() } = stage.log
+    for (const event of events) {
+      event.at = at
+      if (rev !== undefined) event.rev = rev
+    }
+    const batch: ChangeBatch = { tx: stage.tx, origin, source: 'local', at, events }
+    if (rev !== undefined) batch.rev = rev
+    delivery.local(batch)
+  })
   const middleware = createCaptureMiddleware({
     origin,
     staging,
     isActive: () => active,
     isCaptured,
     keepPrevious,
+    log: retention ? new LogWriter(origin) : undefined,
   })
   db.use(middleware)
+  if (retention) {
+    // Sticky: runs on every open, before the database is handed to the application.
+    db.on(
+      'ready',
+      (vipDb: Dexie) => (active ? newestRev(vipDb).then((rev) => delivery.start(rev)) : undefined),
+      true,
+    )
+  }
 
   const catalog: TableCatalog = {
     declared: () => db.tables.map((table) => table.name),
@@ -151,6 +210,29 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     origin,
     get closed() {
       return !active
+    },
+    get crossTab() {
+      return active && delivery.crossTab
+    },
+    get rev() {
+      return delivery.rev
+    },
+    since(rev: number) {
+      if (!retention) {
+        return Promise.reject(
+          new ChangecastStateError('feed.since() needs the changelog, which is off (log: false).'),
+        )
+      }
+      return delivery.since(rev)
+    },
+    catchUp() {
+      return delivery.catchUp()
+    },
+    onResync(handler) {
+      checkHandler(handler, 'onResync')
+      if (!active) return () => {}
+      resyncHandlers.add(handler)
+      return () => resyncHandlers.delete(handler)
     },
     on(filter: unknown, handler: (event: ChangeEvent) => void): Unsubscribe {
       checkHandler(handler, 'on')
@@ -172,6 +254,8 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
       if (!active) return
       active = false
       bus.clear()
+      resyncHandlers.clear()
+      delivery.close()
       // Takes effect when the database next opens; until then the middleware passes requests through.
       db.unuse({ stack: 'dbcore', name: CAPTURE_MIDDLEWARE_NAME })
     },
@@ -200,6 +284,12 @@ function capturedTables(option: ChangecastOptions['tables']): (name: string) => 
   return (name) => !isInternalTable(name) && names.has(name)
 }
 
+function logRetention(option: ChangecastOptions['log']): Required<LogRetention> | undefined {
+  if (option === false) return undefined
+  if (option === undefined || option === true) return DEFAULT_RETENTION
+  return { ...DEFAULT_RETENTION, ...option }
+}
+
 function previousTables(option: ChangecastOptions['previous']): (name: string) => boolean {
   if (option === undefined || option === true) return () => true
   if (option === false) return () => false
@@ -217,13 +307,29 @@ function validateOptions(options: unknown): void {
       throw new InvalidOptionsError(`Unknown option '${key}'. Known options: ${OPTION_KEYS.join(', ')}.`)
     }
   }
-  const { tables, previous } = given
+  const { tables, previous, log, channel } = given
+  if (channel !== undefined && channel !== false && (typeof channel !== 'string' || channel === '')) {
+    throw new InvalidOptionsError("Option 'channel' must be a channel name or false.")
+  }
+  if (log !== undefined && typeof log !== 'boolean') {
+    const { maxEntries, maxAge, ...rest } = (typeof log === 'object' && log !== null ? log : { invalid: true }) as Record<
+      string,
+      unknown
+    >
+    if (Object.keys(rest).length > 0 || !isPositiveOrUndefined(maxEntries) || !isPositiveOrUndefined(maxAge)) {
+      throw new InvalidOptionsError("Option 'log' must be true, false or { maxEntries?: number > 0, maxAge?: ms > 0 }.")
+    }
+  }
   if (tables !== undefined && typeof tables !== 'function' && !isStringList(tables)) {
     throw new InvalidOptionsError("Option 'tables' must be a list of table names or a function (name) => boolean.")
   }
   if (previous !== undefined && typeof previous !== 'boolean' && !isStringList(previous)) {
     throw new InvalidOptionsError("Option 'previous' must be true, false or a list of table names.")
   }
+}
+
+function isPositiveOrUndefined(value: unknown): boolean {
+  return value === undefined || (typeof value === 'number' && value > 0)
 }
 
 function isStringList(value: unknown): value is string[] {

@@ -1,7 +1,13 @@
 const brand = Symbol.for('changecast.error')
 
 /** Machine-readable reason of a {@link ChangecastError}. */
-export type ChangecastErrorCode = 'invalid-filter' | 'invalid-options' | 'invalid-state' | 'subscriber-failed'
+export type ChangecastErrorCode =
+  | 'invalid-filter'
+  | 'invalid-options'
+  | 'invalid-state'
+  | 'subscriber-failed'
+  | 'not-cloneable'
+  | 'log-unreadable'
 
 function markChangecast(error: Error, code: ChangecastErrorCode): void {
   Object.defineProperty(error, brand, { value: true })
@@ -75,4 +81,25 @@ export class SubscriberError extends ChangecastError {
 
 function describe(value: unknown): string {
   return value instanceof Error ? value.message : String(value)
+}
+
+/**
+ * A committed batch could not be posted to other tabs because a value in it cannot be
+ * structured-cloned. The commit and the local events are unaffected; other contexts were
+ * told to read the commit from the changelog instead (or to resync without one).
+ */
+export class NotCloneableError extends ChangecastError {
+  /** The transaction whose batch could not be sent. */
+  readonly tx: string
+
+  constructor(tx: string, cause: unknown) {
+    super(
+      'not-cloneable',
+      `The batch of transaction ${tx} could not be sent to other tabs: ${describe(cause)}. ` +
+        'Other tabs read it from the changelog instead. Store only structured-cloneable values to avoid this.',
+      { cause },
+    )
+    this.name = 'NotCloneableError'
+    this.tx = tx
+  }
 }

@@ -132,4 +132,19 @@ export interface ChangecastOptions {
    * @default true
    */
   previous?: boolean | readonly string[]
+  /**
+   * The durable changelog: one row per committed transaction, written in the same
+   * IndexedDB transaction as the data, in a store Changecast adds to your newest schema
+   * version (`_changecast_log`). It gives every commit a `rev` (total order across tabs),
+   * lets a tab that missed messages replay them, and backs `feed.since()`. `false` keeps
+   * events in memory only. An object sets retention.
+   * @default true ({ maxEntries: 10000, maxAge: 7 days })
+   */
+  log?: boolean | { maxEntries?: number; maxAge?: number }
+  /**
+   * Name of the BroadcastChannel that carries batches to the other tabs and workers of
+   * this origin, or `false` to keep events in this context.
+   * @default `changecast:${db.name}`
+   */
+  channel?: string | false
 }

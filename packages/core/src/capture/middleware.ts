@@ -9,6 +9,8 @@ import type {
   DBCoreTransaction,
   Middleware,
 } from 'dexie'
+import { LOG_TABLE } from '../log/changelog.js'
+import type { LogWriter } from '../log/log-writer.js'
 import type { ChangeEvent } from '../types.js'
 import type { Stage, Staging } from './stage.js'
 import { toChangeEvents, type WriteRecord } from './to-change-events.js'
@@ -21,6 +23,8 @@ export interface CaptureConfig {
   isActive(): boolean
   isCaptured(table: string): boolean
   keepPrevious(table: string): boolean
+  /** Writes the changelog row of each transaction; absent when the changelog is off. */
+  log: LogWriter | undefined
 }
 
 /** Name under which the middleware is registered with `db.use()`. */
@@ -50,10 +54,15 @@ export function createCaptureMiddleware(config: CaptureConfig): Middleware<DBCor
       return {
         ...down,
         transaction(stores, mode, options) {
-          const trans = down.transaction(stores, mode, options)
-          if (mode === 'readwrite' && config.isActive() && stores.some((name) => config.isCaptured(name))) {
-            config.staging.watch(trans)
+          if (mode !== 'readwrite' || !config.isActive() || !stores.some((name) => config.isCaptured(name))) {
+            return down.transaction(stores, mode, options)
           }
+          const { log, staging } = config
+          // The changelog store joins every capturing transaction, so its row commits with the data.
+          const scope = log && !stores.includes(LOG_TABLE) ? [...stores, LOG_TABLE] : stores
+          const trans = down.transaction(scope, mode, options)
+          staging.watch(trans)
+          log?.attach(trans as unknown as IDBTransaction, () => staging.get(trans))
           return trans
         },
         table(name) {
@@ -88,30 +97,35 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
     mutate(req) {
       if (!config.isActive()) return table.mutate(req)
       const stage = staging.watch(req.trans)
-      const keepPrevious = config.keepPrevious(name)
-      let result: Promise<DBCoreMutateResponse>
-      let events: PromiseLike<ChangeEvent[]>
+      let response: Promise<DBCoreMutateResponse>
+      let build: (res: DBCoreMutateResponse) => ChangeEvent[]
       try {
-        ;[result, events] = capture(table, req, stage, keepPrevious, config.origin)
+        ;[response, build] = capture(table, req, stage, config.keepPrevious(name), config.origin)
       } catch (error) {
         return Dexie.Promise.reject(error instanceof Error ? error : new Error(String(error)))
       }
-      stage.parts.push(events)
-      // Replace the pending part by its events as soon as they are known, so that the
-      // commit can flush synchronously in the `complete` event.
-      const index = stage.parts.length - 1
-      events.then((list) => {
-        stage.parts[index] = list
-      })
-      return result
+      const index = stage.parts.push(undefined) - 1
+      stage.pending++
+      const settle = (events: ChangeEvent[]): void => {
+        stage.parts[index] = events
+        if (--stage.pending === 0) config.log?.settled(req.trans as unknown as IDBTransaction, stage)
+      }
+      // Registered before the caller gets the promise, so the events are known before
+      // any continuation of the caller runs (Dexie may commit right after it).
+      response.then(
+        (res) => settle(build(res)),
+        () => settle([]),
+      )
+      return response
     },
   }
 }
 
+type Built = [Promise<DBCoreMutateResponse>, (res: DBCoreMutateResponse) => ChangeEvent[]]
+
 /**
  * Starts one write: snapshots what is written, reads what it replaces, passes the
- * request down in order. Returns the response and the events it will produce (an
- * empty list when the request fails).
+ * request down in order. Returns the response, and how to turn it into events.
  */
 function capture(
   table: DBCoreTable,
@@ -119,7 +133,7 @@ function capture(
   stage: Stage,
   keepPrevious: boolean,
   origin: string,
-): [Promise<DBCoreMutateResponse>, PromiseLike<ChangeEvent[]>] {
+): Built {
   const { schema } = table
   const stamp = { tx: stage.tx, origin, source: 'local' as const, at: 0 }
   const record = (write: Omit<WriteRecord, 'table' | 'keepPrevious'>): ChangeEvent[] =>
@@ -131,14 +145,8 @@ function capture(
     const response = sequenced(stage, () => table.mutate(req))
     return [
       response,
-      settle(response, (res) =>
-        record({
-          op: 'add',
-          keys: resultKeys(res, req),
-          values: withKeys(schema, values, res),
-          failures: res.failures,
-        }),
-      ),
+      (res) =>
+        record({ op: 'add', keys: resultKeys(res, req), values: withKeys(schema, values, res), failures: res.failures }),
     ]
   }
 
@@ -156,7 +164,7 @@ function capture(
     )
     return [
       response,
-      settle(response, (res) =>
+      (res) =>
         record({
           op: 'put',
           keys: resultKeys(res, req),
@@ -164,7 +172,6 @@ function capture(
           previous,
           failures: res.failures,
         }),
-      ),
     ]
   }
 
@@ -179,7 +186,7 @@ function capture(
         return table.mutate(req)
       },
     )
-    return [response, settle(response, (res) => record({ op: 'delete', keys, previous, failures: res.failures }))]
+    return [response, (res) => record({ op: 'delete', keys, previous, failures: res.failures })]
   }
 
   let removed: { keys: unknown[]; values: unknown[] } = { keys: [], values: [] }
@@ -193,9 +200,7 @@ function capture(
   )
   return [
     response,
-    settle(response, (res) =>
-      res.numFailures > 0 ? [] : record({ op: 'delete', keys: removed.keys, previous: removed.values }),
-    ),
+    (res) => (res.numFailures > 0 ? [] : record({ op: 'delete', keys: removed.keys, previous: removed.values })),
   ]
 }
 
@@ -239,11 +244,6 @@ function sequencedAfterRead<T>(
       },
     )
   return (before ? before.then(run) : run()) as Promise<DBCoreMutateResponse>
-}
-
-/** The events of a request once it answered; none when it failed. */
-function settle(response: Response, build: (res: DBCoreMutateResponse) => ChangeEvent[]): PromiseLike<ChangeEvent[]> {
-  return response.then(build, () => [])
 }
 
 /**

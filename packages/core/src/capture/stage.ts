@@ -1,7 +1,5 @@
 import type { ChangeEvent } from '../types.js'
 
-type Part = ChangeEvent[] | PromiseLike<ChangeEvent[]>
-
 /**
  * What one native readwrite transaction has written so far. Its events are handed on
  * only when the transaction fires `complete`; on `abort` the stage is dropped.
@@ -9,21 +7,22 @@ type Part = ChangeEvent[] | PromiseLike<ChangeEvent[]>
 export interface Stage {
   /** Transaction id shared by every event of this commit. */
   readonly tx: string
-  /** Events per write request, in the order the requests were made. */
-  readonly parts: Part[]
+  /** Events per write request, in request order; `undefined` while a request is running. */
+  readonly parts: Array<ChangeEvent[] | undefined>
+  /** Write requests made but not answered yet. */
+  pending: number
   /**
    * Resolves once every write requested so far has reached IndexedDB. Set while a write
    * waits for its previous values, so that later requests of the same transaction do
    * not overtake it. `undefined` when nothing waits.
    */
   gate: PromiseLike<void> | undefined
+  /** Changelog state: events already written to this transaction's row, and its rev. */
+  log: { written: number; rev: number | undefined; at: number | undefined; flushes: number }
 }
 
-/** Called with the events of a committed transaction (possibly none), in write order. */
-export type CommitHandler = (tx: string, events: ChangeEvent[]) => void
-
-/** Called when the events of a committed transaction could not be built. */
-export type StageErrorHandler = (error: unknown) => void
+/** Called with the events of a committed transaction, in write order. */
+export type CommitHandler = (stage: Stage, events: ChangeEvent[]) => void
 
 /**
  * Keeps one {@link Stage} per native transaction (`WeakMap<IDBTransaction, Stage>`),
@@ -36,7 +35,6 @@ export class Staging {
   constructor(
     private readonly origin: string,
     private readonly onCommit: CommitHandler,
-    private readonly onError: StageErrorHandler,
   ) {}
 
   /** The stage of `trans`, or `undefined` when it has none. */
@@ -53,14 +51,21 @@ export class Staging {
   watch(trans: object): Stage {
     let stage = this.stages.get(trans)
     if (stage) return stage
-    stage = { tx: `${this.origin}.${++this.counter}`, parts: [], gate: undefined }
+    stage = {
+      tx: `${this.origin}.${++this.counter}`,
+      parts: [],
+      pending: 0,
+      gate: undefined,
+      log: { written: 0, rev: undefined, at: undefined, flushes: 0 },
+    }
     this.stages.set(trans, stage)
     const target = trans as EventTarget
     const created = stage
     const onComplete = (): void => {
       target.removeEventListener('abort', onAbort)
       this.stages.delete(trans)
-      this.flush(created)
+      const events = collect(created)
+      if (events.length > 0) this.onCommit(created, events)
     }
     const onAbort = (): void => {
       target.removeEventListener('complete', onComplete)
@@ -70,18 +75,11 @@ export class Staging {
     target.addEventListener('abort', onAbort, { once: true })
     return stage
   }
+}
 
-  private flush(stage: Stage): void {
-    const { parts, tx } = stage
-    if (parts.length === 0) return
-    if (parts.every(Array.isArray)) {
-      this.onCommit(tx, (parts as ChangeEvent[][]).flat())
-      return
-    }
-    // Responses normally arrive before `complete`; this only waits for a late one.
-    Promise.all(parts.map((part) => Promise.resolve(part))).then(
-      (all) => this.onCommit(tx, all.flat()),
-      (error: unknown) => this.onError(error),
-    )
-  }
+/** Every event staged so far, in write order. */
+export function collect(stage: Stage): ChangeEvent[] {
+  const events: ChangeEvent[] = []
+  for (const part of stage.parts) if (part) for (const event of part) events.push(event)
+  return events
 }

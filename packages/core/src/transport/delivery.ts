@@ -1,0 +1,192 @@
+import type Dexie from 'dexie'
+import { ChangecastError, NotCloneableError } from '../errors.js'
+import { compactLog, LOG_TABLE, readLog, rowToBatch, type LogRetention, type LogRow } from '../log/changelog.js'
+import type { ChangeBatch } from '../types.js'
+import type { Bus } from './bus.js'
+import { ENVELOPE_VERSION, receivedBatch, validateEnvelope, type Envelope } from './envelope.js'
+import { watchLifecycle } from './lifecycle.js'
+import { classifySeq, Sequencer, type RangeRead } from './sequencer.js'
+import { openTabChannel, type TabChannel } from './tab-channel.js'
+
+/** Why a context may have missed changes it cannot replay, so that a UI should reload its data. */
+export interface ResyncInfo {
+  /**
+   * - `missed-messages`: messages from another context were lost and there is no changelog;
+   * - `log-compacted`: the missed batches were already compacted out of the changelog;
+   * - `log-unreadable`: the changelog could not be read.
+   */
+  reason: 'missed-messages' | 'log-compacted' | 'log-unreadable'
+  /** The context whose messages were missed, when known. */
+  origin?: string
+}
+
+export interface DeliveryConfig {
+  db: Dexie
+  origin: string
+  bus: Bus
+  /** Changelog retention, or `undefined` when the changelog is off. */
+  log: Required<LogRetention> | undefined
+  /** Channel name, or `false` for no cross-tab delivery. */
+  channel: string | false
+  resync(info: ResyncInfo): void
+}
+
+/** Run compaction after this many local commits. */
+const COMPACT_EVERY = 200
+
+/**
+ * Gets committed batches to subscribers in order, exactly once: local commits, batches
+ * from other tabs and workers (over BroadcastChannel), and replays from the changelog
+ * when something was missed.
+ */
+export class Delivery {
+  private seq = 0
+  private readonly seen = new Map<string, number>()
+  private readonly sequencer: Sequencer | undefined
+  private readonly channel: TabChannel | undefined
+  private readonly stopLifecycle: () => void
+  private readonly keepers = new Set<() => number>()
+  private commits = 0
+  private compacting = false
+
+  constructor(private readonly config: DeliveryConfig) {
+    const { bus, log, channel, origin } = config
+    if (log) {
+      this.sequencer = new Sequencer(
+        (batch) => bus.publish(batch),
+        (after, before) => this.readRange(after, before),
+        () => config.resync({ reason: 'log-compacted' }),
+        (error) => {
+          bus.report(new ChangecastError('log-unreadable', 'Changecast could not read its changelog.', { cause: error }))
+          config.resync({ reason: 'log-unreadable' })
+        },
+      )
+    }
+    this.channel = channel === false ? undefined : openTabChannel(channel, (data) => this.receive(data))
+    this.stopLifecycle = this.channel
+      ? watchLifecycle(
+          () => this.channel?.suspend(),
+          () => {
+            this.channel?.resume()
+            void this.catchUp()
+          },
+        )
+      : () => {}
+    void origin
+  }
+
+  /** True when batches reach other tabs and workers (a BroadcastChannel is open). */
+  get crossTab(): boolean {
+    return this.channel !== undefined
+  }
+
+  /** The last delivered changelog rev. */
+  get rev(): number | undefined {
+    return this.sequencer?.rev
+  }
+
+  /** Called once the database is open, with the newest rev at that time. */
+  start(baseline: number): void {
+    this.sequencer?.start(baseline)
+    void this.compact()
+  }
+
+  /** A transaction of this context committed. */
+  local(batch: ChangeBatch): void {
+    this.send(batch)
+    if (this.sequencer && batch.rev !== undefined) this.sequencer.offer(batch)
+    else this.config.bus.publish(batch)
+    if (this.config.log && ++this.commits % COMPACT_EVERY === 0) void this.compact()
+  }
+
+  /** Reads the changelog for commits after the last delivered rev, and delivers them. */
+  catchUp(): Promise<void> {
+    return this.sequencer ? this.sequencer.catchUp() : Promise.resolve()
+  }
+
+  /** Committed batches after `rev`, from the changelog. */
+  async since(rev: number): Promise<ChangeBatch[]> {
+    const rows = await readLog(this.config.db, rev)
+    return rows.map((row) => rowToBatch(row, this.config.origin))
+  }
+
+  /** Registers the oldest rev something still needs (compaction keeps it). Returns an unregister function. */
+  keep(oldestNeeded: () => number): () => void {
+    this.keepers.add(oldestNeeded)
+    return () => this.keepers.delete(oldestNeeded)
+  }
+
+  close(): void {
+    this.stopLifecycle()
+    this.channel?.close()
+    this.sequencer?.close()
+  }
+
+  private send(batch: ChangeBatch): void {
+    if (!this.channel) return
+    const seq = ++this.seq
+    const { origin } = this.config
+    try {
+      this.channel.post({ v: ENVELOPE_VERSION, origin, seq, batch } satisfies Envelope)
+    } catch (error) {
+      // The batch cannot cross (a value the structured clone algorithm refuses): tell
+      // the others to read this commit from the changelog instead.
+      const notice: Envelope = { v: ENVELOPE_VERSION, origin, seq, notice: { tx: batch.tx, rev: batch.rev } }
+      try {
+        this.channel.post(notice)
+      } catch {
+        // The channel itself is gone; receivers notice the gap on the next message.
+      }
+      this.config.bus.report(new NotCloneableError(batch.tx, error))
+    }
+  }
+
+  private receive(data: unknown): void {
+    const envelope = validateEnvelope(data)
+    if (typeof envelope === 'string') {
+      console.warn(`[changecast] Ignored a malformed message on the tab channel: ${envelope}.`)
+      return
+    }
+    const { origin, seq } = envelope
+    if (origin === this.config.origin) return
+    if ('notice' in envelope) {
+      if (classifySeq(this.seen, origin, seq) === 'duplicate') return
+      if (this.sequencer && envelope.notice.rev !== undefined) void this.sequencer.catchUp()
+      else this.config.resync({ reason: 'missed-messages', origin })
+      return
+    }
+    const batch = receivedBatch(envelope.batch)
+    if (this.sequencer && batch.rev !== undefined) {
+      this.sequencer.offer(batch)
+      return
+    }
+    const verdict = classifySeq(this.seen, origin, seq)
+    if (verdict === 'duplicate') return
+    if (verdict === 'gap') this.config.resync({ reason: 'missed-messages', origin })
+    this.config.bus.publish(batch)
+  }
+
+  private async readRange(after: number, before: number | undefined): Promise<RangeRead> {
+    const { db, origin } = this.config
+    const table = db.table<LogRow, number>(LOG_TABLE)
+    return db.transaction('r', table, async () => {
+      const rows = await readLog(db, after, before)
+      const oldest = await table.toCollection().firstKey()
+      return { batches: rows.map((row) => rowToBatch(row, origin)), oldest: typeof oldest === 'number' ? oldest : 0 }
+    })
+  }
+
+  private async compact(): Promise<void> {
+    const { log, db, bus } = this.config
+    if (!log || this.compacting || !db.isOpen()) return
+    this.compacting = true
+    try {
+      const keepFrom = Math.min(Infinity, ...[...this.keepers].map((keeper) => keeper()))
+      await compactLog(db, log, keepFrom)
+    } catch (error) {
+      bus.report(new ChangecastError('log-unreadable', 'Changecast could not compact its changelog.', { cause: error }))
+    } finally {
+      this.compacting = false
+    }
+  }
+}
