@@ -2,6 +2,8 @@ import { defineConfig } from '@playwright/test'
 import { chromiumArgs } from './scripts/chromium.mjs'
 
 const port = 5183
+/** Serves `e2e/harness`, a bare page that exposes Changecast contexts to the specs. */
+export const harnessPort = 5184
 
 export default defineConfig({
   testDir: './e2e',
@@ -21,10 +23,18 @@ export default defineConfig({
     },
     trace: 'retain-on-failure',
   },
-  webServer: {
-    command: `vite playground --host 127.0.0.1 --port ${port} --strictPort`,
-    url: `http://127.0.0.1:${port}`,
-    reuseExistingServer: !process.env.CI,
-    timeout: 60_000,
-  },
+  webServer: [
+    {
+      command: `vite playground --host 127.0.0.1 --port ${port} --strictPort`,
+      url: `http://127.0.0.1:${port}`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+    },
+    {
+      command: `vite e2e/harness --host 127.0.0.1 --port ${harnessPort} --strictPort`,
+      url: `http://127.0.0.1:${harnessPort}`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+    },
+  ],
 })

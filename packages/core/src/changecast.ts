@@ -194,11 +194,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
   db.use(middleware)
   if (retention) {
     // Sticky: runs on every open, before the database is handed to the application.
-    db.on(
-      'ready',
-      (vipDb: Dexie) => (active ? newestRev(vipDb).then((rev) => delivery.start(rev)) : undefined),
-      true,
-    )
+    db.on('ready', (vipDb: Dexie) => (active ? newestRev(vipDb).then((rev) => delivery.start(rev)) : undefined), true)
   }
 
   const catalog: TableCatalog = {
@@ -219,9 +215,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     },
     since(rev: number) {
       if (!retention) {
-        return Promise.reject(
-          new ChangecastStateError('feed.since() needs the changelog, which is off (log: false).'),
-        )
+        return Promise.reject(new ChangecastStateError('feed.since() needs the changelog, which is off (log: false).'))
       }
       return delivery.since(rev)
     },
@@ -312,10 +306,9 @@ function validateOptions(options: unknown): void {
     throw new InvalidOptionsError("Option 'channel' must be a channel name or false.")
   }
   if (log !== undefined && typeof log !== 'boolean') {
-    const { maxEntries, maxAge, ...rest } = (typeof log === 'object' && log !== null ? log : { invalid: true }) as Record<
-      string,
-      unknown
-    >
+    const { maxEntries, maxAge, ...rest } = (
+      typeof log === 'object' && log !== null ? log : { invalid: true }
+    ) as Record<string, unknown>
     if (Object.keys(rest).length > 0 || !isPositiveOrUndefined(maxEntries) || !isPositiveOrUndefined(maxAge)) {
       throw new InvalidOptionsError("Option 'log' must be true, false or { maxEntries?: number > 0, maxAge?: ms > 0 }.")
     }

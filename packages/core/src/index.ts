@@ -5,9 +5,11 @@ export {
   ChangecastStateError,
   InvalidFilterError,
   InvalidOptionsError,
+  NotCloneableError,
   SubscriberError,
 } from './errors.js'
 export type { ChangecastErrorCode } from './errors.js'
+export type { ResyncInfo } from './transport/delivery.js'
 export type {
   AnyTables,
   BatchOf,

@@ -80,11 +80,28 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
   const { staging } = config
   const name = schema.name
 
+  // A transaction's changelog row is written once it runs no request of ours; the
+  // application's reads count, because what follows a read may be another write.
+  const idle = (trans: DBCoreTransaction, stage: Stage): void => {
+    if (stage.pending === 0 && stage.reads === 0) config.log?.settled(trans as unknown as IDBTransaction, stage)
+  }
+
   // Reads wait behind a write that is still fetching its previous values, so that a
   // read requested after a write sees it, as it would without Changecast.
   const after = <T>(trans: DBCoreTransaction, read: () => Promise<T>): Promise<T> => {
-    const gate = staging.get(trans)?.gate
-    return gate ? (gate.then(read) as Promise<T>) : read()
+    const stage = staging.get(trans)
+    if (!stage) return read()
+    const run = (): Promise<T> => {
+      stage.reads++
+      const result = read()
+      const done = (): void => {
+        stage.reads--
+        idle(trans, stage)
+      }
+      result.then(done, done)
+      return result
+    }
+    return stage.gate ? (stage.gate.then(run) as Promise<T>) : run()
   }
 
   return {
@@ -108,7 +125,8 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
       stage.pending++
       const settle = (events: ChangeEvent[]): void => {
         stage.parts[index] = events
-        if (--stage.pending === 0) config.log?.settled(req.trans as unknown as IDBTransaction, stage)
+        stage.pending--
+        idle(req.trans, stage)
       }
       // Registered before the caller gets the promise, so the events are known before
       // any continuation of the caller runs (Dexie may commit right after it).
@@ -146,7 +164,12 @@ function capture(
     return [
       response,
       (res) =>
-        record({ op: 'add', keys: resultKeys(res, req), values: withKeys(schema, values, res), failures: res.failures }),
+        record({
+          op: 'add',
+          keys: resultKeys(res, req),
+          values: withKeys(schema, values, res),
+          failures: res.failures,
+        }),
     ]
   }
 

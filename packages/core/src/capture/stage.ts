@@ -11,6 +11,8 @@ export interface Stage {
   readonly parts: Array<ChangeEvent[] | undefined>
   /** Write requests made but not answered yet. */
   pending: number
+  /** Read requests of the application made but not answered yet. */
+  reads: number
   /**
    * Resolves once every write requested so far has reached IndexedDB. Set while a write
    * waits for its previous values, so that later requests of the same transaction do
@@ -55,6 +57,7 @@ export class Staging {
       tx: `${this.origin}.${++this.counter}`,
       parts: [],
       pending: 0,
+      reads: 0,
       gate: undefined,
       log: { written: 0, rev: undefined, at: undefined, flushes: 0 },
     }

@@ -55,9 +55,14 @@ export function toLoggedChange(event: ChangeEvent): LoggedChange {
 /** A changelog row as a batch, seen from context `self`. */
 export function rowToBatch(row: LogRow, self: string): ChangeBatch {
   const source: ChangeSource = row.source === 'remote' ? 'remote' : row.origin === self ? 'local' : 'tab'
-  const events = row.changes.map(
-    (change): ChangeEvent => ({ ...change, source, origin: row.origin, tx: row.tx, rev: row.rev, at: row.at }),
-  )
+  const events = row.changes.map((change): ChangeEvent => ({
+    ...change,
+    source,
+    origin: row.origin,
+    tx: row.tx,
+    rev: row.rev,
+    at: row.at,
+  }))
   return { tx: row.tx, origin: row.origin, source, rev: row.rev, at: row.at, events }
 }
 

@@ -16,12 +16,12 @@ export class LogWriter {
 
   /** Patches `trans.commit()` so an explicit commit writes the row first. */
   attach(trans: IDBTransaction, stageOf: () => Stage | undefined): void {
-    const commit = trans.commit as (() => void) | undefined
-    if (typeof commit !== 'function') return
+    if (typeof trans.commit !== 'function') return
+    const commit = trans.commit.bind(trans)
     trans.commit = () => {
       const stage = stageOf()
       if (stage) this.flush(trans, stage)
-      commit.call(trans)
+      commit()
     }
   }
 
@@ -36,7 +36,7 @@ export class LogWriter {
       return // already committing: the patched commit() wrote the row
     }
     probe.onsuccess = () => {
-      if (stage.pending === 0 && stage.log.flushes === flushes) this.flush(trans, stage)
+      if (stage.pending === 0 && stage.reads === 0 && stage.log.flushes === flushes) this.flush(trans, stage)
     }
   }
 

@@ -57,7 +57,9 @@ export class Delivery {
         (after, before) => this.readRange(after, before),
         () => config.resync({ reason: 'log-compacted' }),
         (error) => {
-          bus.report(new ChangecastError('log-unreadable', 'Changecast could not read its changelog.', { cause: error }))
+          bus.report(
+            new ChangecastError('log-unreadable', 'Changecast could not read its changelog.', { cause: error }),
+          )
           config.resync({ reason: 'log-unreadable' })
         },
       )

@@ -21,7 +21,8 @@ const TYPES = new Set(['create', 'update', 'delete'])
  */
 export function validateEnvelope(data: unknown): Envelope | string {
   if (!isRecord(data)) return 'not an object'
-  if (data.v !== ENVELOPE_VERSION) return `unsupported version ${JSON.stringify(data.v) ?? 'undefined'} (expected ${ENVELOPE_VERSION})`
+  if (data.v !== ENVELOPE_VERSION)
+    return `unsupported version ${JSON.stringify(data.v) ?? 'undefined'} (expected ${ENVELOPE_VERSION})`
   if (typeof data.origin !== 'string' || data.origin === '') return 'missing origin'
   if (!isPositiveInteger(data.seq)) return 'seq must be a positive integer'
   if ('notice' in data) {

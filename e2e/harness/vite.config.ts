@@ -1,0 +1,12 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vite'
+
+const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+
+// Serves the harness page (and its worker) against the packages' sources.
+export default defineConfig({
+  root: source('.'),
+  resolve: { alias: { '@changecast/core': source('../../packages/core/src/index.ts') } },
+  server: { host: '127.0.0.1' },
+  worker: { format: 'es' },
+})

@@ -1,0 +1,4 @@
+import { describe } from 'vitest'
+import { crossContextSuite } from './suites/cross-context.suite.js'
+
+describe('changelog and cross-context delivery (Node, fake-indexeddb)', crossContextSuite)

@@ -1,0 +1,126 @@
+import { describe, expect, it, vi } from 'vitest'
+import type { ChangeBatch } from '@changecast/core'
+import { classifyRev, classifySeq, Sequencer, wasCompacted, type RangeRead } from '../src/transport/sequencer.js'
+
+const batch = (rev: number, source: ChangeBatch['source'] = 'tab'): ChangeBatch => ({
+  tx: `t${rev}`,
+  origin: 'o',
+  source,
+  at: 0,
+  rev,
+  events: [],
+})
+
+describe('classifyRev', () => {
+  it.each([
+    [0, 1, 'deliver'],
+    [5, 6, 'deliver'],
+    [5, 5, 'duplicate'],
+    [5, 2, 'duplicate'],
+    [5, 7, 'gap'],
+  ] as const)('last %i, rev %i → %s', (last, rev, verdict) => {
+    expect(classifyRev(last, rev)).toBe(verdict)
+  })
+})
+
+describe('classifySeq', () => {
+  it('starts counting at the first message of an origin, drops repeats and reports skips', () => {
+    const seen = new Map<string, number>()
+    expect(classifySeq(seen, 'a', 7)).toBe('deliver')
+    expect(classifySeq(seen, 'a', 8)).toBe('deliver')
+    expect(classifySeq(seen, 'a', 8)).toBe('duplicate')
+    expect(classifySeq(seen, 'a', 3)).toBe('duplicate')
+    expect(classifySeq(seen, 'b', 1)).toBe('deliver')
+    expect(classifySeq(seen, 'a', 11)).toBe('gap')
+    expect(classifySeq(seen, 'a', 12)).toBe('deliver')
+  })
+})
+
+describe('wasCompacted', () => {
+  it('is true only when revs right after the last delivered one are gone', () => {
+    expect(wasCompacted(5, 0)).toBe(false)
+    expect(wasCompacted(5, 6)).toBe(false)
+    expect(wasCompacted(5, 3)).toBe(false)
+    expect(wasCompacted(5, 8)).toBe(true)
+  })
+})
+
+describe('Sequencer', () => {
+  function make(log: ChangeBatch[], oldest = 1) {
+    const delivered: number[] = []
+    const lost: Array<[number, number | undefined]> = []
+    const reads: Array<[number, number | undefined]> = []
+    const readRange = vi.fn(async (after: number, before: number | undefined): Promise<RangeRead> => {
+      reads.push([after, before])
+      await Promise.resolve()
+      return {
+        batches: log.filter((b) => b.rev! > after && (before === undefined || b.rev! < before)),
+        oldest,
+      }
+    })
+    const sequencer = new Sequencer(
+      (b) => delivered.push(b.rev!),
+      readRange,
+      (after, before) => lost.push([after, before]),
+      (error) => {
+        throw error
+      },
+    )
+    return { sequencer, delivered, lost, reads }
+  }
+
+  it('delivers nothing before the baseline, then in rev order, each once', async () => {
+    const { sequencer, delivered, reads } = make([])
+    sequencer.offer(batch(12))
+    sequencer.offer(batch(11))
+    expect(delivered).toEqual([])
+    sequencer.start(10)
+    expect(delivered).toEqual([11, 12])
+    sequencer.offer(batch(12))
+    sequencer.offer(batch(9))
+    expect(delivered).toEqual([11, 12])
+    expect(reads).toEqual([])
+    await Promise.resolve()
+  })
+
+  it('reads a gap from the changelog before delivering what follows it', async () => {
+    const { sequencer, delivered, reads } = make([batch(2), batch(3), batch(4)])
+    sequencer.start(1)
+    sequencer.offer(batch(5))
+    expect(delivered).toEqual([])
+    await vi.waitFor(() => expect(delivered).toEqual([2, 3, 4, 5]))
+    expect(reads).toEqual([[1, 5]])
+    sequencer.offer(batch(3))
+    expect(delivered).toEqual([2, 3, 4, 5])
+  })
+
+  it('treats revs missing inside the changelog as aborted, and a compacted prefix as lost', async () => {
+    const aborted = make([batch(3)], 1)
+    aborted.sequencer.start(1)
+    aborted.sequencer.offer(batch(5))
+    await vi.waitFor(() => expect(aborted.delivered).toEqual([3, 5]))
+    expect(aborted.lost).toEqual([])
+
+    const compacted = make([batch(8)], 8)
+    compacted.sequencer.start(1)
+    compacted.sequencer.offer(batch(9))
+    await vi.waitFor(() => expect(compacted.delivered).toEqual([8, 9]))
+    expect(compacted.lost).toEqual([[1, 9]])
+  })
+
+  it('catches up on everything after the last delivered rev', async () => {
+    const { sequencer, delivered } = make([batch(1), batch(2), batch(3)])
+    sequencer.start(1)
+    await sequencer.catchUp()
+    expect(delivered).toEqual([2, 3])
+    expect(sequencer.rev).toBe(3)
+  })
+
+  it('takes a local commit before the baseline (a schema upgrade) as the baseline', () => {
+    const { sequencer, delivered } = make([])
+    sequencer.offer(batch(4, 'local'))
+    expect(delivered).toEqual([4])
+    sequencer.start(4)
+    expect(sequencer.rev).toBe(4)
+  })
+})

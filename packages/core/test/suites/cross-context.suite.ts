@@ -1,0 +1,279 @@
+import Dexie, { type Table } from 'dexie'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { changecast, ChangecastStateError, type ChangeBatch, type ChangecastOptions, type Feed } from '@changecast/core'
+import { compactLog, DEFAULT_RETENTION, LOG_TABLE, type LogRow } from '../../src/log/changelog.js'
+
+type Item = { id: number; v: number; marker?: string }
+type Db = Dexie & { items: Table<Item, number>; other: Table<Item, number> }
+
+let counter = 0
+
+/**
+ * The changelog and delivery between contexts. Each "context" is its own Dexie
+ * instance and feed on one database, so their BroadcastChannels talk to each other as
+ * tabs do. Run in Node (fake-indexeddb, Node's BroadcastChannel) and in Chromium.
+ */
+export function crossContextSuite(): void {
+  const dbs: Dexie[] = []
+  const feeds: Array<Feed<never>> = []
+  afterEach(async () => {
+    feeds.splice(0).forEach((feed) => feed.close())
+    const names = new Set(dbs.map((db) => db.name))
+    dbs.splice(0).forEach((db) => db.close())
+    await Promise.all([...names].map((name) => Dexie.delete(name)))
+    vi.restoreAllMocks()
+  })
+
+  const newName = () => `cross-${Date.now()}-${++counter}`
+
+  /** One context: a Dexie instance with a feed, recording what it delivers. */
+  async function context(name: string, options: ChangecastOptions = {}) {
+    const db = new Dexie(name) as Db
+    db.version(1).stores({ items: 'id', other: 'id' })
+    const feed = changecast(db, options)
+    const batches: ChangeBatch[] = []
+    const resyncs: unknown[] = []
+    feed.onBatch((batch) => batches.push(batch))
+    feed.onResync((info) => resyncs.push(info))
+    dbs.push(db)
+    feeds.push(feed)
+    await db.open()
+    return { db, feed, batches, resyncs, revs: () => batches.map((b) => b.rev) }
+  }
+
+  const logRows = (db: Dexie) => db.table<LogRow, number>(LOG_TABLE).toArray()
+
+  describe('changelog', () => {
+    it('writes one row per committed transaction, with the rev its events carry', async () => {
+      const a = await context(newName())
+      await a.db.items.put({ id: 1, v: 1 })
+      await a.db.transaction('rw', a.db.items, a.db.other, async () => {
+        await a.db.items.put({ id: 2, v: 2 })
+        await a.db.other.add({ id: 1, v: 1 })
+        await a.db.items.delete(1)
+      })
+      const rows = await logRows(a.db)
+      expect(
+        rows.map((row) => [row.rev, row.tx, row.changes.map((c) => `${c.type} ${c.table} ${JSON.stringify(c.key)}`)]),
+      ).toEqual([
+        [1, a.batches[0]!.tx, ['create items 1']],
+        [2, a.batches[1]!.tx, ['create items 2', 'create other 1', 'delete items 1']],
+      ])
+      expect(a.revs()).toEqual([1, 2])
+      expect(a.batches[1]!.events.every((event) => event.rev === 2)).toBe(true)
+      expect(a.feed.rev).toBe(2)
+      expect(rows[1]!.origin).toBe(a.feed.origin)
+    })
+
+    it('writes no row for an aborted transaction, and no gap in revs after it', async () => {
+      const a = await context(newName())
+      await a.db
+        .transaction('rw', a.db.items, async () => {
+          await a.db.items.put({ id: 1, v: 1 })
+          throw new Error('abort')
+        })
+        .catch(() => undefined)
+      await a.db.items.put({ id: 2, v: 2 })
+      expect((await logRows(a.db)).map((row) => row.rev)).toEqual([1])
+      expect(a.revs()).toEqual([1])
+    })
+
+    it('writes no row for a transaction whose writes changed nothing', async () => {
+      const a = await context(newName())
+      await a.db.items.put({ id: 1, v: 1 })
+      await a.db.items.put({ id: 1, v: 1 })
+      await a.db.items.delete(99)
+      expect(await logRows(a.db)).toHaveLength(1)
+    })
+
+    it('adds at most one changelog write per transaction', async () => {
+      const a = await context(newName())
+      const writes: string[] = []
+      const proto = globalThis.IDBObjectStore.prototype
+      for (const method of ['add', 'put'] as const) {
+        const original = proto[method]
+        vi.spyOn(proto, method).mockImplementation(function (this: IDBObjectStore, ...args: [unknown, IDBValidKey?]) {
+          if (this.name === LOG_TABLE) writes.push(method)
+          return original.apply(this, args)
+        })
+      }
+      await a.db.items.put({ id: 1, v: 1 })
+      expect(writes).toHaveLength(1)
+      await a.db.transaction('rw', a.db.items, a.db.other, async () => {
+        for (let i = 2; i < 7; i++) await a.db.items.add({ id: i, v: i })
+        await a.db.other.bulkPut([{ id: 1, v: 1 }])
+        await a.db.items.update(2, { v: 20 })
+      })
+      expect(writes).toHaveLength(2)
+      await a.db.items.bulkAdd(Array.from({ length: 900 }, (_, i) => ({ id: 100 + i, v: i })))
+      await a.db.items.toCollection().modify({ marker: 'x' }) // several chunks of 200
+      expect(writes).toHaveLength(4)
+      expect((await logRows(a.db)).at(-1)!.changes).toHaveLength(906)
+    })
+
+    it('returns the committed batches after a rev with since()', async () => {
+      const a = await context(newName())
+      const b = await context(a.db.name)
+      await a.db.items.put({ id: 1, v: 1 })
+      await b.db.items.put({ id: 2, v: 2 })
+      await a.db.items.put({ id: 3, v: 3 })
+      const batches = await a.feed.since(1)
+      expect(batches.map((batch) => [batch.rev, batch.source, batch.events[0]!.key])).toEqual([
+        [2, 'tab', 2],
+        [3, 'local', 3],
+      ])
+      expect(await a.feed.since(3)).toEqual([])
+    })
+
+    it('compacts by count and age, keeping what is still needed and the newest row', async () => {
+      const a = await context(newName())
+      for (let i = 1; i <= 12; i++) await a.db.items.put({ id: i, v: i })
+      await compactLog(a.db, { maxEntries: 8, maxAge: DEFAULT_RETENTION.maxAge }, 3)
+      expect((await logRows(a.db)).map((row) => row.rev)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+      await compactLog(a.db, { maxEntries: 8, maxAge: DEFAULT_RETENTION.maxAge })
+      expect((await logRows(a.db)).map((row) => row.rev)).toEqual([5, 6, 7, 8, 9, 10, 11, 12])
+      await compactLog(a.db, { maxEntries: 100, maxAge: -1 })
+      expect((await logRows(a.db)).map((row) => row.rev)).toEqual([12])
+    })
+
+    it('keeps events in memory only with log: false', async () => {
+      const a = await context(newName(), { log: false })
+      await a.db.items.put({ id: 1, v: 1 })
+      expect(a.batches).toHaveLength(1)
+      expect(a.batches[0]!.rev).toBeUndefined()
+      expect(a.db.tables.map((table) => table.name)).not.toContain(LOG_TABLE)
+      await expect(a.feed.since(0)).rejects.toBeInstanceOf(ChangecastStateError)
+      expect(a.feed.rev).toBeUndefined()
+    })
+
+    it('asks for a schema before it can add the changelog store', () => {
+      const db = new Dexie(newName())
+      expect(() => changecast(db)).toThrow(/declare the schema/)
+      expect(() => changecast(db, { log: false })).not.toThrow()
+    })
+  })
+
+  describe('between contexts', () => {
+    it("delivers another context's commits with source tab, the same rev and tx, and ignores its own echoes", async () => {
+      const name = newName()
+      const a = await context(name)
+      const b = await context(name)
+      await a.db.items.put({ id: 1, v: 1 })
+      await b.db.items.put({ id: 2, v: 2 })
+      await a.db.items.update(1, { v: 10 })
+      await vi.waitFor(() => {
+        expect(b.revs()).toEqual([1, 2, 3])
+        expect(a.revs()).toEqual([1, 2, 3])
+      })
+      expect(b.batches.map((batch) => batch.source)).toEqual(['tab', 'local', 'tab'])
+      expect(a.batches.map((batch) => batch.source)).toEqual(['local', 'tab', 'local'])
+      expect(b.batches[2]!.tx).toBe(a.batches[2]!.tx)
+      expect(b.batches[2]!.events[0]).toMatchObject({
+        type: 'update',
+        key: 1,
+        changes: { v: 10 },
+        previous: { id: 1, v: 1 },
+        source: 'tab',
+        origin: a.feed.origin,
+        rev: 3,
+      })
+    })
+
+    it('replays a missed commit from the changelog before the one that revealed the gap', async () => {
+      const name = newName()
+      const a = await context(name)
+      const silent = await context(name, { channel: false })
+      const b = await context(name)
+      await a.db.items.put({ id: 1, v: 1 })
+      await silent.db.items.put({ id: 2, v: 2 }) // never announced
+      await a.db.items.put({ id: 3, v: 3 })
+      await vi.waitFor(() => expect(b.revs()).toEqual([1, 2, 3]))
+      expect(b.batches[1]!.origin).toBe(silent.feed.origin)
+      expect(b.resyncs).toEqual([])
+    })
+
+    it('catches up from the changelog after missing every message', async () => {
+      const name = newName()
+      const a = await context(name)
+      const asleep = await context(name, { channel: false })
+      for (let i = 1; i <= 5; i++) await a.db.items.put({ id: i, v: i })
+      expect(asleep.revs()).toEqual([])
+      await asleep.feed.catchUp()
+      expect(asleep.revs()).toEqual([1, 2, 3, 4, 5])
+      await asleep.feed.catchUp()
+      expect(asleep.revs()).toEqual([1, 2, 3, 4, 5])
+    })
+
+    it('raises resync when the missed commits were compacted away', async () => {
+      const name = newName()
+      const a = await context(name)
+      const asleep = await context(name, { channel: false })
+      for (let i = 1; i <= 6; i++) await a.db.items.put({ id: i, v: i })
+      await compactLog(a.db, { maxEntries: 2, maxAge: DEFAULT_RETENTION.maxAge })
+      await asleep.feed.catchUp()
+      expect(asleep.resyncs).toEqual([{ reason: 'log-compacted' }])
+      expect(asleep.revs()).toEqual([5, 6])
+    })
+
+    it('raises resync for a missed message when there is no changelog', async () => {
+      const name = newName()
+      const a = await context(name, { log: false })
+      const b = await context(name, { log: false })
+      await a.db.items.put({ id: 1, v: 1 })
+      await vi.waitFor(() => expect(b.batches).toHaveLength(1))
+      // A message from a's origin with seq 3: seq 2 was lost.
+      const channel = new BroadcastChannel(`changecast:${name}`)
+      const batch = { ...a.batches[0]!, tx: 'x', events: a.batches[0]!.events.map((e) => ({ ...e, tx: 'x' })) }
+      channel.postMessage({ v: 1, origin: a.feed.origin, seq: 3, batch })
+      channel.close()
+      await vi.waitFor(() => expect(b.resyncs).toEqual([{ reason: 'missed-messages', origin: a.feed.origin }]))
+      expect(b.batches).toHaveLength(2)
+    })
+
+    it('ignores malformed messages with one warning each, and keeps working', async () => {
+      const name = newName()
+      const a = await context(name)
+      const b = await context(name)
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+      const channel = new BroadcastChannel(`changecast:${name}`)
+      const messages: unknown[] = [
+        'hello',
+        42,
+        null,
+        { v: 99, origin: 'x', seq: 1, batch: {} },
+        {
+          v: 1,
+          origin: 'x',
+          seq: 1,
+          batch: { tx: 't', origin: 'x', source: 'local', at: 1, events: [{ type: 'boom' }] },
+        },
+        { v: 1, origin: 'x', seq: -1 },
+      ]
+      for (const message of messages) channel.postMessage(message)
+      channel.close()
+      // Both contexts hear every message and warn once each.
+      await vi.waitFor(() => expect(warn).toHaveBeenCalledTimes(messages.length * 2))
+      expect(warn.mock.calls.filter(([text]) => /unsupported version 99/.test(String(text)))).toHaveLength(2)
+      await a.db.items.put({ id: 1, v: 1 })
+      await vi.waitFor(() => expect(b.revs()).toEqual([1]))
+    })
+
+    it('reports crossTab: false and keeps local events without BroadcastChannel', async () => {
+      const original = globalThis.BroadcastChannel
+      // @ts-expect-error -- simulating a platform without BroadcastChannel
+      delete globalThis.BroadcastChannel
+      try {
+        const a = await context(newName())
+        expect(a.feed.crossTab).toBe(false)
+        await a.db.items.put({ id: 1, v: 1 })
+        expect(a.revs()).toEqual([1])
+      } finally {
+        globalThis.BroadcastChannel = original
+      }
+      const b = await context(newName())
+      expect(b.feed.crossTab).toBe(true)
+      const c = await context(newName(), { channel: false })
+      expect(c.feed.crossTab).toBe(false)
+    })
+  })
+}
