@@ -1,20 +1,14 @@
 import { expect, test } from '@playwright/test'
+import { openPlayground } from './support'
 
-test('a task added in the editor appears in the live timeline as a local create', async ({ page }) => {
-  const errors: string[] = []
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text())
-  })
-  page.on('pageerror', (error) => errors.push(error.message))
-
-  await page.goto('/')
-  await expect(page.getByTestId('origin')).not.toBeEmpty()
+test('a task added in the editor appears in the live timeline as a local create', async ({ context }) => {
+  const page = await openPlayground(context)
   await page.getByLabel('New task').fill('Write the docs')
-  await page.getByRole('button', { name: 'Add' }).click()
+  await page.getByRole('button', { name: 'Add', exact: true }).click()
 
-  const first = page.getByTestId('timeline').locator('li').first()
-  await expect(first).toHaveAttribute('data-type', 'create')
-  await expect(first).toHaveAttribute('data-source', 'local')
-  await expect(page.getByTestId('tasks')).toContainText('Write the docs')
-  expect(errors).toEqual([])
+  const event = page.getByTestId('event').first()
+  await expect(event).toHaveAttribute('data-type', 'create')
+  await expect(event).toHaveAttribute('data-source', 'local')
+  await expect(event).toContainText('Write the docs')
+  await expect(page.getByTestId('task-title').last()).toHaveValue('Write the docs')
 })

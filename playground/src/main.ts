@@ -1,65 +1,56 @@
 import { changecast, type ChangeEvent } from '@changecast/core'
 import { createDb } from './db'
+import { h } from './dom'
+import { createEditor } from './editor'
+import { createSyncPanel } from './sync-panel'
+import { createTabsPanel } from './tabs'
+import { createTimeline } from './timeline'
+import { createWorkerPanel } from './worker-panel'
 
 const db = createDb()
 const feed = changecast(db)
 
-const app = document.querySelector<HTMLDivElement>('#app')!
-app.innerHTML = `
-  <header><h1>Changecast playground</h1><p>Origin <code data-testid="origin"></code></p></header>
-  <main>
-    <section aria-labelledby="editor-title">
-      <h2 id="editor-title">Tasks</h2>
-      <form data-testid="task-form">
-        <label for="task-title">New task</label>
-        <input id="task-title" name="title" required autocomplete="off" />
-        <button type="submit">Add</button>
-      </form>
-      <ul data-testid="tasks"></ul>
-    </section>
-    <section aria-labelledby="timeline-title">
-      <h2 id="timeline-title">Events <span data-testid="event-count">0</span></h2>
-      <ol data-testid="timeline" class="timeline"></ol>
-    </section>
-  </main>`
+const timeline = createTimeline(['tasks', 'people', 'comments'])
+const editor = createEditor(db)
+const tabs = createTabsPanel(feed.origin)
+const worker = createWorkerPanel(
+  (origin) => tabs.addWorker(origin),
+  (origin) => tabs.removeWorker(origin),
+)
 
-app.querySelector('[data-testid="origin"]')!.textContent = feed.origin.slice(0, 8)
-const tasksList = app.querySelector<HTMLUListElement>('[data-testid="tasks"]')!
-const timeline = app.querySelector<HTMLOListElement>('[data-testid="timeline"]')!
-const counter = app.querySelector<HTMLSpanElement>('[data-testid="event-count"]')!
-let count = 0
+// Until the editor has loaded its lists, hold events back so none is applied before the load.
+let loading: ChangeEvent[] | undefined = []
+feed.onBatch((batch) => {
+  timeline.add(batch.events)
+  tabs.count(batch.events)
+  if (loading) loading.push(...batch.events)
+  else editor.apply(batch.events)
+})
+feed.onResync(() => void load())
 
-async function renderTasks(): Promise<void> {
-  const tasks = await db.tasks.toArray()
-  tasksList.replaceChildren(
-    ...tasks.map((task) => {
-      const item = document.createElement('li')
-      item.textContent = task.title
-      return item
-    }),
+async function load() {
+  loading ??= []
+  await editor.load()
+  const held = loading
+  loading = undefined
+  editor.apply(held)
+}
+
+document
+  .querySelector('#app')!
+  .replaceChildren(
+    h(
+      'header',
+      {},
+      h('h1', {}, 'Changecast playground'),
+      h('p', {}, 'Every committed Dexie write becomes an event: here, in your other tabs, in a worker.'),
+    ),
+    h(
+      'main',
+      {},
+      h('div', { class: 'column' }, editor.element, tabs.element, worker.element, createSyncPanel()),
+      timeline.element,
+    ),
   )
-}
 
-function renderEvent(event: ChangeEvent): void {
-  const item = document.createElement('li')
-  item.dataset.type = event.type
-  item.dataset.source = event.source
-  item.textContent = `${event.type} ${event.table} ${JSON.stringify(event.key)} (${event.source})`
-  timeline.prepend(item)
-  counter.textContent = String(++count)
-}
-
-feed.on('*', (event) => {
-  renderEvent(event)
-  void renderTasks()
-})
-
-app.querySelector<HTMLFormElement>('[data-testid="task-form"]')!.addEventListener('submit', (submit) => {
-  submit.preventDefault()
-  const form = submit.currentTarget as HTMLFormElement
-  const input = form.elements.namedItem('title') as HTMLInputElement
-  void db.tasks.add({ title: input.value, done: false })
-  input.value = ''
-})
-
-void renderTasks()
+void db.open().then(load)

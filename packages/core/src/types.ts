@@ -1,4 +1,4 @@
-import type { IndexableType, Table } from 'dexie'
+import type { Dexie, IndexableType, Table } from 'dexie'
 
 /** What a write did to one entity. */
 export type ChangeType = 'create' | 'update' | 'delete'
@@ -60,8 +60,14 @@ export interface TableShape<T = unknown, K = IndexableType> {
 /** The table map used when a database has no typed tables: any name, unknown values. */
 export type AnyTables = Record<string, TableShape>
 
-/** Table map of a typed Dexie subclass or `Dexie & { todos: EntityTable<Todo, 'id'> }`. */
-export type TablesOf<DB> = {
+/**
+ * Table map of a typed Dexie subclass or `Dexie & { todos: EntityTable<Todo, 'id'> }`.
+ * Tables that addons declare on every Dexie (module augmentation, e.g. dexie-observable's
+ * `_changes`) are left out: only the tables your database type adds count.
+ */
+export type TablesOf<DB> = Omit<AllTablesOf<DB>, keyof AllTablesOf<Dexie>>
+
+type AllTablesOf<DB> = {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- matching any Table<T, K, Insert>
   [N in keyof DB as DB[N] extends Table<any, any, any> ? N & string : never]: DB[N] extends Table<
     infer T,

@@ -1,4 +1,4 @@
-import Dexie from 'dexie'
+import Dexie, { cmp } from 'dexie'
 import type {
   DBCore,
   DBCoreDeleteRangeRequest,
@@ -12,6 +12,7 @@ import type {
 import { LOG_TABLE } from '../log/changelog.js'
 import type { LogWriter } from '../log/log-writer.js'
 import type { ChangeEvent } from '../types.js'
+import { encodeKey } from '../util/encode-key.js'
 import type { Stage, Staging } from './stage.js'
 import { toChangeEvents, type WriteRecord } from './to-change-events.js'
 
@@ -285,12 +286,43 @@ function readPrevious(
   const request =
     cached && cached.keys.length >= present.length
       ? table.getMany({ trans, keys: present, cache: 'clone' })
-      : table.getMany({ trans, keys: present })
+      : present.length >= RANGE_READ_FROM && !table.schema.primaryKey.outbound
+        ? readByRange(table, trans, present)
+        : table.getMany({ trans, keys: present })
   if (present.length === keys.length) return request as DexieThenable<unknown[]>
   return request.then((found: unknown[]) => {
     let next = 0
     return keys.map((key) => (key === undefined || key === null ? undefined : found[next++]))
   })
+}
+
+/** From this many keys on, one read over [min, max] is tried before a get per key. */
+const RANGE_READ_FROM = 32
+
+/**
+ * Old values of many keys with one cursor over [smallest key, largest key]: much
+ * cheaper than one get per key when the keys are dense (a bulk write of consecutive ids,
+ * or of new rows, where the range is empty). When the range holds more than twice as
+ * many rows as keys, the keys are sparse: fall back to a get per key.
+ */
+function readByRange(table: DBCoreTable, trans: DBCoreTransaction, keys: unknown[]): DexieThenable<unknown[]> {
+  const { primaryKey } = table.schema
+  let lower = keys[0]
+  let upper = keys[0]
+  for (const key of keys) {
+    if (cmp(key, lower) < 0) lower = key
+    else if (cmp(key, upper) > 0) upper = key
+  }
+  const limit = keys.length * 2
+  const range = { type: 2 /* DBCoreRangeType.Range */, lower, upper, lowerOpen: false, upperOpen: false }
+  return table
+    .query({ trans, values: true, limit: limit + 1, query: { index: primaryKey, range } })
+    .then(({ result }) => {
+      if (result.length > limit) return table.getMany({ trans, keys })
+      const found = new Map<string, unknown>()
+      for (const value of result as unknown[]) found.set(encodeKey(primaryKey.extractKey!(value)), value)
+      return keys.map((key) => found.get(encodeKey(key)))
+    })
 }
 
 /** Keys and values in a range that is about to be deleted (`clear()`, `Collection.delete()`). */

@@ -119,6 +119,28 @@ export function captureSuite(): void {
       ])
     })
 
+    it('tells creates from updates in large bulk writes, with dense and with sparse keys', async () => {
+      const { db, events, clear } = await open()
+      await db.todos.bulkAdd(Array.from({ length: 50 }, (_, i) => todo(i * 2)))
+      clear()
+      // Dense: one range read covers keys 0..99, half of which exist.
+      await db.todos.bulkPut(Array.from({ length: 100 }, (_, i) => todo(i, 'dense')))
+      expect(events.filter((e) => e.type === 'update').map((e) => e.key)).toEqual(
+        Array.from({ length: 50 }, (_, i) => i * 2),
+      )
+      expect(events.filter((e) => e.type === 'create')).toHaveLength(50)
+      expect(events.find((e) => e.key === 4)).toMatchObject({ previous: todo(4), changes: { title: 'dense' } })
+      clear()
+      // Sparse: 40 keys spread over a range holding many other rows.
+      await db.todos.bulkAdd(Array.from({ length: 400 }, (_, i) => todo(1000 + i)))
+      clear()
+      const sparse = Array.from({ length: 40 }, (_, i) => todo(1000 + i * 20 + (i % 2), 'sparse'))
+      await db.todos.bulkPut(sparse)
+      expect(events.map((e) => e.type)).toEqual(sparse.map((t) => (t.id < 1400 ? 'update' : 'create')))
+      await db.todos.bulkDelete([...sparse.map((t) => t.id), 5000])
+      expect(events.filter((e) => e.type === 'delete')).toHaveLength(40)
+    })
+
     it('treats a key repeated inside one bulkPut as create then update', async () => {
       const { db, events } = await open()
       await db.todos.bulkPut([todo(1, 'a'), todo(1, 'b')])

@@ -1,0 +1,270 @@
+// In-page benchmark cases. Each throughput round runs on a fresh database: set up
+// (not timed), run the operation (timed), tear down.
+import Dexie, { liveQuery } from 'dexie'
+import { changecast } from '@changecast/core'
+import { open, type Row, type Subject, type Variant } from './variants'
+
+const now = () => performance.now()
+const rows = (n: number, v = 0): Row[] =>
+  Array.from({ length: n }, (_, id) => ({ id, v, title: `task ${id}`, done: id % 2 === 0 }))
+
+interface Workload {
+  /** Rows the case works on. */
+  size: number
+  setup?: (subject: Subject, size: number) => Promise<void>
+  run: (subject: Subject, size: number) => Promise<unknown>
+}
+
+const seed = async ({ db }: Subject, size: number) => {
+  await db.items.bulkAdd(rows(size))
+}
+
+/** Throughput cases: what the application's write pays. */
+export const workloads: Record<string, Workload> = {
+  'bulkPut-10k-new': { size: 10_000, run: ({ db }, n) => db.items.bulkPut(rows(n, 1)) },
+  'bulkPut-10k-update': { size: 10_000, setup: seed, run: ({ db }, n) => db.items.bulkPut(rows(n, 1)) },
+  'bulkDelete-10k': {
+    size: 10_000,
+    setup: seed,
+    run: ({ db }, n) => db.items.bulkDelete(Array.from({ length: n }, (_, i) => i)),
+  },
+  'clear-10k': { size: 10_000, setup: seed, run: ({ db }) => db.items.clear() },
+  'put-1k-single': {
+    size: 1_000,
+    async run({ db }, n) {
+      for (let id = 0; id < n; id++) await db.items.put({ id, v: 1, title: `task ${id}`, done: false })
+    },
+  },
+  'update-1k-single': {
+    size: 1_000,
+    setup: seed,
+    async run({ db }, n) {
+      for (let id = 0; id < n; id++) await db.items.update(id, { v: 1 })
+    },
+  },
+  'modify-10k': {
+    size: 10_000,
+    setup: seed,
+    run: ({ db }) => db.items.where('id').aboveOrEqual(0).modify({ v: 2 }),
+  },
+}
+
+/** Runs `rounds` measured rounds (after `warmup` unmeasured ones); returns ms per round. */
+async function throughput(name: string, variant: Variant, rounds: number, warmup: number, scale: number) {
+  const workload = workloads[name]!
+  const size = Math.max(1, Math.round(workload.size * scale))
+  const times: number[] = []
+  for (let round = 0; round < warmup + rounds; round++) {
+    const subject = await open(variant)
+    try {
+      await workload.setup?.(subject, size)
+      const start = now()
+      await workload.run(subject, size)
+      const elapsed = now() - start
+      if (round >= warmup) times.push(elapsed)
+    } finally {
+      await subject.close()
+    }
+  }
+  return times
+}
+
+// ---- cross-tab latency: page A commits, page B's handler runs --------------------------
+
+const stamp = () => performance.timeOrigin + performance.now()
+let latencyDb: Dexie | undefined
+const received = new Map<number, number>()
+const committedAt = new Map<number, number>()
+let cleanup: Array<() => void> = []
+
+/** Page B: starts listening the way `variant` would (`raw-broadcastchannel`, `dexie-livequery`, `changecast`). */
+async function listen(variant: string, name: string) {
+  const ack = new BroadcastChannel(`${name}-ack`)
+  const seen = (i: number) => {
+    if (received.has(i)) return
+    received.set(i, stamp())
+    ack.postMessage(i)
+  }
+  cleanup.push(() => ack.close())
+  if (variant === 'raw-broadcastchannel') {
+    const channel = new BroadcastChannel(name)
+    channel.onmessage = (event: MessageEvent<number>) => seen(event.data)
+    cleanup.push(() => channel.close())
+    return
+  }
+  const db = new Dexie(name, { addons: [] })
+  db.version(1).stores({ items: 'id' })
+  latencyDb = db
+  if (variant === 'changecast') {
+    const feed = changecast(db)
+    feed.on('items', (event) => seen(event.key as number))
+    cleanup.push(() => feed.close())
+    await db.open()
+    return
+  }
+  await db.open()
+  const subscription = liveQuery(() => db.table('items').orderBy(':id').lastKey()).subscribe((key) => {
+    if (typeof key === 'number') seen(key)
+  })
+  cleanup.push(() => subscription.unsubscribe())
+}
+
+/** Page A: commits `count` transactions one at a time, each after B acknowledged the previous one. */
+async function emit(variant: string, name: string, count: number) {
+  const ack = new BroadcastChannel(`${name}-ack`)
+  let waiting: ((i: number) => void) | undefined
+  ack.onmessage = (event: MessageEvent<number>) => waiting?.(event.data)
+  const acked = (i: number) =>
+    new Promise<void>((resolve) => {
+      waiting = (j) => j === i && resolve()
+    })
+  let channel: BroadcastChannel | undefined
+  let db: Dexie | undefined
+  if (variant === 'raw-broadcastchannel') channel = new BroadcastChannel(name)
+  else {
+    db = new Dexie(name, { addons: [] })
+    db.version(1).stores({ items: 'id' })
+    if (variant === 'changecast') {
+      const feed = changecast(db)
+      // The commit moment: Changecast delivers local events in the transaction's complete event.
+      feed.on('items', (event) => committedAt.set(event.key as number, stamp()))
+      cleanup.push(() => feed.close())
+    }
+    await db.open()
+  }
+  for (let i = 0; i < count; i++) {
+    const done = acked(i)
+    if (channel) {
+      committedAt.set(i, stamp())
+      channel.postMessage(i)
+    } else if (variant === 'changecast') {
+      await db!.table('items').put({ id: i, v: i })
+    } else {
+      const trans = db!.transaction('rw', 'items', () => db!.table('items').put({ id: i, v: i }))
+      await trans
+      committedAt.set(i, stamp())
+    }
+    await done
+  }
+  channel?.close()
+  ack.close()
+  db?.close()
+}
+
+function resetLatency() {
+  cleanup.forEach((dispose) => dispose())
+  cleanup = []
+  received.clear()
+  committedAt.clear()
+  latencyDb?.close()
+  latencyDb = undefined
+  return true
+}
+
+// ---- in-page dispatch --------------------------------------------------------------------
+
+/** Events per second from commit to the last of `subscribers` filtered subscribers, for one batch of `size` events. */
+async function dispatch(subscribers: number, size: number, rounds: number) {
+  const results: number[] = []
+  for (let round = 0; round < rounds + 1; round++) {
+    const db = new Dexie(`dispatch-${Date.now()}-${round}`, { addons: [] })
+    db.version(1).stores({ items: 'id', other: 'id' })
+    const feed = changecast(db, { channel: false, log: false })
+    let first = 0
+    let last = 0
+    feed.on('*', () => {
+      if (first === 0) first = now()
+    })
+    for (let s = 0; s < subscribers; s++) {
+      // A realistic mix: table topics, key filters and type filters.
+      if (s % 3 === 0) feed.on('items', () => {})
+      else if (s % 3 === 1) feed.on({ table: 'items', key: s, type: 'create' }, () => {})
+      else feed.on({ table: 'other' }, () => {})
+    }
+    feed.onBatch(() => {
+      last = now()
+    })
+    await db.open()
+    await db.table('items').bulkAdd(rows(size))
+    if (round > 0) results.push(size / ((last - first) / 1000))
+    feed.close()
+    db.close()
+    await Dexie.delete(db.name)
+  }
+  return results
+}
+
+// ---- memory --------------------------------------------------------------------------------
+
+let memoryDb: { db: Dexie; close: () => Promise<void> } | undefined
+
+/** 10,000 subscribe/unsubscribe cycles on one feed. */
+async function subscribeCycles(cycles: number) {
+  const db = new Dexie(`memory-subs-${Date.now()}`, { addons: [] })
+  db.version(1).stores({ items: 'id' })
+  const feed = changecast(db, { channel: false })
+  await db.open()
+  for (let i = 0; i < cycles; i++) {
+    const off = feed.on({ table: 'items', key: i }, () => {})
+    const offBatch = feed.onBatch(() => {})
+    off()
+    offBatch()
+  }
+  memoryDb = {
+    db,
+    close: async () => {
+      feed.close()
+      db.close()
+      await Dexie.delete(db.name)
+    },
+  }
+  return true
+}
+
+/** Pushes `total` events through one subscriber, in batches of 10,000. */
+async function manyEvents(total: number) {
+  const db = new Dexie(`memory-events-${Date.now()}`, { addons: [] })
+  db.version(1).stores({ items: 'id' })
+  const feed = changecast(db, { channel: false })
+  let count = 0
+  feed.on('items', () => {
+    count++
+  })
+  await db.open()
+  for (let done = 0; done < total; done += 10_000) {
+    await db.table('items').bulkPut(rows(10_000, done))
+  }
+  memoryDb = {
+    db,
+    close: async () => {
+      feed.close()
+      db.close()
+      await Dexie.delete(db.name)
+    },
+  }
+  return count
+}
+
+const bench = {
+  throughput,
+  listen,
+  emit,
+  latencies: () => ({ committedAt: [...committedAt], received: [...received] }),
+  resetLatency,
+  dispatch,
+  subscribeCycles,
+  manyEvents,
+  releaseMemory: async () => {
+    await memoryDb?.close()
+    memoryDb = undefined
+    return true
+  },
+}
+
+declare global {
+  interface Window {
+    bench: typeof bench
+  }
+}
+window.bench = bench
+document.body.dataset.ready = 'true'

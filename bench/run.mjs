@@ -1,0 +1,297 @@
+// pnpm bench [--quick]: runs every benchmark case in headless Chromium and writes
+// BENCHMARKS.md and bench/results.json. Ratios compare variants measured in the same run.
+import { execFileSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+import { createServer } from 'vite'
+import { chromiumArgs, ensureChromium } from '../scripts/chromium.mjs'
+
+const quick = process.argv.includes('--quick')
+const root = fileURLToPath(new URL('..', import.meta.url))
+const rounds = quick ? 2 : 5
+const warmup = 1
+const scale = quick ? 0.2 : 1
+const latencyCount = quick ? 200 : 1000
+const variants = ['raw', 'dexie-hooks', 'dexie-observable', 'changecast', 'changecast-nolog', 'changecast-noprevious']
+const throughputCases = [
+  'bulkPut-10k-new',
+  'bulkPut-10k-update',
+  'bulkDelete-10k',
+  'clear-10k',
+  'put-1k-single',
+  'update-1k-single',
+  'modify-10k',
+]
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+const percentile = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+}
+const round3 = (n) => Math.round(n * 1000) / 1000
+const started = Date.now()
+const log = (line) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${line}`)
+
+const executablePath = ensureChromium()
+const server = await createServer({
+  configFile: `${root}bench/page/vite.config.ts`,
+  // No reloads: editing a source file must not restart a page mid-measurement.
+  server: { port: 0, hmr: false, watch: null },
+})
+await server.listen()
+const url = server.resolvedUrls.local[0]
+const browser = await chromium.launch({ executablePath, args: chromiumArgs })
+const browserVersion = browser.version()
+const context = await browser.newContext()
+
+async function newPage() {
+  const page = await context.newPage()
+  page.on('pageerror', (error) => console.error('[page error]', error))
+  await page.goto(url)
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached' })
+  return page
+}
+
+const cases = []
+try {
+  // Throughput: one page per case, every variant in the same page, interleaved per round
+  // so that machine noise hits all variants alike.
+  for (const name of throughputCases) {
+    const page = await newPage()
+    const times = Object.fromEntries(variants.map((v) => [v, []]))
+    for (let r = 0; r < rounds; r++) {
+      for (const variant of variants) {
+        const result = await page.evaluate(
+          ([n, v, w, s]) => window.bench.throughput(n, v, 1, w, s),
+          [name, variant, r === 0 ? warmup : 0, scale],
+        )
+        times[variant].push(...result)
+      }
+    }
+    const raw = median(times.raw)
+    for (const variant of variants) {
+      const m = median(times[variant])
+      cases.push({
+        case: name,
+        variant,
+        median_ms: round3(m),
+        p95_ms: round3(percentile(times[variant], 95)),
+        ratio_to_raw: round3(m / raw),
+      })
+    }
+    log(`${name}: ${variants.map((v) => `${v} ${(median(times[v]) / raw).toFixed(2)}x`).join(', ')}`)
+    await page.close()
+  }
+
+  // Cross-tab latency: commit in page A -> handler in page B, paced one at a time.
+  const latency = {}
+  for (const variant of ['raw-broadcastchannel', 'dexie-livequery', 'changecast']) {
+    const name = `latency-${variant}-${Date.now()}`
+    const a = await newPage()
+    const b = await newPage()
+    await b.evaluate(([v, n]) => window.bench.listen(v, n), [variant, name])
+    await a.evaluate(([v, n, c]) => window.bench.emit(v, n, c), [variant, name, latencyCount])
+    const sent = new Map((await a.evaluate(() => window.bench.latencies())).committedAt)
+    const got = (await b.evaluate(() => window.bench.latencies())).received
+    const samples = got.filter(([i]) => sent.has(i)).map(([i, t]) => t - sent.get(i))
+    latency[variant] = samples
+    cases.push({
+      case: 'cross-tab-latency',
+      variant,
+      median_ms: round3(median(samples)),
+      p95_ms: round3(percentile(samples, 95)),
+      ratio_to_raw: null,
+      samples: samples.length,
+    })
+    log(
+      `cross-tab latency ${variant}: median ${median(samples).toFixed(3)} ms, p95 ${percentile(samples, 95).toFixed(3)} ms`,
+    )
+    await b.evaluate(() => window.bench.resetLatency())
+    await a.close()
+    await b.close()
+  }
+
+  // In-page dispatch: events per second to 1, 10 and 100 filtered subscribers.
+  const dispatchPage = await newPage()
+  for (const subscribers of [1, 10, 100]) {
+    const rates = await dispatchPage.evaluate(
+      ([s, n, r]) => window.bench.dispatch(s, n, r),
+      [subscribers, Math.round(10_000 * scale), rounds],
+    )
+    cases.push({
+      case: `dispatch-${subscribers}-subscribers`,
+      variant: 'changecast',
+      events_per_second: Math.round(median(rates)),
+      median_ms: null,
+      p95_ms: null,
+      ratio_to_raw: null,
+    })
+    log(`dispatch to ${subscribers} subscribers: ${Math.round(median(rates)).toLocaleString('en')} events/s`)
+  }
+  await dispatchPage.close()
+
+  // Memory: heap growth (after forced GC) that survives the work.
+  const memoryPage = await newPage()
+  const cdp = await context.newCDPSession(memoryPage)
+  const heap = async () => {
+    for (let i = 0; i < 3; i++) await cdp.send('HeapProfiler.collectGarbage')
+    return (await cdp.send('Runtime.getHeapUsage')).usedSize
+  }
+  for (const [label, run] of [
+    ['memory-10k-subscribe-cycles', () => memoryPage.evaluate(() => window.bench.subscribeCycles(10_000))],
+    ['memory-100k-events', () => memoryPage.evaluate(() => window.bench.manyEvents(100_000))],
+  ]) {
+    const before = await heap()
+    await run()
+    const after = await heap()
+    await memoryPage.evaluate(() => window.bench.releaseMemory())
+    cases.push({
+      case: label,
+      variant: 'changecast',
+      heap_growth_kb: Math.round((after - before) / 1024),
+      median_ms: null,
+      p95_ms: null,
+      ratio_to_raw: null,
+    })
+    log(`${label}: heap ${((after - before) / 1024).toFixed(0)} KB after GC`)
+  }
+  await memoryPage.close()
+} finally {
+  await browser.close()
+  await server.close()
+}
+
+// Bundle sizes (min+gzip, without Dexie) from size-limit, with the budgets CI enforces.
+execFileSync('pnpm', ['--filter', './packages/*', 'build'], { cwd: root, stdio: 'ignore' })
+// size-limit exits 1 when a budget is exceeded; the report says so, CI (`pnpm size`) fails on it.
+const sizeOutput = (() => {
+  try {
+    return execFileSync('size-limit', ['--json'], { cwd: root, encoding: 'utf8' })
+  } catch (error) {
+    return error.stdout
+  }
+})()
+const sizes = JSON.parse(sizeOutput)
+const budgets = JSON.parse(readFileSync(`${root}.size-limit.json`, 'utf8'))
+for (const entry of sizes) {
+  const budget = budgets.find((b) => b.name === entry.name)?.limit
+  cases.push({
+    case: 'bundle-size',
+    variant: entry.name,
+    bytes_min_gzip: entry.size,
+    budget,
+    passed: entry.passed,
+    median_ms: null,
+    p95_ms: null,
+    ratio_to_raw: null,
+  })
+  log(`bundle ${entry.name}: ${entry.size} B min+gzip (budget ${budget})`)
+}
+
+const environment = {
+  date: new Date().toISOString(),
+  mode: quick ? 'quick' : 'full',
+  browser: `Chromium ${browserVersion} (headless)`,
+  node: process.version,
+  os: `${os.type()} ${os.release()} ${os.arch()}`,
+  cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}`,
+  memory_gb: Math.round(os.totalmem() / 1024 ** 3),
+  rounds,
+  warmup,
+  scale,
+  latency_transactions: latencyCount,
+}
+writeFileSync(`${root}bench/results.json`, JSON.stringify({ environment, cases }, null, 2) + '\n')
+writeFileSync(`${root}BENCHMARKS.md`, report(environment, cases))
+log(`wrote BENCHMARKS.md and bench/results.json in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+
+function report(env, all) {
+  const row = (cells) => `| ${cells.join(' | ')} |`
+  const throughput = throughputCases.map((name) => {
+    const cell = (variant) => {
+      const c = all.find((x) => x.case === name && x.variant === variant)
+      return `${c.median_ms.toFixed(0)} ms (${c.ratio_to_raw.toFixed(2)}×)`
+    }
+    return row([`\`${name}\``, ...variants.map(cell)])
+  })
+  const latency = all
+    .filter((c) => c.case === 'cross-tab-latency')
+    .map((c) => row([c.variant, `${c.median_ms.toFixed(2)} ms`, `${c.p95_ms.toFixed(2)} ms`, String(c.samples)]))
+  const dispatch = all
+    .filter((c) => c.case.startsWith('dispatch'))
+    .map((c) => row([c.case.split('-')[1], c.events_per_second.toLocaleString('en')]))
+  const memory = all.filter((c) => c.case.startsWith('memory')).map((c) => row([c.case, `${c.heap_growth_kb} KB`]))
+  const bundle = all
+    .filter((c) => c.case === 'bundle-size')
+    .map((c) =>
+      row([c.variant, `${(c.bytes_min_gzip / 1000).toFixed(2)} kB`, c.budget, c.passed ? 'within' : '**over**']),
+    )
+  const notes = readFileSync(`${root}bench/NOTES.md`, 'utf8')
+  return `# Benchmarks
+
+Generated by \`pnpm bench${env.mode === 'quick' ? ' --quick' : ''}\` on ${env.date.slice(0, 10)}. Do not edit by hand; the
+analysis below the tables comes from \`bench/NOTES.md\`.
+
+**Environment:** ${env.browser}, Node ${env.node}, ${env.os}, ${env.cpus}, ${env.memory_gb} GB.
+${env.warmup} warm-up round, then ${env.rounds} measured rounds per case and variant, interleaved, each on a fresh
+database. Figures are medians; ratios are against raw Dexie **in the same run**.${env.scale !== 1 ? ` Quick mode: sizes scaled by ${env.scale}.` : ''}
+
+## Write throughput (median, ratio to raw Dexie)
+
+Each variant delivers the same information (type, key, new value, previous value) to one subscriber.
+Times are what the application's write call takes, from call to resolved promise (commit included).
+
+${row(['case', ...variants])}
+${row(['---', ...variants.map(() => '---:')])}
+${throughput.join('\n')}
+
+## Cross-tab latency (commit in page A → handler in page B)
+
+${env.latency_transactions} transactions, one at a time (the next after page B received the previous one).
+
+${row(['variant', 'median', 'p95', 'samples'])}
+${row(['---', '---:', '---:', '---:'])}
+${latency.join('\n')}
+
+## In-page dispatch
+
+One committed batch of ${Math.round(10_000 * env.scale).toLocaleString('en')} events, from the first handler to the batch handler,
+with a mix of table, key and type filters.
+
+${row(['subscribers', 'events / second'])}
+${row(['---:', '---:'])}
+${dispatch.join('\n')}
+
+## Memory
+
+Heap growth after forced garbage collection, with the feed still open.
+
+${row(['case', 'heap growth'])}
+${row(['---', '---:'])}
+${memory.join('\n')}
+
+## Bundle size (min+gzip, Dexie and mitt excluded where noted)
+
+${row(['package', 'size', 'budget', ''])}
+${row(['---', '---:', '---:', '---'])}
+${bundle.join('\n')}
+
+${notes}
+## How to rerun
+
+\`\`\`sh
+npx --yes pnpm@12.21.0 install
+npx --yes pnpm@12.21.0 bench          # full: about 5–8 minutes on 2 cores
+npx --yes pnpm@12.21.0 bench --quick  # smaller sizes, fewer rounds: under 2 minutes
+\`\`\`
+
+Raw data: \`bench/results.json\`. Chromium is found as for the tests (\`CHROMIUM_PATH\`, \`/usr/bin/chromium\`,
+Playwright's own, or Debian's package installed when run as root).
+`
+}

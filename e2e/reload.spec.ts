@@ -1,0 +1,29 @@
+import { expect, test, type Page } from '@playwright/test'
+import { openPlayground, taskTitles } from './support'
+
+/** Titles and statuses of the task list, for comparing two tabs. */
+const board = (page: Page) =>
+  page
+    .getByTestId('task-row')
+    .evaluateAll((rows) =>
+      rows.map((row) => [
+        (row.querySelector('input') as HTMLInputElement).value,
+        (row.querySelector('select') as HTMLSelectElement).value,
+      ]),
+    )
+
+test("a tab reloaded while another keeps writing ends up with the writer's list", async ({ context }) => {
+  const a = await openPlayground(context)
+  const b = await openPlayground(context)
+  await a.getByTestId('worker-toggle').click()
+  await expect.poll(async () => Number(await a.getByTestId('count-tab').textContent())).toBeGreaterThan(2)
+
+  await b.reload()
+  await expect(b.getByTestId('task-row').first()).toBeVisible()
+  await expect.poll(async () => Number(await a.getByTestId('count-tab').textContent())).toBeGreaterThan(6)
+  await a.getByTestId('worker-toggle').click()
+  await expect(a.getByTestId('worker-state')).toHaveText('stopped')
+
+  await expect.poll(async () => JSON.stringify(await board(b))).toBe(JSON.stringify(await board(a)))
+  expect((await taskTitles(b)).length).toBeGreaterThan(3)
+})
