@@ -3,8 +3,11 @@ import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
 import { chromiumArgs } from './scripts/chromium.mjs'
 
+const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const alias = {
-  '@changecast/core': fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url)),
+  '@changecast/core': source('./packages/core/src/index.ts'),
+  '@changecast/react': source('./packages/react/src/index.ts'),
+  '@changecast/vue': source('./packages/vue/src/index.ts'),
 }
 
 export default defineConfig({
@@ -28,6 +31,21 @@ export default defineConfig({
       },
       {
         extends: true,
+        // Pre-bundle every dependency the browser tests import: a dependency discovered
+        // mid-run makes Vite reload the page and fail the tests running at that moment.
+        optimizeDeps: {
+          include: [
+            'dexie',
+            'mitt',
+            'vue',
+            '@vue/test-utils',
+            'react',
+            'react-dom',
+            'react-dom/client',
+            'react/jsx-runtime',
+            '@testing-library/react',
+          ],
+        },
         test: {
           name: 'browser',
           include: ['packages/*/test/**/*.browser.test.ts'],

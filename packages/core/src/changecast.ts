@@ -28,6 +28,10 @@ import { randomId } from './util/random-id.js'
 export interface Feed<Tables = AnyTables> {
   /** Id of this context (tab, worker): the `origin` of the events it makes. */
   readonly origin: string
+  /** The database this feed captures (framework bindings read initial values from it). */
+  readonly db: Dexie
+  /** Number of live subscriptions (`on`, `onBatch`, `onError`): handy to check that views clean up. */
+  readonly listenerCount: number
   /** True once {@link Feed.close} was called. */
   readonly closed: boolean
   /**
@@ -204,6 +208,10 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
 
   const feed: Feed<AnyTables> = {
     origin,
+    db,
+    get listenerCount() {
+      return bus.size + resyncHandlers.size
+    },
     get closed() {
       return !active
     },

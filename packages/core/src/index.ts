@@ -10,6 +10,11 @@ export {
 } from './errors.js'
 export type { ChangecastErrorCode } from './errors.js'
 export type { ResyncInfo } from './transport/delivery.js'
+export { entityStore } from './stores/entity-store.js'
+export { tableStore } from './stores/table-store.js'
+export type { TableQuery } from './stores/table-store.js'
+export { changesStore } from './stores/changes-store.js'
+export type { ExternalStore } from './stores/external-store.js'
 export type {
   AnyTables,
   BatchOf,
@@ -20,10 +25,14 @@ export type {
   ChangeSource,
   ChangeType,
   EventOf,
+  KeyOf,
+  RegisteredTables,
+  Register,
   TableMap,
   TableName,
   TableShape,
   TablesOf,
   Topic,
   Unsubscribe,
+  ValueOf,
 } from './types.js'

@@ -154,3 +154,37 @@ export interface ChangecastOptions {
    */
   channel?: string | false
 }
+
+/**
+ * Register your feed's type once, and the framework bindings' hooks and composables are
+ * typed from your tables without passing the feed around:
+ *
+ * @example
+ * declare module '@changecast/core' {
+ *   interface Register {
+ *     feed: typeof feed
+ *   }
+ * }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled in by module augmentation
+export interface Register {}
+
+/** The table map of the registered feed (see {@link Register}), or `AnyTables`. */
+export type RegisteredTables = Register extends { feed: { on(topic: '*', handler: (event: infer E) => void): unknown } }
+  ? TablesOfEvents<E>
+  : AnyTables
+
+type TablesOfEvents<E> = {
+  [N in E extends { table: infer Name extends string } ? Name : never]: E extends ChangeEvent<infer T, infer K> & {
+    table: N
+  }
+    ? TableShape<T, K>
+    : never
+}
+
+/** The stored object type of table `N`. */
+export type ValueOf<Tables, N extends TableName<Tables>> = Tables[N] extends TableShape<infer T, unknown> ? T : unknown
+
+/** The primary key type of table `N`. */
+export type KeyOf<Tables, N extends TableName<Tables>> =
+  Tables[N] extends TableShape<unknown, infer K> ? K : IndexableType

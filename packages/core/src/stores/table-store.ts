@@ -1,0 +1,142 @@
+import Dexie, { cmp } from 'dexie'
+import type { Feed } from '../changecast.js'
+import type { AnyTables, ChangeEvent } from '../types.js'
+import { encodeKey } from '../util/encode-key.js'
+import { lazyStore, type ExternalStore } from './external-store.js'
+
+/** Which rows of a table a live list holds, and in which order. */
+export interface TableQuery<T = unknown> {
+  /** Rows to keep: field values that must be equal, or a predicate. @default every row */
+  where?: Partial<T> | ((value: T) => boolean)
+  /** Key path to sort by (ties by primary key). @default the primary key */
+  orderBy?: string
+  /** Sort descending. @default false */
+  reverse?: boolean
+  /** Return at most this many rows (after sorting). @default no limit */
+  limit?: number
+}
+
+/**
+ * A live array of a table's rows: read once from Dexie when the first subscriber comes,
+ * then kept current from change events, without re-querying. A change to a row that is
+ * not (and was not) in the list produces no new snapshot; unchanged rows keep their
+ * object identity, so memoised row components do not re-render.
+ *
+ * The store keeps every matching row in memory; `limit` applies to the array it returns.
+ */
+export function tableStore<T = unknown>(
+  feed: Feed<AnyTables>,
+  table: string,
+  query: TableQuery<T> = {},
+): ExternalStore<readonly T[]> {
+  const matches = predicate(query.where)
+  const order = comparator<T>(query.orderBy, query.reverse === true)
+  const rows = new Map<string, { key: unknown; value: T }>()
+  let snapshot: readonly T[] = []
+
+  const rebuild = (): boolean => {
+    const next = [...rows.values()].sort(order).map((row) => row.value)
+    const limited = query.limit !== undefined && next.length > query.limit ? next.slice(0, query.limit) : next
+    if (limited.length === snapshot.length && limited.every((value, i) => value === snapshot[i])) return false
+    snapshot = limited
+    return true
+  }
+
+  return lazyStore(
+    () => snapshot,
+    (notify) => {
+      let active = true
+      const apply = (events: ChangeEvent[]): boolean => {
+        let touched = false
+        for (const event of events) {
+          if (event.table !== table) continue
+          const id = encodeKey(event.key)
+          if (event.type !== 'delete' && matches(event.value as T)) {
+            rows.set(id, { key: event.key, value: event.value as T })
+            touched = true
+          } else if (rows.delete(id)) touched = true
+        }
+        return touched
+      }
+      // Events committed while the rows are read are held, then applied on top of them.
+      const load = (): void => {
+        const pending: ChangeEvent[] = []
+        const buffer = feed.onBatch((batch) => pending.push(...batch.events))
+        readRows<T>(feed.db, table).then(
+          (loaded) => {
+            buffer()
+            if (!active) return
+            rows.clear()
+            for (const row of loaded) if (matches(row.value)) rows.set(encodeKey(row.key), row)
+            apply(pending)
+            rebuild()
+            notify()
+          },
+          (error: unknown) => {
+            buffer()
+            console.error(`[changecast] Could not read table ${table}:`, error)
+          },
+        )
+      }
+      const off = feed.onBatch((batch) => {
+        if (apply(batch.events) && rebuild()) notify()
+      })
+      const offResync = feed.onResync(load)
+      load()
+      return () => {
+        active = false
+        off()
+        offResync()
+      }
+    },
+  )
+}
+
+async function readRows<T>(db: Dexie, name: string): Promise<Array<{ key: unknown; value: T }>> {
+  const table = db.table<T, unknown>(name)
+  const keyPath = table.schema.primKey.keyPath
+  if (keyPath) {
+    const values = await table.toArray()
+    return values.map((value) => ({ key: Dexie.getByKeyPath(value as object, keyPath) as unknown, value }))
+  }
+  return db.transaction('r', table, async () => {
+    const keys = await table.toCollection().primaryKeys()
+    const values = await table.toArray()
+    return values.map((value, i) => ({ key: keys[i], value }))
+  })
+}
+
+function predicate<T>(where: TableQuery<T>['where']): (value: T) => boolean {
+  if (where === undefined) return () => true
+  if (typeof where === 'function') return where
+  const entries = Object.entries(where as Record<string, unknown>)
+  return (value) => entries.every(([path, expected]) => Dexie.getByKeyPath(value as object, path) === expected)
+}
+
+function comparator<T>(orderBy: string | undefined, reverse: boolean) {
+  const sign = reverse ? -1 : 1
+  return (a: { key: unknown; value: T }, b: { key: unknown; value: T }): number => {
+    if (orderBy) {
+      const x = Dexie.getByKeyPath(a.value as object, orderBy) as unknown
+      const y = Dexie.getByKeyPath(b.value as object, orderBy) as unknown
+      const byField = compareValues(x, y)
+      if (byField !== 0) return sign * byField
+    }
+    return sign * compareValues(a.key, b.key)
+  }
+}
+
+function compareValues(a: unknown, b: unknown): number {
+  if (a === b) return 0
+  if (a === undefined || a === null) return -1
+  if (b === undefined || b === null) return 1
+  try {
+    const result = cmp(a, b)
+    if (!Number.isNaN(result)) return result
+  } catch {
+    // not keys (booleans, objects): compare their JSON below
+  }
+  const x = JSON.stringify(a) ?? ''
+  const y = JSON.stringify(b) ?? ''
+  return x < y ? -1 : x > y ? 1 : 0
+}

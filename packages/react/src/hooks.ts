@@ -1,0 +1,143 @@
+import { useEffect, useLayoutEffect, useMemo, useRef, useSyncExternalStore } from 'react'
+import {
+  changesStore,
+  entityStore,
+  tableStore,
+  type AnyTables,
+  type ChangeFilter,
+  type EventOf,
+  type ExternalStore,
+  type Feed,
+  type KeyOf,
+  type RegisteredTables,
+  type TableName,
+  type TableQuery,
+  type Topic,
+  type ValueOf,
+} from '@changecast/core'
+import { useFeed } from './context.js'
+
+/** Options every hook accepts. */
+export interface FeedOption<Tables> {
+  /** The feed to use instead of the nearest `<ChangecastProvider>`'s. */
+  feed?: Feed<Tables>
+}
+
+// useLayoutEffect warns during server rendering; the handler ref only matters in the browser.
+const useIsomorphicLayoutEffect = typeof document === 'undefined' ? useEffect : useLayoutEffect
+
+const identity = (value: unknown): string => JSON.stringify(value) ?? String(typeof value)
+
+function useStore<T>(store: ExternalStore<T>): T {
+  return useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot)
+}
+
+/**
+ * The current value of one entity, or `undefined` while loading and when it does not
+ * exist. Read from Dexie once, then kept current from change events (local, other tabs,
+ * the server). The component re-renders only when *that* key changes.
+ *
+ * @example
+ * function TodoTitle({ id }: { id: number }) {
+ *   const todo = useEntity('todos', id)
+ *   return <span>{todo?.title ?? '…'}</span>
+ * }
+ */
+export function useEntity<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  table: N,
+  key: KeyOf<Tables, N>,
+  options: FeedOption<Tables> = {},
+): ValueOf<Tables, N> | undefined {
+  const feed = useFeed(options.feed, 'useEntity') as unknown as Feed<AnyTables>
+  const keyId = identity(key)
+  // Dependencies: the key is compared by value
+  const store = useMemo(() => entityStore<ValueOf<Tables, N>>(feed, table, key as never), [feed, table, keyId])
+  return useStore(store)
+}
+
+/**
+ * A live array of a table's rows (optionally filtered, sorted, limited), kept current
+ * from change events without re-querying the table. A change to a row outside the list
+ * does not re-render; rows that did not change keep their identity (`React.memo` rows
+ * stay put). Pass a stable function (`useCallback`) when `where` is a predicate.
+ *
+ * @example
+ * const open = useTable('todos', { where: { done: false }, orderBy: 'title', limit: 50 })
+ */
+export function useTable<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  table: N,
+  query: TableQuery<ValueOf<Tables, N>> = {},
+  options: FeedOption<Tables> = {},
+): readonly ValueOf<Tables, N>[] {
+  const feed = useFeed(options.feed, 'useTable') as unknown as Feed<AnyTables>
+  const { where, orderBy, reverse, limit } = query
+  const whereId = typeof where === 'function' ? where : identity(where)
+  const store = useMemo(
+    () => tableStore<ValueOf<Tables, N>>(feed, table, { where, orderBy, reverse, limit }),
+    // Dependencies: `where` objects are compared by value
+    [feed, table, whereId, orderBy, reverse, limit],
+  )
+  return useStore(store)
+}
+
+/**
+ * The most recent events matching a topic or filter, newest first (an activity feed).
+ *
+ * @example
+ * const recent = useChanges({ table: 'todos', type: ['create', 'delete'] }, { limit: 20 })
+ */
+export function useChanges<Tables = RegisteredTables>(
+  filter: '*',
+  options?: FeedOption<Tables> & { limit?: number },
+): readonly EventOf<Tables>[]
+export function useChanges<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  filter: Topic<Tables, N> | ChangeFilter<Tables, N>,
+  options?: FeedOption<Tables> & { limit?: number },
+): readonly EventOf<Tables, N>[]
+export function useChanges<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  filter: Topic<Tables, N> | ChangeFilter<Tables, N>,
+  options: FeedOption<Tables> & { limit?: number } = {},
+): readonly EventOf<Tables, N>[] {
+  const feed = useFeed(options.feed, 'useChanges') as unknown as Feed<AnyTables>
+  const filterId = identity(filter)
+  const { limit } = options
+  // Dependencies: the filter is compared by value
+  const store = useMemo(() => changesStore(feed, filter as Topic, { limit }), [feed, filterId, limit])
+  return useStore(store) as readonly EventOf<Tables, N>[]
+}
+
+/**
+ * Runs `handler` for every event matching a topic or filter (a side effect: a toast, a
+ * sound, an analytics call). The latest `handler` is always the one called; changing it
+ * does not resubscribe.
+ *
+ * @example
+ * useChangeEvent({ table: 'todos', source: 'tab' }, (e) => toast(`Updated in another tab: ${e.key}`))
+ */
+export function useChangeEvent<Tables = RegisteredTables>(
+  filter: '*',
+  handler: (event: EventOf<Tables>) => void,
+  options?: FeedOption<Tables>,
+): void
+export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  filter: Topic<Tables, N> | ChangeFilter<Tables, N>,
+  handler: (event: EventOf<Tables, N>) => void,
+  options?: FeedOption<Tables>,
+): void
+export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  filter: Topic<Tables, N> | ChangeFilter<Tables, N>,
+  handler: (event: EventOf<Tables, N>) => void,
+  options: FeedOption<Tables> = {},
+): void {
+  const feed = useFeed(options.feed, 'useChangeEvent') as unknown as Feed<AnyTables>
+  const latest = useRef(handler)
+  useIsomorphicLayoutEffect(() => {
+    latest.current = handler
+  })
+  const filterId = identity(filter)
+  useEffect(
+    () => feed.on(filter as Topic, (event) => latest.current(event as EventOf<Tables, N>)),
+    // Dependencies: the filter is compared by value
+    [feed, filterId],
+  )
+}

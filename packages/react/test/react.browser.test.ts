@@ -1,0 +1,9 @@
+import { describe } from 'vitest'
+import { bindingsConformance } from '../../core/test/conformance/bindings-spec.js'
+import { reactDriver } from './driver.js'
+import { strictModeSuite } from './strict-mode.js'
+
+describe('@changecast/react (Chromium)', () => {
+  bindingsConformance(reactDriver)
+  strictModeSuite()
+})

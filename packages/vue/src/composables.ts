@@ -1,0 +1,171 @@
+import {
+  onScopeDispose,
+  readonly,
+  shallowRef,
+  toValue,
+  watch,
+  type MaybeRefOrGetter,
+  type Ref,
+  type ShallowRef,
+} from 'vue'
+import {
+  changesStore,
+  entityStore,
+  tableStore,
+  type AnyTables,
+  type ChangeFilter,
+  type EventOf,
+  type ExternalStore,
+  type Feed,
+  type KeyOf,
+  type RegisteredTables,
+  type TableName,
+  type TableQuery,
+  type Topic,
+  type ValueOf,
+} from '@changecast/core'
+import { useFeed } from './plugin.js'
+
+/** Options every composable accepts. */
+export interface FeedOption<Tables> {
+  /** The feed to use instead of the one installed with `changecastPlugin`. */
+  feed?: Feed<Tables>
+}
+
+const identity = (value: unknown): string => JSON.stringify(value) ?? String(typeof value)
+
+/**
+ * Follows the store that `make()` returns for the current parameters: a new store (and
+ * subscription) whenever they change, none once the effect scope is disposed.
+ */
+function follow<T>(initial: T, parameters: () => unknown, make: () => ExternalStore<T>): Readonly<Ref<T>> {
+  const state: ShallowRef<T> = shallowRef(initial)
+  let stop: (() => void) | undefined
+  const start = () => {
+    stop?.()
+    const store = make()
+    const update = () => {
+      state.value = store.getSnapshot()
+    }
+    stop = store.subscribe(update)
+    update()
+  }
+  watch(parameters, start, { immediate: true })
+  onScopeDispose(() => {
+    stop?.()
+    stop = undefined
+  })
+  return readonly(state) as Readonly<Ref<T>>
+}
+
+/**
+ * A readonly ref to one entity's current value (`undefined` while loading and when it
+ * does not exist), read once from Dexie and kept current from change events of that key.
+ * `table` and `key` may be refs or getters: changing them follows the new entity.
+ *
+ * @example
+ * const todo = useEntity('todos', () => props.id)
+ */
+export function useEntity<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  table: MaybeRefOrGetter<N>,
+  key: MaybeRefOrGetter<KeyOf<Tables, N>>,
+  options: FeedOption<Tables> = {},
+): Readonly<Ref<ValueOf<Tables, N> | undefined>> {
+  const feed = useFeed(options.feed, 'useEntity') as unknown as Feed<AnyTables>
+  return follow<ValueOf<Tables, N> | undefined>(
+    undefined,
+    () => [toValue(table), identity(toValue(key))],
+    () => entityStore<ValueOf<Tables, N>>(feed, toValue(table), toValue(key) as never),
+  )
+}
+
+/**
+ * A readonly ref to a live array of a table's rows (optionally filtered, sorted,
+ * limited), kept current from change events without re-querying the table. A change to a
+ * row outside the list does not trigger. Parameters may be refs or getters.
+ *
+ * @example
+ * const open = useTable('todos', () => ({ where: { done: false }, orderBy: 'title' }))
+ */
+export function useTable<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  table: MaybeRefOrGetter<N>,
+  query: MaybeRefOrGetter<TableQuery<ValueOf<Tables, N>>> = {},
+  options: FeedOption<Tables> = {},
+): Readonly<Ref<readonly ValueOf<Tables, N>[]>> {
+  const feed = useFeed(options.feed, 'useTable') as unknown as Feed<AnyTables>
+  return follow<readonly ValueOf<Tables, N>[]>(
+    [],
+    () => {
+      const { where, orderBy, reverse, limit } = toValue(query)
+      return [toValue(table), typeof where === 'function' ? where : identity(where), orderBy, reverse, limit]
+    },
+    () => tableStore<ValueOf<Tables, N>>(feed, toValue(table), { ...toValue(query) }),
+  )
+}
+
+/**
+ * A readonly ref to the most recent events matching a topic or filter, newest first.
+ *
+ * @example
+ * const recent = useChanges({ table: 'todos' }, { limit: 20 })
+ */
+export function useChanges<Tables = RegisteredTables>(
+  filter: MaybeRefOrGetter<'*'>,
+  options?: FeedOption<Tables> & { limit?: number },
+): Readonly<Ref<readonly EventOf<Tables>[]>>
+export function useChanges<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  filter: MaybeRefOrGetter<Topic<Tables, N> | ChangeFilter<Tables, N>>,
+  options?: FeedOption<Tables> & { limit?: number },
+): Readonly<Ref<readonly EventOf<Tables, N>[]>>
+export function useChanges<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  filter: MaybeRefOrGetter<Topic<Tables, N> | ChangeFilter<Tables, N>>,
+  options: FeedOption<Tables> & { limit?: number } = {},
+): Readonly<Ref<readonly EventOf<Tables, N>[]>> {
+  const feed = useFeed(options.feed, 'useChanges') as unknown as Feed<AnyTables>
+  return follow(
+    [] as readonly EventOf<Tables, N>[],
+    () => identity(toValue(filter)),
+    () =>
+      changesStore(feed, toValue(filter) as Topic, { limit: options.limit }) as unknown as ExternalStore<
+        readonly EventOf<Tables, N>[]
+      >,
+  )
+}
+
+/**
+ * Runs `handler` for every event matching a topic or filter, until the effect scope
+ * (component) is disposed. The filter may be a ref or getter: changing it resubscribes.
+ *
+ * @example
+ * useChangeEvent({ table: 'todos', source: 'tab' }, (e) => toast(`Updated elsewhere: ${e.key}`))
+ */
+export function useChangeEvent<Tables = RegisteredTables>(
+  filter: MaybeRefOrGetter<'*'>,
+  handler: (event: EventOf<Tables>) => void,
+  options?: FeedOption<Tables>,
+): void
+export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  filter: MaybeRefOrGetter<Topic<Tables, N> | ChangeFilter<Tables, N>>,
+  handler: (event: EventOf<Tables, N>) => void,
+  options?: FeedOption<Tables>,
+): void
+export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  filter: MaybeRefOrGetter<Topic<Tables, N> | ChangeFilter<Tables, N>>,
+  handler: (event: EventOf<Tables, N>) => void,
+  options: FeedOption<Tables> = {},
+): void {
+  const feed = useFeed(options.feed, 'useChangeEvent') as unknown as Feed<AnyTables>
+  let off: (() => void) | undefined
+  watch(
+    () => identity(toValue(filter)),
+    () => {
+      off?.()
+      off = feed.on(toValue(filter) as Topic, (event) => handler(event as EventOf<Tables, N>))
+    },
+    { immediate: true },
+  )
+  onScopeDispose(() => {
+    off?.()
+    off = undefined
+  })
+}

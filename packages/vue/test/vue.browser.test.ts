@@ -1,0 +1,9 @@
+import { describe } from 'vitest'
+import { bindingsConformance } from '../../core/test/conformance/bindings-spec.js'
+import { vueDriver } from './driver.js'
+import { effectScopeSuite } from './scope.js'
+
+describe('@changecast/vue (Chromium)', () => {
+  bindingsConformance(vueDriver)
+  effectScopeSuite()
+})
