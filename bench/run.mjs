@@ -147,6 +147,7 @@ try {
     ['memory-10k-subscribe-cycles', () => memoryPage.evaluate(() => window.bench.subscribeCycles(10_000))],
     ['memory-100k-events', () => memoryPage.evaluate(() => window.bench.manyEvents(100_000))],
   ]) {
+    await run() // warm-up: JIT code, IndexedDB buffers and the changelog reach their steady size
     const before = await heap()
     await run()
     const after = await heap()
@@ -270,7 +271,8 @@ ${dispatch.join('\n')}
 
 ## Memory
 
-Heap growth after forced garbage collection, with the feed still open.
+Heap growth that stays after forced garbage collection, measured across a second run of the
+work (after a warm-up run), with the feed still open. About zero means nothing accumulates.
 
 ${row(['case', 'heap growth'])}
 ${row(['---', '---:'])}

@@ -9,8 +9,16 @@ export default defineConfig({
   resolve: {
     alias: {
       '@changecast/core': source('../packages/core/src/index.ts'),
+      '@changecast/react': source('../packages/react/src/index.ts'),
+      '@changecast/vue': source('../packages/vue/src/index.ts'),
     },
   },
   server: { host: '127.0.0.1' },
+  // Vue's compile-time flags, set explicitly so the esm-bundler build does not warn.
+  define: {
+    __VUE_OPTIONS_API__: 'false',
+    __VUE_PROD_DEVTOOLS__: 'false',
+    __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false',
+  },
   build: { target: 'es2022' },
 })

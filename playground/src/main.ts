@@ -1,4 +1,5 @@
 import { changecast, type ChangeEvent } from '@changecast/core'
+import { createBindingsPanel } from './bindings/bindings-panel'
 import { createDb } from './db'
 import { h } from './dom'
 import { createEditor } from './editor'
@@ -49,7 +50,7 @@ document
       'main',
       {},
       h('div', { class: 'column' }, editor.element, tabs.element, worker.element, createSyncPanel()),
-      timeline.element,
+      h('div', { class: 'column' }, createBindingsPanel(feed), timeline.element),
     ),
   )
 

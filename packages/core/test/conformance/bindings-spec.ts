@@ -221,7 +221,9 @@ export function bindingsConformance(driver: BindingDriver): void {
         expect(probe.value().every((e) => e.type === 'update')).toBe(true)
         await probe.update({ filter: 'notes' })
         await db.notes.add({ id: 1, text: 'n' })
-        await vi.waitFor(() => expect(probe.value().map((e) => `${e.table} ${JSON.stringify(e.key)}`)).toEqual(['notes 1']))
+        await vi.waitFor(() =>
+          expect(probe.value().map((e) => `${e.table} ${JSON.stringify(e.key)}`)).toEqual(['notes 1']),
+        )
       })
     })
 
