@@ -11,8 +11,14 @@ const rows = (n: number, v = 0): Row[] =>
 interface Workload {
   /** Rows the case works on. */
   size: number
+  /**
+   * The operation consumes its data (deletes, clear): every round needs a freshly seeded
+   * database. Otherwise one seeded database per variant serves every round (each round
+   * writes new values, so updates stay updates).
+   */
+  fresh?: boolean
   setup?: (subject: Subject, size: number) => Promise<void>
-  run: (subject: Subject, size: number) => Promise<unknown>
+  run: (subject: Subject, size: number, round: number) => Promise<unknown>
 }
 
 const seed = async ({ db }: Subject, size: number) => {
@@ -21,16 +27,18 @@ const seed = async ({ db }: Subject, size: number) => {
 
 /** Throughput cases: what the application's write pays. */
 export const workloads: Record<string, Workload> = {
-  'bulkPut-10k-new': { size: 10_000, run: ({ db }, n) => db.items.bulkPut(rows(n, 1)) },
-  'bulkPut-10k-update': { size: 10_000, setup: seed, run: ({ db }, n) => db.items.bulkPut(rows(n, 1)) },
+  'bulkPut-10k-new': { size: 10_000, fresh: true, run: ({ db }, n) => db.items.bulkPut(rows(n, 1)) },
+  'bulkPut-10k-update': { size: 10_000, setup: seed, run: ({ db }, n, round) => db.items.bulkPut(rows(n, round + 1)) },
   'bulkDelete-10k': {
     size: 10_000,
+    fresh: true,
     setup: seed,
     run: ({ db }, n) => db.items.bulkDelete(Array.from({ length: n }, (_, i) => i)),
   },
-  'clear-10k': { size: 10_000, setup: seed, run: ({ db }) => db.items.clear() },
+  'clear-10k': { size: 10_000, fresh: true, setup: seed, run: ({ db }) => db.items.clear() },
   'put-1k-single': {
     size: 1_000,
+    fresh: true,
     async run({ db }, n) {
       for (let id = 0; id < n; id++) await db.items.put({ id, v: 1, title: `task ${id}`, done: false })
     },
@@ -38,35 +46,54 @@ export const workloads: Record<string, Workload> = {
   'update-1k-single': {
     size: 1_000,
     setup: seed,
-    async run({ db }, n) {
-      for (let id = 0; id < n; id++) await db.items.update(id, { v: 1 })
+    async run({ db }, n, round) {
+      for (let id = 0; id < n; id++) await db.items.update(id, { v: round + 1 })
     },
   },
   'modify-10k': {
     size: 10_000,
     setup: seed,
-    run: ({ db }) => db.items.where('id').aboveOrEqual(0).modify({ v: 2 }),
+    run: ({ db }, _n, round) =>
+      db.items
+        .where('id')
+        .aboveOrEqual(0)
+        .modify({ v: round + 1 }),
   },
 }
 
-/** Runs `rounds` measured rounds (after `warmup` unmeasured ones); returns ms per round. */
-async function throughput(name: string, variant: Variant, rounds: number, warmup: number, scale: number) {
+const prepared = new Map<string, Subject>()
+const sizeOf = (name: string, scale: number) => Math.max(1, Math.round(workloads[name]!.size * scale))
+
+/** Opens (and seeds) the database a variant keeps across rounds, for cases that allow it. */
+async function prepare(name: string, variant: Variant, scale: number) {
   const workload = workloads[name]!
-  const size = Math.max(1, Math.round(workload.size * scale))
-  const times: number[] = []
-  for (let round = 0; round < warmup + rounds; round++) {
-    const subject = await open(variant)
-    try {
-      await workload.setup?.(subject, size)
-      const start = now()
-      await workload.run(subject, size)
-      const elapsed = now() - start
-      if (round >= warmup) times.push(elapsed)
-    } finally {
-      await subject.close()
-    }
+  if (workload.fresh) return false
+  const subject = await open(variant)
+  await workload.setup?.(subject, sizeOf(name, scale))
+  prepared.set(variant, subject)
+  return true
+}
+
+/** One timed round of `name` for `variant`; returns ms. */
+async function measure(name: string, variant: Variant, round: number, scale: number) {
+  const workload = workloads[name]!
+  const size = sizeOf(name, scale)
+  const kept = prepared.get(variant)
+  const subject = kept ?? (await open(variant))
+  try {
+    if (!kept) await workload.setup?.(subject, size)
+    const start = now()
+    await workload.run(subject, size, round)
+    return now() - start
+  } finally {
+    if (!kept) await subject.close()
   }
-  return times
+}
+
+async function finish() {
+  for (const subject of prepared.values()) await subject.close()
+  prepared.clear()
+  return true
 }
 
 // ---- cross-tab latency: page A commits, page B's handler runs --------------------------
@@ -245,7 +272,9 @@ async function manyEvents(total: number) {
 }
 
 const bench = {
-  throughput,
+  prepare,
+  measure,
+  finish,
   listen,
   emit,
   latencies: () => ({ committedAt: [...committedAt], received: [...received] }),

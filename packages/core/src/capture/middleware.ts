@@ -126,6 +126,7 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
       stage.pending++
       const settle = (events: ChangeEvent[]): void => {
         stage.parts[index] = events
+        stage.size += events.length
         stage.pending--
         idle(req.trans, stage)
       }
@@ -204,7 +205,8 @@ function capture(
     let previous: unknown[] = []
     const response = sequencedAfterRead(
       stage,
-      () => readPrevious(table, req.trans, keys),
+      // Without previous capture a delete only needs to know which keys exist.
+      () => readPrevious(table, req.trans, keys, keepPrevious),
       (found) => {
         previous = found
         return table.mutate(req)
@@ -216,7 +218,7 @@ function capture(
   let removed: { keys: unknown[]; values: unknown[] } = { keys: [], values: [] }
   const response = sequencedAfterRead(
     stage,
-    () => readRange(table, req),
+    () => readRange(table, req, keepPrevious),
     (found) => {
       removed = found
       return table.mutate(req)
@@ -279,6 +281,7 @@ function readPrevious(
   table: DBCoreTable,
   trans: DBCoreTransaction,
   keys: readonly unknown[],
+  withValues = true,
 ): DexieThenable<unknown[]> {
   const present = keys.filter((key) => key !== undefined && key !== null)
   if (present.length === 0) return Dexie.Promise.resolve(keys.map(() => undefined))
@@ -286,8 +289,8 @@ function readPrevious(
   const request =
     cached && cached.keys.length >= present.length
       ? table.getMany({ trans, keys: present, cache: 'clone' })
-      : present.length >= RANGE_READ_FROM && !table.schema.primaryKey.outbound
-        ? readByRange(table, trans, present)
+      : present.length >= RANGE_READ_FROM && (!withValues || !table.schema.primaryKey.outbound)
+        ? readByRange(table, trans, present, withValues)
         : table.getMany({ trans, keys: present })
   if (present.length === keys.length) return request as DexieThenable<unknown[]>
   return request.then((found: unknown[]) => {
@@ -295,6 +298,9 @@ function readPrevious(
     return keys.map((key) => (key === undefined || key === null ? undefined : found[next++]))
   })
 }
+
+/** Stands for an existing row whose value was not read (previous capture is off). */
+const PRESENT = true
 
 /** From this many keys on, one read over [min, max] is tried before a get per key. */
 const RANGE_READ_FROM = 32
@@ -305,7 +311,12 @@ const RANGE_READ_FROM = 32
  * or of new rows, where the range is empty). When the range holds more than twice as
  * many rows as keys, the keys are sparse: fall back to a get per key.
  */
-function readByRange(table: DBCoreTable, trans: DBCoreTransaction, keys: unknown[]): DexieThenable<unknown[]> {
+function readByRange(
+  table: DBCoreTable,
+  trans: DBCoreTransaction,
+  keys: unknown[],
+  withValues: boolean,
+): DexieThenable<unknown[]> {
   const { primaryKey } = table.schema
   let lower = keys[0]
   let upper = keys[0]
@@ -316,11 +327,15 @@ function readByRange(table: DBCoreTable, trans: DBCoreTransaction, keys: unknown
   const limit = keys.length * 2
   const range = { type: 2 /* DBCoreRangeType.Range */, lower, upper, lowerOpen: false, upperOpen: false }
   return table
-    .query({ trans, values: true, limit: limit + 1, query: { index: primaryKey, range } })
+    .query({ trans, values: withValues, limit: limit + 1, query: { index: primaryKey, range } })
     .then(({ result }) => {
       if (result.length > limit) return table.getMany({ trans, keys })
       const found = new Map<string, unknown>()
-      for (const value of result as unknown[]) found.set(encodeKey(primaryKey.extractKey!(value)), value)
+      for (const item of result as unknown[]) {
+        // A keys-only read yields the keys themselves: mark them present.
+        if (withValues) found.set(encodeKey(primaryKey.extractKey!(item)), item)
+        else found.set(encodeKey(item), PRESENT)
+      }
       return keys.map((key) => found.get(encodeKey(key)))
     })
 }
@@ -329,10 +344,17 @@ function readByRange(table: DBCoreTable, trans: DBCoreTransaction, keys: unknown
 function readRange(
   table: DBCoreTable,
   req: DBCoreDeleteRangeRequest,
+  withValues: boolean,
 ): DexieThenable<{ keys: unknown[]; values: unknown[] }> {
   const { trans, range } = req
   const { primaryKey } = table.schema
   const query = { index: primaryKey, range }
+  if (!withValues) {
+    return table.query({ trans, query, values: false }).then(({ result: keys }) => ({
+      keys: keys as unknown[],
+      values: (keys as unknown[]).map(() => PRESENT),
+    }))
+  }
   if (!primaryKey.outbound) {
     return table.query({ trans, query, values: true }).then(({ result }) => ({
       keys: result.map((value: unknown): unknown => primaryKey.extractKey!(value)),

@@ -13,6 +13,8 @@ export interface Stage {
   pending: number
   /** Read requests of the application made but not answered yet. */
   reads: number
+  /** Number of events staged so far. */
+  size: number
   /**
    * Resolves once every write requested so far has reached IndexedDB. Set while a write
    * waits for its previous values, so that later requests of the same transaction do
@@ -58,6 +60,7 @@ export class Staging {
       parts: [],
       pending: 0,
       reads: 0,
+      size: 0,
       gate: undefined,
       log: { written: 0, rev: undefined, at: undefined, flushes: 0 },
     }

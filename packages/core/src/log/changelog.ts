@@ -1,12 +1,18 @@
-import type Dexie from 'dexie'
+import Dexie from 'dexie'
 import { ChangecastStateError } from '../errors.js'
 import type { ChangeBatch, ChangeEvent, ChangeSource } from '../types.js'
 
 /** Name of Changecast's own object store: one row per committed transaction. */
 export const LOG_TABLE = '_changecast_log'
 
-/** One change as stored in the changelog (an event without its batch stamp). */
-export type LoggedChange = Pick<ChangeEvent, 'type' | 'table' | 'key' | 'value' | 'previous' | 'changes'>
+/**
+ * One change as stored in the changelog (an event without its batch stamp). An update
+ * stores the new value, its `changes` and `undo` (the old values of the changed paths)
+ * instead of the whole previous object: the previous value is rebuilt when read.
+ */
+export type LoggedChange = Pick<ChangeEvent, 'type' | 'table' | 'key' | 'value' | 'previous' | 'changes'> & {
+  undo?: Record<string, unknown>
+}
 
 /** A changelog row. `rev` is the auto-increment key: a total commit order across contexts. */
 export interface LogRow {
@@ -47,22 +53,38 @@ export function declareLogTable(db: Dexie): void {
 export function toLoggedChange(event: ChangeEvent): LoggedChange {
   const change: LoggedChange = { type: event.type, table: event.table, key: event.key }
   if (event.value !== undefined) change.value = event.value
-  if (event.previous !== undefined) change.previous = event.previous
   if (event.changes !== undefined) change.changes = event.changes
+  if (event.previous === undefined) return change
+  const undo = event.changes && !('' in event.changes) ? undoOf(event.previous, event.changes) : undefined
+  if (undo) change.undo = undo
+  else change.previous = event.previous
   return change
+}
+
+function undoOf(previous: unknown, changes: Record<string, unknown>): Record<string, unknown> {
+  const undo: Record<string, unknown> = {}
+  for (const path of Object.keys(changes)) undo[path] = Dexie.getByKeyPath(previous as object, path)
+  return undo
+}
+
+/** The previous value of a logged update: its new value with the changed paths put back. */
+function rebuildPrevious(value: unknown, undo: Record<string, unknown>): unknown {
+  const previous = structuredClone(value) as object
+  for (const [path, old] of Object.entries(undo)) {
+    if (old === undefined) Dexie.delByKeyPath(previous, path)
+    else Dexie.setByKeyPath(previous, path, old)
+  }
+  return previous
 }
 
 /** A changelog row as a batch, seen from context `self`. */
 export function rowToBatch(row: LogRow, self: string): ChangeBatch {
   const source: ChangeSource = row.source === 'remote' ? 'remote' : row.origin === self ? 'local' : 'tab'
-  const events = row.changes.map((change): ChangeEvent => ({
-    ...change,
-    source,
-    origin: row.origin,
-    tx: row.tx,
-    rev: row.rev,
-    at: row.at,
-  }))
+  const events = row.changes.map(({ undo, ...change }): ChangeEvent => {
+    const event: ChangeEvent = { ...change, source, origin: row.origin, tx: row.tx, rev: row.rev, at: row.at }
+    if (undo) event.previous = rebuildPrevious(change.value, undo)
+    return event
+  })
   return { tx: row.tx, origin: row.origin, source, rev: row.rev, at: row.at, events }
 }
 

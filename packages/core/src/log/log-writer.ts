@@ -27,7 +27,7 @@ export class LogWriter {
 
   /** Called when a write answered and no other write is running. */
   settled(trans: IDBTransaction, stage: Stage): void {
-    if (collect(stage).length === stage.log.written) return
+    if (stage.size === stage.log.written) return
     const flushes = stage.log.flushes
     let probe: IDBRequest
     try {
@@ -42,8 +42,8 @@ export class LogWriter {
 
   /** Writes (or rewrites) the row with every event staged so far. */
   flush(trans: IDBTransaction, stage: Stage): void {
+    if (stage.size === stage.log.written) return
     const events = collect(stage)
-    if (events.length === stage.log.written) return
     const store = trans.objectStore(LOG_TABLE)
     const at = Date.now()
     const row: Omit<LogRow, 'rev'> & { rev?: number } = {

@@ -590,6 +590,18 @@ export function captureSuite(): void {
       expect(events[1]?.changes).toEqual({ title: 'b' })
     })
 
+    it('tells which rows a delete removed when previous capture is off, reading keys only', async () => {
+      const { db, events } = await open({ previous: false })
+      await db.todos.bulkAdd(Array.from({ length: 60 }, (_, i) => todo(i)))
+      await db.todos.bulkDelete([...Array.from({ length: 40 }, (_, i) => i), 500])
+      await db.todos.where('id').between(40, 50).delete()
+      await db.todos.clear()
+      expect(events.filter((e) => e.type === 'delete').map((e) => e.key)).toEqual(
+        Array.from({ length: 60 }, (_, i) => i),
+      )
+      expect(events.some((e) => 'previous' in e)).toBe(false)
+    })
+
     it('throws a clear error when called after the database opened, or twice', async () => {
       const db = createDb()
       opened.push(db)

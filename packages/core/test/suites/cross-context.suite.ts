@@ -125,6 +125,22 @@ export function crossContextSuite(): void {
       expect(await a.feed.since(3)).toEqual([])
     })
 
+    it('rebuilds the previous value of logged updates, which store only what changed', async () => {
+      const a = await context(newName())
+      await a.db.items.put({ id: 1, v: 1, marker: 'm', ...({ meta: { a: 1, b: 2 } } as object) })
+      await a.db.items.update(1, { v: 2, marker: undefined, 'meta.b': 3 } as never)
+      const row = (await logRows(a.db))[1]!
+      expect(row.changes[0]).not.toHaveProperty('previous')
+      const [replayed] = await a.feed.since(1)
+      expect(replayed!.events[0]).toMatchObject({
+        type: 'update',
+        value: { id: 1, v: 2, meta: { a: 1, b: 3 } },
+        previous: { id: 1, v: 1, marker: 'm', meta: { a: 1, b: 2 } },
+        changes: { v: 2, marker: undefined, 'meta.b': 3 },
+      })
+      expect(replayed!.events[0]!.previous).toEqual(a.batches[1]!.events[0]!.previous)
+    })
+
     it('compacts by count and age, keeping what is still needed and the newest row', async () => {
       const a = await context(newName())
       for (let i = 1; i <= 12; i++) await a.db.items.put({ id: i, v: i })
