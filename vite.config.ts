@@ -8,6 +8,7 @@ const alias = {
   '@changecast/core': source('./packages/core/src/index.ts'),
   '@changecast/react': source('./packages/react/src/index.ts'),
   '@changecast/vue': source('./packages/vue/src/index.ts'),
+  '@changecast/testing': source('./packages/testing/src/index.ts'),
 }
 
 export default defineConfig({

@@ -6,6 +6,7 @@ import { declareLogTable, DEFAULT_RETENTION, newestRev, type LogRetention } from
 import { LogWriter } from './log/log-writer.js'
 import { Bus } from './transport/bus.js'
 import { Delivery, type ResyncInfo } from './transport/delivery.js'
+import { SYNC_TABLE, SyncEngine, type SyncController } from './sync/sync-engine.js'
 import { parseFilter, type TableCatalog } from './transport/parse-filter.js'
 import type {
   AnyTables,
@@ -85,6 +86,12 @@ export interface Feed<Tables = AnyTables> {
   onError(handler: (error: ChangecastError) => void): Unsubscribe
 
   /**
+   * Server sync: status, `flush()`, `pause()`, `resume()`, errors and rejections.
+   * Present when the `sync` option is given.
+   */
+  readonly sync: SyncController | undefined
+
+  /**
    * Committed batches after changelog rev `rev`, oldest first, for late subscribers and
    * UIs that load and then listen: `const batches = await feed.since(lastSeenRev)`.
    * Their `source` is `local` for this context's own commits, else `tab` (or `remote`).
@@ -114,7 +121,7 @@ export interface Feed<Tables = AnyTables> {
 }
 
 const feeds = new WeakMap<Dexie, { readonly closed: boolean }>()
-const OPTION_KEYS = ['tables', 'previous', 'log', 'channel']
+const OPTION_KEYS = ['tables', 'previous', 'log', 'channel', 'sync']
 
 /**
  * Turns every committed write to `db` into change events. Call it once per database,
@@ -154,7 +161,10 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
   const isCaptured = capturedTables(options.tables)
   const keepPrevious = previousTables(options.previous)
   const retention = logRetention(options.log)
-  if (retention) declareLogTable(db)
+  if (options.sync && !retention) {
+    throw new InvalidOptionsError("Option 'sync' needs the changelog (it is the outbox): remove log: false.")
+  }
+  if (retention) declareLogTable(db, options.sync ? { [SYNC_TABLE]: 'id' } : {})
   const origin = randomId()
   const bus = new Bus()
   const resyncHandlers = new Set<(info: ResyncInfo) => void>()
@@ -183,19 +193,22 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
       event.at = at
       if (rev !== undefined) event.rev = rev
     }
-    const batch: ChangeBatch = { tx: stage.tx, origin, source: 'local', at, events }
+    const batch: ChangeBatch = { tx: stage.tx, origin: stage.origin, source: stage.source, at, events }
     if (rev !== undefined) batch.rev = rev
     delivery.local(batch)
   })
   const middleware = createCaptureMiddleware({
-    origin,
     staging,
     isActive: () => active,
     isCaptured,
     keepPrevious,
-    log: retention ? new LogWriter(origin) : undefined,
+    log: retention ? new LogWriter() : undefined,
   })
   db.use(middleware)
+  const sync = options.sync
+    ? new SyncEngine({ db, origin, bus, staging, options: options.sync, isCaptured })
+    : undefined
+  if (sync) delivery.keep(() => sync.keepFrom())
   if (retention) {
     // Sticky: runs on every open, before the database is handed to the application.
     db.on('ready', (vipDb: Dexie) => (active ? newestRev(vipDb).then((rev) => delivery.start(rev)) : undefined), true)
@@ -221,6 +234,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     get rev() {
       return delivery.rev
     },
+    sync,
     since(rev: number) {
       if (!retention) {
         return Promise.reject(new ChangecastStateError('feed.since() needs the changelog, which is off (log: false).'))
@@ -257,6 +271,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
       active = false
       bus.clear()
       resyncHandlers.clear()
+      sync?.close()
       delivery.close()
       // Takes effect when the database next opens; until then the middleware passes requests through.
       db.unuse({ stack: 'dbcore', name: CAPTURE_MIDDLEWARE_NAME })
@@ -309,7 +324,8 @@ function validateOptions(options: unknown): void {
       throw new InvalidOptionsError(`Unknown option '${key}'. Known options: ${OPTION_KEYS.join(', ')}.`)
     }
   }
-  const { tables, previous, log, channel } = given
+  const { tables, previous, log, channel, sync } = given
+  if (sync !== undefined) validateSync(sync)
   if (channel !== undefined && channel !== false && (typeof channel !== 'string' || channel === '')) {
     throw new InvalidOptionsError("Option 'channel' must be a channel name or false.")
   }
@@ -326,6 +342,34 @@ function validateOptions(options: unknown): void {
   }
   if (previous !== undefined && typeof previous !== 'boolean' && !isStringList(previous)) {
     throw new InvalidOptionsError("Option 'previous' must be true, false or a list of table names.")
+  }
+}
+
+const SYNC_KEYS = ['url', 'headers', 'pull', 'interval', 'batchSize', 'backoff']
+
+function validateSync(sync: unknown): void {
+  if (typeof sync !== 'object' || sync === null) {
+    throw new InvalidOptionsError("Option 'sync' must be an object: { url, headers?, pull?, interval?, batchSize? }.")
+  }
+  const given = sync as Record<string, unknown>
+  for (const key of Object.keys(given)) {
+    if (!SYNC_KEYS.includes(key))
+      throw new InvalidOptionsError(`Unknown sync option '${key}'. Known: ${SYNC_KEYS.join(', ')}.`)
+  }
+  if (typeof given.url !== 'string' || given.url === '')
+    throw new InvalidOptionsError("Option 'sync.url' must be the server's base URL.")
+  if (
+    given.headers !== undefined &&
+    typeof given.headers !== 'function' &&
+    (typeof given.headers !== 'object' || given.headers === null)
+  ) {
+    throw new InvalidOptionsError("Option 'sync.headers' must be an object or a function returning one.")
+  }
+  if (given.pull !== undefined && given.pull !== 'stream' && given.pull !== 'poll' && given.pull !== false) {
+    throw new InvalidOptionsError("Option 'sync.pull' must be 'stream', 'poll' or false.")
+  }
+  if (!isPositiveOrUndefined(given.interval) || !isPositiveOrUndefined(given.batchSize)) {
+    throw new InvalidOptionsError("Options 'sync.interval' and 'sync.batchSize' must be positive numbers.")
   }
 }
 

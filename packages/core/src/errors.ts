@@ -2,7 +2,13 @@ const brand = Symbol.for('changecast.error')
 
 /** Machine-readable reason of a {@link ChangecastError}. */
 export type ChangecastErrorCode =
-  'invalid-filter' | 'invalid-options' | 'invalid-state' | 'subscriber-failed' | 'not-cloneable' | 'log-unreadable'
+  | 'invalid-filter'
+  | 'invalid-options'
+  | 'invalid-state'
+  | 'subscriber-failed'
+  | 'not-cloneable'
+  | 'log-unreadable'
+  | 'sync-failed'
 
 function markChangecast(error: Error, code: ChangecastErrorCode): void {
   Object.defineProperty(error, brand, { value: true })

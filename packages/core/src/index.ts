@@ -14,6 +14,19 @@ export { entityStore } from './stores/entity-store.js'
 export { tableStore } from './stores/table-store.js'
 export type { TableQuery } from './stores/table-store.js'
 export { changesStore } from './stores/changes-store.js'
+export { SyncError } from './sync/sync-engine.js'
+export type { SyncController, SyncOptions, SyncRejection, SyncState, SyncStatus } from './sync/sync-engine.js'
+export { PROTOCOL_VERSION } from './sync/protocol.js'
+export type {
+  CurrentValue,
+  PullReply,
+  PushBatch,
+  PushReply,
+  PushRequest,
+  Rejection,
+  RemoteBatch,
+  WireChange,
+} from './sync/protocol.js'
 export type { ExternalStore } from './stores/external-store.js'
 export type {
   AnyTables,

@@ -1,4 +1,5 @@
 import type { Dexie, IndexableType, Table } from 'dexie'
+import type { SyncOptions } from './sync/sync-engine.js'
 
 /** What a write did to one entity. */
 export type ChangeType = 'create' | 'update' | 'delete'
@@ -153,6 +154,13 @@ export interface ChangecastOptions {
    * @default `changecast:${db.name}`
    */
   channel?: string | false
+  /**
+   * Server sync (protocol: docs/protocol.md): the changelog's local commits are pushed to
+   * `{url}/push`, remote batches pulled from `{url}/pull` or streamed from `{url}/stream`
+   * and applied with `source: 'remote'`. One context per database syncs at a time.
+   * @default off
+   */
+  sync?: SyncOptions
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   type Topic,
   type ValueOf,
 } from '@changecast/core'
+import { ChangecastStateError, type SyncStatus } from '@changecast/core'
 import { useFeed } from './context.js'
 
 /** Options every hook accepts. */
@@ -139,5 +140,30 @@ export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Ta
     () => feed.on(filter as Topic, (event) => latest.current(event as EventOf<Tables, N>)),
     // Dependencies: the filter is compared by value
     [feed, filterId],
+  )
+}
+
+/**
+ * The server sync status (`idle | pushing | pulling | offline | error`, outbox length,
+ * last error, last synced rev, whether this tab leads), re-rendering when it changes. In a
+ * tab that does not lead, it shows the leader's status.
+ * @throws {ChangecastStateError} when the feed has no `sync` option.
+ *
+ * @example
+ * const { state, outbox } = useSyncStatus()
+ * return <span>{state} · {outbox} waiting</span>
+ */
+export function useSyncStatus<Tables = RegisteredTables>(options: FeedOption<Tables> = {}): SyncStatus {
+  const feed = useFeed(options.feed, 'useSyncStatus')
+  const sync = feed.sync
+  if (!sync) {
+    throw new ChangecastStateError(
+      'useSyncStatus(): this feed has no server sync. Pass { sync: { url } } to changecast().',
+    )
+  }
+  return useSyncExternalStore(
+    (listener) => sync.subscribe(listener),
+    () => sync.status,
+    () => sync.status,
   )
 }

@@ -24,6 +24,7 @@ import {
   type Topic,
   type ValueOf,
 } from '@changecast/core'
+import { ChangecastStateError, type SyncStatus } from '@changecast/core'
 import { useFeed } from './plugin.js'
 
 /** Options every composable accepts. */
@@ -168,4 +169,29 @@ export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Ta
     off?.()
     off = undefined
   })
+}
+
+/**
+ * A readonly ref to the server sync status (`idle | pushing | pulling | offline | error`,
+ * outbox length, last error, last synced rev, whether this tab leads).
+ * @throws {ChangecastStateError} when the feed has no `sync` option.
+ *
+ * @example
+ * const status = useSyncStatus()
+ * // template: {{ status.state }} · {{ status.outbox }} waiting
+ */
+export function useSyncStatus<Tables = RegisteredTables>(options: FeedOption<Tables> = {}): Readonly<Ref<SyncStatus>> {
+  const feed = useFeed(options.feed, 'useSyncStatus')
+  const sync = feed.sync
+  if (!sync) {
+    throw new ChangecastStateError(
+      'useSyncStatus(): this feed has no server sync. Pass { sync: { url } } to changecast().',
+    )
+  }
+  const status = shallowRef(sync.status)
+  const off = sync.subscribe(() => {
+    status.value = sync.status
+  })
+  onScopeDispose(off)
+  return readonly(status)
 }

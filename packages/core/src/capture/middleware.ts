@@ -18,7 +18,6 @@ import { toChangeEvents, type WriteRecord } from './to-change-events.js'
 
 /** What the capture middleware needs from the feed that owns it. */
 export interface CaptureConfig {
-  origin: string
   staging: Staging
   /** False once the feed is closed: the middleware then only passes requests down. */
   isActive(): boolean
@@ -118,7 +117,7 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
       let response: Promise<DBCoreMutateResponse>
       let build: (res: DBCoreMutateResponse) => ChangeEvent[]
       try {
-        ;[response, build] = capture(table, req, stage, config.keepPrevious(name), config.origin)
+        ;[response, build] = capture(table, req, stage, config.keepPrevious(name))
       } catch (error) {
         return Dexie.Promise.reject(error instanceof Error ? error : new Error(String(error)))
       }
@@ -147,15 +146,9 @@ type Built = [Promise<DBCoreMutateResponse>, (res: DBCoreMutateResponse) => Chan
  * Starts one write: snapshots what is written, reads what it replaces, passes the
  * request down in order. Returns the response, and how to turn it into events.
  */
-function capture(
-  table: DBCoreTable,
-  req: DBCoreMutateRequest,
-  stage: Stage,
-  keepPrevious: boolean,
-  origin: string,
-): Built {
+function capture(table: DBCoreTable, req: DBCoreMutateRequest, stage: Stage, keepPrevious: boolean): Built {
   const { schema } = table
-  const stamp = { tx: stage.tx, origin, source: 'local' as const, at: 0 }
+  const stamp = { tx: stage.tx, origin: stage.origin, source: stage.source, at: 0 }
   const record = (write: Omit<WriteRecord, 'table' | 'keepPrevious'>): ChangeEvent[] =>
     toChangeEvents({ ...write, table: schema.name, keepPrevious }, stamp)
 

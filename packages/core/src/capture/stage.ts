@@ -6,7 +6,11 @@ import type { ChangeEvent } from '../types.js'
  */
 export interface Stage {
   /** Transaction id shared by every event of this commit. */
-  readonly tx: string
+  tx: string
+  /** `remote` while applying a batch from the server; such commits are never pushed back. */
+  source: 'local' | 'remote'
+  /** Who made the change: this context, or the remote client a server batch came from. */
+  origin: string
   /** Events per write request, in request order; `undefined` while a request is running. */
   readonly parts: Array<ChangeEvent[] | undefined>
   /** Write requests made but not answered yet. */
@@ -57,6 +61,8 @@ export class Staging {
     if (stage) return stage
     stage = {
       tx: `${this.origin}.${++this.counter}`,
+      source: 'local',
+      origin: this.origin,
       parts: [],
       pending: 0,
       reads: 0,

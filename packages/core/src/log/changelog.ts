@@ -39,14 +39,14 @@ export const DEFAULT_RETENTION: Required<LogRetention> = { maxEntries: 10_000, m
  * Adds the changelog store to the database's newest declared version, so the user's
  * schema needs no edit. Must run before the database opens.
  */
-export function declareLogTable(db: Dexie): void {
+export function declareLogTable(db: Dexie, extra: Record<string, string> = {}): void {
   if (!db.verno) {
     throw new ChangecastStateError(
       `changecast(db): declare the schema (db.version(n).stores({...})) before calling changecast(db), ` +
         `so the changelog store '${LOG_TABLE}' can be added to it; or pass { log: false }.`,
     )
   }
-  db.version(db.verno).stores({ [LOG_TABLE]: '++rev' })
+  db.version(db.verno).stores({ [LOG_TABLE]: '++rev', ...extra })
 }
 
 /** The row stored for a committed batch. */

@@ -12,8 +12,6 @@ import { LOG_TABLE, toLoggedChange, type LogRow } from './changelog.js'
  * have run, and if they made no new write, there will be none.
  */
 export class LogWriter {
-  constructor(private readonly origin: string) {}
-
   /** Patches `trans.commit()` so an explicit commit writes the row first. */
   attach(trans: IDBTransaction, stageOf: () => Stage | undefined): void {
     if (typeof trans.commit !== 'function') return
@@ -48,8 +46,8 @@ export class LogWriter {
     const at = Date.now()
     const row: Omit<LogRow, 'rev'> & { rev?: number } = {
       tx: stage.tx,
-      origin: this.origin,
-      source: 'local',
+      origin: stage.origin,
+      source: stage.source,
       at,
       changes: events.map(toLoggedChange),
     }

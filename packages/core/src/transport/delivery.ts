@@ -45,7 +45,7 @@ export class Delivery {
   private readonly sequencer: Sequencer | undefined
   private readonly channel: TabChannel | undefined
   private readonly stopLifecycle: () => void
-  private readonly keepers = new Set<() => number>()
+  private readonly keepers = new Set<() => number | Promise<number>>()
   private commits = 0
   private compacting = false
 
@@ -113,7 +113,7 @@ export class Delivery {
   }
 
   /** Registers the oldest rev something still needs (compaction keeps it). Returns an unregister function. */
-  keep(oldestNeeded: () => number): () => void {
+  keep(oldestNeeded: () => number | Promise<number>): () => void {
     this.keepers.add(oldestNeeded)
     return () => this.keepers.delete(oldestNeeded)
   }
@@ -183,7 +183,8 @@ export class Delivery {
     if (!log || this.compacting || !db.isOpen()) return
     this.compacting = true
     try {
-      const keepFrom = Math.min(Infinity, ...[...this.keepers].map((keeper) => keeper()))
+      const needed = await Promise.all([...this.keepers].map((keeper) => Promise.resolve(keeper())))
+      const keepFrom = Math.min(Infinity, ...needed)
       await compactLog(db, log, keepFrom)
     } catch (error) {
       bus.report(new ChangecastError('log-unreadable', 'Changecast could not compact its changelog.', { cause: error }))
