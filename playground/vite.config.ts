@@ -1,11 +1,13 @@
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vite'
+import { playgroundSyncServer } from './sync-server.ts'
 
 // The playground runs against the packages' sources, so edits show up without a build.
 const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 
 export default defineConfig({
   root: source('.'),
+  plugins: [playgroundSyncServer()],
   resolve: {
     alias: {
       '@changecast/core': source('../packages/core/src/index.ts'),

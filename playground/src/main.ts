@@ -3,13 +3,14 @@ import { createBindingsPanel } from './bindings/bindings-panel'
 import { createDb } from './db'
 import { h } from './dom'
 import { createEditor } from './editor'
-import { createSyncPanel } from './sync-panel'
+import { createSyncPanel, syncRoom } from './sync-panel'
 import { createTabsPanel } from './tabs'
 import { createTimeline } from './timeline'
 import { createWorkerPanel } from './worker-panel'
 
 const db = createDb()
-const feed = changecast(db)
+const room = syncRoom()
+const feed = changecast(db, { sync: { url: `${location.origin}/api/sync/${room}`, pull: 'stream' } })
 
 const timeline = createTimeline(['tasks', 'people', 'comments'])
 const editor = createEditor(db)
@@ -49,7 +50,7 @@ document
     h(
       'main',
       {},
-      h('div', { class: 'column' }, editor.element, tabs.element, worker.element, createSyncPanel()),
+      h('div', { class: 'column' }, editor.element, tabs.element, worker.element, createSyncPanel(feed.sync!, room)),
       h('div', { class: 'column' }, createBindingsPanel(feed), timeline.element),
     ),
   )

@@ -1,7 +1,75 @@
-import { h } from './dom'
+import type { SyncController, SyncRejection } from '@changecast/core'
+import { h, time } from './dom'
 
-/** Placeholder for server sync (push, pull and streaming against a mock server). */
-export function createSyncPanel() {
+/** The sync room of this page: `?room=…`, so demos and tests get their own server. */
+export function syncRoom(): string {
+  return new URLSearchParams(location.search).get('room') ?? 'default'
+}
+
+/** Server sync status and the mock server's controls (network, latency, failures, another user). */
+export function createSyncPanel(sync: SyncController, room: string) {
+  const control = (body: object) =>
+    fetch(`/api/sync/${room}/control`, { method: 'POST', body: JSON.stringify(body) }).then((r) =>
+      r.json(),
+    ) as Promise<{
+      batches: number
+    }>
+
+  const fields = {
+    state: h('dd', { 'data-testid': 'sync-state' }),
+    leader: h('dd', { 'data-testid': 'sync-leader' }),
+    outbox: h('dd', { 'data-testid': 'sync-outbox' }),
+    server: h('dd', { 'data-testid': 'sync-server-rev' }),
+    error: h('dd', { 'data-testid': 'sync-error' }),
+  }
+  const log = h('ul', { class: 'sync-log', 'data-testid': 'sync-log', 'aria-live': 'polite' })
+  const note = (text: string) => {
+    log.prepend(h('li', {}, `${time(Date.now())} ${text}`))
+    while (log.children.length > 5) log.lastChild!.remove()
+  }
+
+  const draw = () => {
+    const status = sync.status
+    fields.state.textContent = status.paused ? `${status.state} (paused)` : status.state
+    fields.state.className = `sync-state ${status.state}`
+    fields.leader.textContent = status.leader ? 'this tab' : 'another tab'
+    fields.outbox.textContent = String(status.outbox)
+    fields.server.textContent = String(status.serverRev)
+    fields.error.textContent = status.lastError?.message ?? '—'
+  }
+  sync.subscribe(draw)
+  sync.onError((error) => note(`error: ${error.message}`))
+  sync.onRejected((rejection: SyncRejection) => note(`rejected rev ${rejection.rev}: ${rejection.reason}`))
+  draw()
+
+  let offline = false
+  const network = h(
+    'button',
+    {
+      type: 'button',
+      'aria-pressed': 'false',
+      'data-testid': 'server-offline',
+      onclick: () => {
+        offline = !offline
+        network.setAttribute('aria-pressed', String(offline))
+        network.textContent = offline ? 'Server unreachable: bring it back' : 'Cut the server off'
+        void control({ offline })
+      },
+    },
+    'Cut the server off',
+  )
+  const select = (label: string, id: string, options: Array<[string, number]>, apply: (value: number) => void) =>
+    h(
+      'label',
+      { for: id },
+      `${label} `,
+      h(
+        'select',
+        { id, onchange: (event: Event) => apply(Number((event.target as HTMLSelectElement).value)) },
+        ...options.map(([text, value]) => h('option', { value }, text)),
+      ),
+    )
+
   return h(
     'section',
     { class: 'panel sync', 'aria-labelledby': 'sync-title' },
@@ -9,10 +77,78 @@ export function createSyncPanel() {
     h(
       'p',
       {},
-      'Not connected. Server sync (a durable outbox pushed over HTTP, remote changes pulled or streamed back, ' +
-        'with a mock server) is on the roadmap; remote changes will appear in the timeline as ',
+      'Pushes every commit to an in-memory server (room ',
+      h('code', {}, room),
+      ') and streams back what others write, as ',
       h('span', { class: 'chip remote' }, 'remote'),
-      '.',
+      ' events. One tab at a time talks to the server.',
     ),
+    h(
+      'dl',
+      { class: 'sync-status' },
+      h('dt', {}, 'State'),
+      fields.state,
+      h('dt', {}, 'Leader'),
+      fields.leader,
+      h('dt', {}, 'Outbox'),
+      fields.outbox,
+      h('dt', {}, 'Server rev'),
+      fields.server,
+      h('dt', {}, 'Last error'),
+      fields.error,
+    ),
+    h(
+      'div',
+      { class: 'actions' },
+      h(
+        'button',
+        {
+          type: 'button',
+          'data-testid': 'sync-now',
+          onclick: () =>
+            void sync.flush().then(
+              () => note('synced'),
+              (error: Error) => note(`flush failed: ${error.message}`),
+            ),
+        },
+        'Sync now',
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          'data-testid': 'another-user',
+          onclick: () =>
+            void control({ edit: { table: 'tasks', title: `Edited by another user at ${time(Date.now())}` } }),
+        },
+        'Another user edits a task',
+      ),
+      network,
+    ),
+    h(
+      'div',
+      { class: 'actions' },
+      select(
+        'Latency',
+        'sync-latency',
+        [
+          ['0 ms', 0],
+          ['200 ms', 200],
+          ['1 s', 1000],
+        ],
+        (latency) => void control({ latency }),
+      ),
+      select(
+        'Failures',
+        'sync-failures',
+        [
+          ['none', 0],
+          ['20 %', 0.2],
+          ['50 %', 0.5],
+        ],
+        (failureRate) => void control({ failureRate }),
+      ),
+    ),
+    log,
   )
 }

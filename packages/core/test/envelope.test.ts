@@ -17,6 +17,9 @@ const good = { v: 1, origin: 'a', seq: 1, batch }
 describe('validateEnvelope', () => {
   it('accepts a well-formed batch envelope and a notice', () => {
     expect(validateEnvelope(good)).toBe(good)
+    // A remote batch relayed by a tab keeps the origin of the remote client.
+    const relayed = { ...good, batch: { ...batch, source: 'remote', origin: 'another-client' } }
+    expect(validateEnvelope(relayed)).toBe(relayed)
     const notice = { v: 1, origin: 'a', seq: 2, notice: { tx: 'a.2', rev: 4 } }
     expect(validateEnvelope(notice)).toBe(notice)
   })
@@ -32,6 +35,11 @@ describe('validateEnvelope', () => {
     ['no batch', { v: 1, origin: 'a', seq: 1 }, /malformed batch: missing/],
     ['batch from another origin', { ...good, batch: { ...batch, origin: 'b' } }, /origin differs/],
     ['batch with source tab', { ...good, batch: { ...batch, source: 'tab' } }, /source/],
+    [
+      'remote batch without an origin',
+      { ...good, batch: { ...batch, source: 'remote', origin: 3 } },
+      /origin must be a string/,
+    ],
     ['batch without events', { ...good, batch: { ...batch, events: [] } }, /non-empty array/],
     ['negative rev', { ...good, batch: { ...batch, rev: -1 } }, /rev/],
     [

@@ -113,7 +113,7 @@ export function parsePushReply(body: unknown, pushed: readonly number[]): PushRe
       }
     }
   }
-  const answered = new Set([...(body.acked), ...(body.rejected as Rejection[]).map((r) => r.rev)])
+  const answered = new Set([...body.acked, ...(body.rejected as Rejection[]).map((r) => r.rev)])
   const missing = pushed.filter((rev) => !answered.has(rev))
   if (missing.length > 0) fail(what, `revs ${missing.join(', ')} were neither acked nor rejected`)
   if (body.cursor !== undefined && typeof body.cursor !== 'string') fail(what, 'cursor must be a string')

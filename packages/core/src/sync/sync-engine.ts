@@ -172,10 +172,15 @@ export class SyncEngine implements SyncController {
         if (batch.source !== 'remote') this.notify()
       }),
     )
-    const online = () => this.notify()
+    // Going online retries at once; going offline shows in the status at once.
+    const network = () => this.notify()
     if (typeof addEventListener === 'function') {
-      addEventListener('online', online)
-      this.cleanups.push(() => removeEventListener('online', online))
+      addEventListener('online', network)
+      addEventListener('offline', network)
+      this.cleanups.push(() => {
+        removeEventListener('online', network)
+        removeEventListener('offline', network)
+      })
     }
     this.stopLeading = electLeader(`changecast-sync:${db.name}`, (signal) => this.lead(signal))
   }

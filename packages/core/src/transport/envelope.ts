@@ -38,8 +38,10 @@ export function validateEnvelope(data: unknown): Envelope | string {
 function batchProblem(batch: unknown, origin: string): string | undefined {
   if (!isRecord(batch)) return 'missing'
   if (typeof batch.tx !== 'string' || batch.tx === '') return 'tx must be a non-empty string'
-  if (batch.origin !== origin) return 'origin differs from the envelope'
   if (batch.source !== 'local' && batch.source !== 'remote') return 'source must be local or remote'
+  if (typeof batch.origin !== 'string') return 'origin must be a string'
+  // A remote batch keeps the origin of the client that made it; a local one is the sender's.
+  if (batch.source === 'local' && batch.origin !== origin) return 'origin differs from the envelope'
   if (typeof batch.at !== 'number' || !Number.isFinite(batch.at)) return 'at must be a number'
   if (batch.rev !== undefined && !isPositiveInteger(batch.rev)) return 'rev must be a positive integer'
   if (!Array.isArray(batch.events) || batch.events.length === 0) return 'events must be a non-empty array'
