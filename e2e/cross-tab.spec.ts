@@ -119,3 +119,17 @@ test('writes in a worker reach the page, and writes in the page reach the worker
   expect(inPage.filter((b) => b.origin === workerOrigin).every((b) => b.source === 'tab')).toBe(true)
   expect(inWorker.filter((b) => b.origin === pageOrigin).every((b) => b.source === 'tab')).toBe(true)
 })
+
+test("@changecast/testing's msw handlers serve sync in the browser through setupWorker", async ({ page }) => {
+  await openHarness(page, `unused-${Date.now()}`)
+  const result = await page.evaluate((name) => window.harness.syncThroughMockServiceWorker(name), `msw-${Date.now()}`)
+  // Two local commits (two changes, one change), then the server-side edit.
+  expect(result.batches).toEqual([2, 1, 1])
+  expect(result.serverRows).toEqual([
+    { id: 1, v: 10 },
+    { id: 2, v: 2 },
+    { id: 3, v: 3 },
+  ])
+  expect(result.local).toEqual(result.serverRows)
+  expect(result.remote).toEqual([3])
+})

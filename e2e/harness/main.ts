@@ -1,5 +1,8 @@
 // The page side of the end-to-end harness: exposes `window.harness` to Playwright.
 import Dexie from 'dexie'
+import { setupWorker } from 'msw/browser'
+import { changecast } from '@changecast/core'
+import { createSyncServer, syncHandlers } from '@changecast/testing'
 import { openContext, type Context } from './context'
 
 let context: Context | undefined
@@ -15,7 +18,43 @@ function callWorker(cmd: string, ...args: unknown[]): Promise<unknown> {
   })
 }
 
+/** Syncs a database against @changecast/testing's server served through msw's service worker. */
+async function syncThroughMockServiceWorker(name: string) {
+  const url = `${location.origin}/mock-sync`
+  const server = createSyncServer({ failureRate: 0.3, retryAfter: 0 })
+  const worker = setupWorker(...syncHandlers(server, url))
+  await worker.start({ quiet: true, onUnhandledRequest: 'bypass' })
+  const db = new Dexie(name)
+  db.version(1).stores({ items: 'id' })
+  const feed = changecast(db, { sync: { url, pull: 'poll', interval: 50, backoff: { base: 10, cap: 50 } } })
+  const remote: unknown[] = []
+  feed.on({ table: 'items', source: 'remote' }, (event) => remote.push(event.key))
+  await db.open()
+  try {
+    await db.table('items').bulkPut([
+      { id: 1, v: 1 },
+      { id: 2, v: 2 },
+    ])
+    await db.table('items').update(1, { v: 10 })
+    while (feed.sync!.status.outbox > 0 || server.batches.length < 2) await feed.sync!.flush().catch(() => undefined)
+    server.edit([{ type: 'create', table: 'items', key: 3, value: { id: 3, v: 3 } }])
+    while (remote.length === 0) await feed.sync!.flush().catch(() => undefined)
+    return {
+      batches: server.batches.map((batch) => batch.changes.length),
+      serverRows: server.rows('items').map((row) => row.value),
+      local: await db.table('items').toArray(),
+      remote,
+    }
+  } finally {
+    worker.stop()
+    feed.close()
+    db.close()
+    await Dexie.delete(name)
+  }
+}
+
 const harness = {
+  syncThroughMockServiceWorker,
   async open(name: string) {
     context = await openContext(name)
     return context.origin

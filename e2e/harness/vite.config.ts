@@ -6,7 +6,12 @@ const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 // Serves the harness page (and its worker) against the packages' sources.
 export default defineConfig({
   root: source('.'),
-  resolve: { alias: { '@changecast/core': source('../../packages/core/src/index.ts') } },
+  resolve: {
+    alias: {
+      '@changecast/core': source('../../packages/core/src/index.ts'),
+      '@changecast/testing': source('../../packages/testing/src/index.ts'),
+    },
+  },
   server: { host: '127.0.0.1' },
   worker: { format: 'es' },
 })

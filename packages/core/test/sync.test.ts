@@ -112,6 +112,48 @@ describe('sync: push', () => {
     await vi.waitFor(() => expect(sync.status).toMatchObject({ state: 'idle', outbox: 0 }))
   })
 
+  it('waits at least as long as Retry-After asks before retrying', async () => {
+    const server = createSyncServer({ failureRate: 1, retryAfter: 0.3 })
+    const times: number[] = []
+    mock.use(
+      http.post(`${URL}/push`, async ({ request }) => {
+        times.push(Date.now())
+        if (times.length === 2) server.configure({ failureRate: 0 })
+        return server.handle(request)
+      }),
+      ...syncHandlers(server, URL),
+    )
+    const { db, sync } = await client(undefined, { pull: false })
+    await db.todos.put({ id: 1, title: 'one' })
+    await vi.waitFor(() => expect(server.batches).toHaveLength(1), { timeout: 5000 })
+    expect(times.length).toBeGreaterThanOrEqual(2)
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(290)
+    expect(sync.status.serverRev).toBe(0)
+  })
+
+  it('refuses a reply larger than 10 MB, keeping the outbox', async () => {
+    const server = createSyncServer()
+    let huge = true
+    mock.use(
+      http.post(`${URL}/push`, async ({ request }) => {
+        if (!huge) return server.handle(request)
+        huge = false
+        return new HttpResponse(`{"acked":[1],"rejected":[],"padding":"${'x'.repeat(11 * 1024 * 1024)}"}`, {
+          headers: { 'content-type': 'application/json' },
+        })
+      }),
+      ...syncHandlers(server, URL),
+    )
+    const { db, sync, errors } = await client(undefined)
+    await db.todos.put({ id: 1, title: 'one' })
+    await vi.waitFor(() =>
+      expect(errors.some((e) => /more than 10485760 bytes|over the 10485760 limit/.test(e.message))).toBe(true),
+    )
+    await vi.waitFor(() => expect(server.batches).toHaveLength(1), { timeout: 5000 })
+    await sync.flush()
+    expect(sync.status.outbox).toBe(0)
+  })
+
   it('does not duplicate a batch whose acknowledgement was lost', async () => {
     const server = createSyncServer()
     let lose = true

@@ -2,7 +2,7 @@ import { mount } from '@vue/test-utils'
 import { defineComponent, h, nextTick, type PropType } from 'vue'
 import type { AnyTables, ChangeEvent, Feed } from '@changecast/core'
 import type { BindingDriver, Probe } from '../../core/test/conformance/bindings-spec.js'
-import { changecastPlugin, useChangeEvent, useChanges, useEntity, useTable } from '@changecast/vue'
+import { changecastPlugin, useChangeEvent, useChanges, useEntity, useSyncStatus, useTable } from '@changecast/vue'
 
 /**
  * Mounts a component whose setup calls `useComposable(() => props.args)` and whose render
@@ -73,6 +73,7 @@ export const vueDriver: BindingDriver = {
         (e) => a().handler(e as ChangeEvent),
       ),
     ),
+  syncStatus: (feed) => probe(feed, undefined, () => useSyncStatus()),
   withoutFeed() {
     const Orphan = defineComponent({
       setup() {

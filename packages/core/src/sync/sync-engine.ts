@@ -154,13 +154,14 @@ export class SyncEngine implements SyncController {
   private readonly cleanups: Array<() => void> = []
   private wakeUp: (() => void) | undefined
   private halted = false
-  private pullWanted = true
+  private pullWanted: boolean
   private closed = false
   private readonly base: string
 
   constructor(private readonly config: SyncEngineConfig) {
     const { db, options } = config
     this.base = options.url.replace(/\/+$/, '')
+    this.pullWanted = options.pull !== false
     if (typeof BroadcastChannel === 'function') {
       this.channel = new BroadcastChannel(`changecast-sync:${db.name}`)
       this.channel.onmessage = (event: MessageEvent<Message>) => this.onMessage(event.data)
@@ -267,7 +268,7 @@ export class SyncEngine implements SyncController {
       const flushing = new Set(this.pendingFlushes)
       try {
         row = await this.pushAll(row, signal)
-        if (this.pullWanted || this.config.options.pull === 'poll') {
+        if (this.config.options.pull !== false && (this.pullWanted || this.config.options.pull === 'poll')) {
           this.pullWanted = false
           row = await this.pullAll(row, signal)
         }
@@ -375,7 +376,7 @@ export class SyncEngine implements SyncController {
         for await (const event of readEvents(response.body)) {
           if (event.event === 'batch') {
             await this.applyRemote(parseRemoteBatch(JSON.parse(event.data), 'stream event'), row.clientId)
-          } else if (event.event === 'poke') {
+          } else if (event.event === 'poke' && this.config.options.pull !== false) {
             this.pullWanted = true
             this.notify()
           }

@@ -1,6 +1,13 @@
 import Dexie, { type Table } from 'dexie'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { changecast, type AnyTables, type ChangeEvent, type Feed, type TableQuery } from '@changecast/core'
+import {
+  changecast,
+  type AnyTables,
+  type ChangeEvent,
+  type Feed,
+  type SyncStatus,
+  type TableQuery,
+} from '@changecast/core'
 
 export type Todo = { id: number; title: string; done: boolean; rank?: number }
 export type BindingsDb = Dexie & { todos: Table<Todo, number>; notes: Table<{ id: number; text: string }, number> }
@@ -44,6 +51,8 @@ export interface BindingDriver {
   table(feed: AnyFeed, args: TableArgs): Probe<readonly unknown[], TableArgs>
   changes(feed: AnyFeed, args: ChangesArgs): Probe<readonly ChangeEvent[], ChangesArgs>
   changeEvent(feed: AnyFeed, args: ChangeEventArgs): Probe<void, ChangeEventArgs>
+  /** Mounts `useSyncStatus`. */
+  syncStatus(feed: AnyFeed): Probe<SyncStatus, undefined>
   /** Mounts `useEntity` with neither provider nor feed argument; returns what it threw. */
   withoutFeed(): unknown
 }
@@ -255,6 +264,30 @@ export function bindingsConformance(driver: BindingDriver): void {
       expect(feed.listenerCount).toBeGreaterThan(before)
       all.forEach((probe) => probe.unmount())
       expect(feed.listenerCount).toBe(before)
+    })
+
+    it('useSyncStatus follows the sync status', async () => {
+      // A server nobody listens on: every request fails, so the status moves by itself.
+      const offline = new Dexie(`${db.name}-sync`) as BindingsDb
+      offline.version(1).stores({ todos: 'id' })
+      const syncing = changecast(offline, {
+        channel: false,
+        sync: { url: 'http://127.0.0.1:9/changecast', pull: false, backoff: { base: 20, cap: 50 } },
+      }) as unknown as AnyFeed
+      await offline.open()
+      try {
+        const probe = mount(driver.syncStatus(syncing))
+        await vi.waitFor(() => expect(probe.value().leader).toBe(true))
+        await offline.todos.put(todo(1))
+        await vi.waitFor(() => expect(probe.value()).toMatchObject({ outbox: 1, state: 'offline' }))
+        expect(probe.value().lastError?.message).toMatch(/Network error/)
+        syncing.sync!.pause()
+        await vi.waitFor(() => expect(probe.value().paused).toBe(true))
+      } finally {
+        syncing.close()
+        offline.close()
+        await Dexie.delete(offline.name)
+      }
     })
 
     it('throws a clear error without a feed', () => {
