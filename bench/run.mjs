@@ -69,9 +69,10 @@ try {
       await page.evaluate(([n, v, s]) => window.bench.prepare(n, v, s), [name, variant, scale])
     for (let r = -warmup; r < rounds; r++) {
       for (const variant of variants) {
+        // Warm-up rounds (r < 0) run a fifth of the size: enough to compile the code paths.
         const ms = await page.evaluate(
           ([n, v, round, s]) => window.bench.measure(n, v, round, s),
-          [name, variant, r + warmup, scale],
+          [name, variant, r + warmup, r < 0 ? scale * 0.2 : scale],
         )
         if (r >= 0) times[variant].push(ms)
       }
@@ -294,7 +295,7 @@ ${notes}
 
 \`\`\`sh
 npx --yes pnpm@12.21.0 install
-npx --yes pnpm@12.21.0 bench          # full: about 5–8 minutes on 2 cores
+npx --yes pnpm@12.21.0 bench          # full: about 9–10 minutes on 2 cores
 npx --yes pnpm@12.21.0 bench --quick  # smaller sizes, fewer rounds: under 2 minutes
 \`\`\`
 

@@ -1,16 +1,8 @@
 import { expect, test, type Page } from '@playwright/test'
 import { harnessPort } from '../playwright.config'
+import type { Seen } from './harness/context'
 
 const harnessUrl = `http://127.0.0.1:${harnessPort}/`
-
-interface Seen {
-  rev: number | undefined
-  tx: string
-  origin: string
-  source: string
-  events: number
-  aborted: boolean
-}
 
 async function openHarness(page: Page, name: string): Promise<string> {
   page.on('pageerror', (error) => {
