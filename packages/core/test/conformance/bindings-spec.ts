@@ -274,6 +274,8 @@ export function bindingsConformance(driver: BindingDriver): void {
         channel: false,
         sync: { url: 'http://127.0.0.1:9/changecast', pull: false, backoff: { base: 20, cap: 50 } },
       }) as unknown as AnyFeed
+      const errors: unknown[] = []
+      syncing.sync!.onError((error) => errors.push(error))
       await offline.open()
       try {
         const probe = mount(driver.syncStatus(syncing))
@@ -281,6 +283,7 @@ export function bindingsConformance(driver: BindingDriver): void {
         await offline.todos.put(todo(1))
         await vi.waitFor(() => expect(probe.value()).toMatchObject({ outbox: 1, state: 'offline' }))
         expect(probe.value().lastError?.message).toMatch(/Network error/)
+        expect(errors.length).toBeGreaterThan(0)
         syncing.sync!.pause()
         await vi.waitFor(() => expect(probe.value().paused).toBe(true))
       } finally {
