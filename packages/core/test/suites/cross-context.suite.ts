@@ -86,6 +86,34 @@ export function crossContextSuite(): void {
       expect(await logRows(a.db)).toHaveLength(1)
     })
 
+    it('logs the writes Dexie commits when an operation fails half-way outside a transaction', async () => {
+      const a = await context(newName())
+      await a.db.items.bulkAdd(Array.from({ length: 300 }, (_, id) => ({ id, v: 0 })))
+      // Dexie modifies in chunks of 200 and does not abort the rows already written.
+      await a.db.items
+        .toCollection()
+        .modify((item) => {
+          if (item.id === 250) throw new Error('boom')
+          item.v = 1
+        })
+        .catch(() => undefined)
+      await a.db.items
+        .bulkAdd([
+          { id: 1000, v: 0 },
+          { id: 0, v: 9 },
+          { id: 1001, v: 0 },
+        ])
+        .catch(() => undefined)
+      expect(await a.db.items.filter((item) => item.v === 1).count()).toBe(200)
+      const rows = await logRows(a.db)
+      expect(rows.map((row) => row.changes.length)).toEqual([300, 200, 2])
+      expect(a.batches.map((batch) => [batch.rev, batch.events.length])).toEqual([
+        [1, 300],
+        [2, 200],
+        [3, 2],
+      ])
+    })
+
     it('adds at most one changelog write per transaction', async () => {
       const a = await context(newName())
       const writes: string[] = []
