@@ -48,14 +48,19 @@ test('a change made by another user on the server appears in both tabs as remote
   await expect(a.getByTestId('sync-outbox')).toHaveText('0')
   await expect.poll(async () => (await serverState(a)).tasks.length).toBeGreaterThan(0)
 
-  await a.getByTestId('another-user').click()
-  for (const page of [a, b]) {
-    await expect(page.getByTestId('task-title').first()).toHaveValue(/^Edited by another user/)
-    const event = page.locator('[data-testid="event"][data-source="remote"]').first()
-    await expect(event).toHaveAttribute('data-type', 'update')
+  // Task 7 does not exist yet: the other user creates it, then renames it.
+  for (const type of ['create', 'update']) {
+    await a.getByTestId('another-user').click()
+    for (const page of [a, b]) {
+      await expect(page.locator('[data-testid="event"][data-source="remote"]').first()).toHaveAttribute(
+        'data-type',
+        type,
+      )
+      await expect(page.getByLabel('Title of task 7')).toHaveValue(/^Edited by another user/)
+    }
   }
-  await expect(a.getByTestId('count-remote')).toHaveText('1')
-  await expect(b.getByTestId('count-remote')).toHaveText('1')
+  await expect(a.getByTestId('count-remote')).toHaveText('2')
+  await expect(b.getByTestId('count-remote')).toHaveText('2')
 })
 
 test('closing the leader tab hands sync over to another tab within a second', async ({ context }) => {

@@ -5,7 +5,7 @@ import type { Connect, Plugin } from 'vite'
 import { createSyncServer, type SyncServer } from '../packages/testing/src/sync-server.js'
 import { syncMiddleware } from '../packages/testing/src/node-middleware.js'
 
-type Control = { offline?: boolean; latency?: number; failureRate?: number; edit?: { table: string; title: string } }
+type Control = { offline?: boolean; latency?: number; failureRate?: number; edit?: { key: number; title: string } }
 
 export function playgroundSyncServer(): Plugin {
   const rooms = new Map<string, SyncServer>()
@@ -47,13 +47,15 @@ async function control(server: SyncServer, request: Connect.IncomingMessage) {
     if (change.latency !== undefined) server.configure({ latency: change.latency })
     if (change.failureRate !== undefined) server.configure({ failureRate: change.failureRate, retryAfter: 1 })
     if (change.edit) {
-      const first = server.rows(change.edit.table)[0]
-      if (first) {
-        const value = { ...(first.value as object), title: change.edit.title, updatedAt: Date.now() }
-        server.edit([
-          { type: 'update', table: change.edit.table, key: first.key, value, changes: { title: change.edit.title } },
-        ])
-      }
+      // Another user renames the task, or creates it when it does not exist.
+      const { key, title } = change.edit
+      const existing = server.value('tasks', key) as object | undefined
+      const value = { status: 'todo', ...existing, id: key, title, updatedAt: Date.now() }
+      server.edit([
+        existing
+          ? { type: 'update', table: 'tasks', key, value, changes: { title, updatedAt: value.updatedAt } }
+          : { type: 'create', table: 'tasks', key, value },
+      ])
     }
   }
   return {

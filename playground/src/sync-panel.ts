@@ -118,10 +118,9 @@ export function createSyncPanel(sync: SyncController, room: string) {
         {
           type: 'button',
           'data-testid': 'another-user',
-          onclick: () =>
-            void control({ edit: { table: 'tasks', title: `Edited by another user at ${time(Date.now())}` } }),
+          onclick: () => void control({ edit: { key: 7, title: `Edited by another user at ${time(Date.now())}` } }),
         },
-        'Another user edits a task',
+        'Another user edits task 7',
       ),
       network,
     ),

@@ -298,6 +298,13 @@ describe('sync: remote changes', () => {
     expect(sync.status.outbox).toBe(0)
   })
 
+  it('refuses a malformed edit in the test server instead of serving it', () => {
+    const server = createSyncServer()
+    expect(() => server.edit([{ type: 'update', table: 'todos', key: undefined, value: {} }])).toThrow(TypeError)
+    expect(() => server.edit([{ type: 'create', table: 'todos', key: 1 }])).toThrow(/needs a value/)
+    expect(server.batches).toHaveLength(0)
+  })
+
   it('rejects malformed remote batches with a sync error and applies nothing', async () => {
     const { db, sync, errors } = await client(undefined)
     mock.use(

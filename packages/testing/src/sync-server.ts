@@ -224,7 +224,17 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     get pushes() {
       return pushes
     },
-    edit: (changes, origin = 'another-user') => append(changes, origin, `${origin}.${batches.length + 1}`, Date.now()),
+    edit(changes, origin = 'another-user') {
+      for (const change of changes) {
+        if (typeof change.table !== 'string' || change.key === undefined || change.key === null) {
+          throw new TypeError('server.edit(): every change needs a table and a key.')
+        }
+        if (change.type !== 'delete' && change.value === undefined) {
+          throw new TypeError(`server.edit(): a ${change.type} needs a value.`)
+        }
+      }
+      return append(changes, origin, `${origin}.${batches.length + 1}`, Date.now())
+    },
     configure(next) {
       Object.assign(options, next)
     },
