@@ -290,7 +290,7 @@ function checkHandler(handler: unknown, method: string): void {
 }
 
 /** Dexie's `$` tables (Dexie Cloud) and Changecast's own tables are never captured. */
-export function isInternalTable(name: string): boolean {
+function isInternalTable(name: string): boolean {
   return name.startsWith('$') || name.startsWith('_changecast')
 }
 

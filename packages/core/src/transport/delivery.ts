@@ -50,7 +50,7 @@ export class Delivery {
   private compacting = false
 
   constructor(private readonly config: DeliveryConfig) {
-    const { bus, log, channel, origin } = config
+    const { bus, log, channel } = config
     if (log) {
       this.sequencer = new Sequencer(
         (batch) => bus.publish(batch),
@@ -74,7 +74,6 @@ export class Delivery {
           },
         )
       : () => {}
-    void origin
   }
 
   /** True when batches reach other tabs and workers (a BroadcastChannel is open). */
