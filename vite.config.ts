@@ -5,6 +5,8 @@ import { chromiumArgs } from './scripts/chromium.mjs'
 
 const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const alias = {
+  // More specific first: an alias also matches the paths below it.
+  '@changecast/core/sync': source('./packages/core/src/sync/index.ts'),
   '@changecast/core': source('./packages/core/src/index.ts'),
   '@changecast/react': source('./packages/react/src/index.ts'),
   '@changecast/vue': source('./packages/vue/src/index.ts'),

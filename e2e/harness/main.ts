@@ -2,6 +2,7 @@
 import Dexie from 'dexie'
 import { setupWorker } from 'msw/browser'
 import { changecast } from '@changecast/core'
+import { httpSync } from '@changecast/core/sync'
 import { createSyncServer, syncHandlers } from '@changecast/testing'
 import { openContext, type Context } from './context'
 
@@ -26,7 +27,7 @@ async function syncThroughMockServiceWorker(name: string) {
   await worker.start({ quiet: true, onUnhandledRequest: 'bypass' })
   const db = new Dexie(name)
   db.version(1).stores({ items: 'id' })
-  const feed = changecast(db, { sync: { url, pull: 'poll', interval: 50, backoff: { base: 10, cap: 50 } } })
+  const feed = changecast(db, { sync: httpSync({ url, pull: 'poll', interval: 50, backoff: { base: 10, cap: 50 } }) })
   const remote: unknown[] = []
   feed.on({ table: 'items', source: 'remote' }, (event) => remote.push(event.key))
   await db.open()

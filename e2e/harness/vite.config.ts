@@ -8,6 +8,7 @@ export default defineConfig({
   root: source('.'),
   resolve: {
     alias: {
+      '@changecast/core/sync': source('../../packages/core/src/sync/index.ts'),
       '@changecast/core': source('../../packages/core/src/index.ts'),
       '@changecast/testing': source('../../packages/testing/src/index.ts'),
     },

@@ -2,11 +2,11 @@ import type Dexie from 'dexie'
 import { createCaptureMiddleware, CAPTURE_MIDDLEWARE_NAME } from './capture/middleware.js'
 import { Staging } from './capture/stage.js'
 import { ChangecastStateError, InvalidFilterError, InvalidOptionsError, type ChangecastError } from './errors.js'
+import type { SyncAdapter, SyncController, SyncHost } from './sync-port.js'
 import { declareLogTable, DEFAULT_RETENTION, newestRev, type LogRetention } from './log/changelog.js'
 import { LogWriter } from './log/log-writer.js'
 import { Bus } from './transport/bus.js'
 import { Delivery, type ResyncInfo } from './transport/delivery.js'
-import { SYNC_TABLE, SyncEngine, type SyncController } from './sync/sync-engine.js'
 import { parseFilter, type TableCatalog } from './transport/parse-filter.js'
 import type {
   AnyTables,
@@ -86,8 +86,8 @@ export interface Feed<Tables = AnyTables> {
   onError(handler: (error: ChangecastError) => void): Unsubscribe
 
   /**
-   * Server sync: status, `flush()`, `pause()`, `resume()`, errors and rejections.
-   * Present when the `sync` option is given.
+   * Server sync: status, `flush()`, `settled()`, `pause()`, `resume()`, errors, rejections
+   * and set-aside items. Present when the `sync` option is given.
    */
   readonly sync: SyncController | undefined
 
@@ -164,7 +164,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
   if (options.sync && !retention) {
     throw new InvalidOptionsError("Option 'sync' needs the changelog (it is the outbox): remove log: false.")
   }
-  if (retention) declareLogTable(db, options.sync ? { [SYNC_TABLE]: 'id' } : {})
+  if (retention) declareLogTable(db, options.sync?.stores ?? {})
   const origin = randomId()
   const bus = new Bus()
   const resyncHandlers = new Set<(info: ResyncInfo) => void>()
@@ -205,9 +205,19 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     log: retention ? new LogWriter() : undefined,
   })
   db.use(middleware)
-  const sync = options.sync
-    ? new SyncEngine({ db, origin, bus, staging, options: options.sync, isCaptured })
-    : undefined
+  const host: SyncHost = {
+    db,
+    origin,
+    isCaptured,
+    onBatch: (listener) => bus.tap(listener),
+    markRemote(transaction, remoteOrigin, tx) {
+      const stage = staging.watch(transaction.idbtrans)
+      stage.source = 'remote'
+      stage.origin = remoteOrigin
+      stage.tx = tx
+    },
+  }
+  const sync = options.sync?.start(host)
   if (sync) delivery.keep(() => sync.keepFrom())
   if (retention) {
     // Sticky: runs on every open, before the database is handed to the application.
@@ -234,7 +244,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     get rev() {
       return delivery.rev
     },
-    sync,
+    sync: sync,
     since(rev: number) {
       if (!retention) {
         return Promise.reject(new ChangecastStateError('feed.since() needs the changelog, which is off (log: false).'))
@@ -345,31 +355,17 @@ function validateOptions(options: unknown): void {
   }
 }
 
-const SYNC_KEYS = ['url', 'headers', 'pull', 'interval', 'batchSize', 'backoff']
-
 function validateSync(sync: unknown): void {
-  if (typeof sync !== 'object' || sync === null) {
-    throw new InvalidOptionsError("Option 'sync' must be an object: { url, headers?, pull?, interval?, batchSize? }.")
-  }
-  const given = sync as Record<string, unknown>
-  for (const key of Object.keys(given)) {
-    if (!SYNC_KEYS.includes(key))
-      throw new InvalidOptionsError(`Unknown sync option '${key}'. Known: ${SYNC_KEYS.join(', ')}.`)
-  }
-  if (typeof given.url !== 'string' || given.url === '')
-    throw new InvalidOptionsError("Option 'sync.url' must be the server's base URL.")
+  const adapter = sync as Partial<SyncAdapter> | null
   if (
-    given.headers !== undefined &&
-    typeof given.headers !== 'function' &&
-    (typeof given.headers !== 'object' || given.headers === null)
+    typeof adapter !== 'object' ||
+    adapter === null ||
+    typeof adapter.start !== 'function' ||
+    typeof adapter.stores !== 'object'
   ) {
-    throw new InvalidOptionsError("Option 'sync.headers' must be an object or a function returning one.")
-  }
-  if (given.pull !== undefined && given.pull !== 'stream' && given.pull !== 'poll' && given.pull !== false) {
-    throw new InvalidOptionsError("Option 'sync.pull' must be 'stream', 'poll' or false.")
-  }
-  if (!isPositiveOrUndefined(given.interval) || !isPositiveOrUndefined(given.batchSize)) {
-    throw new InvalidOptionsError("Options 'sync.interval' and 'sync.batchSize' must be positive numbers.")
+    throw new InvalidOptionsError(
+      "Option 'sync' takes a sync adapter: `sync: httpSync({ url })`, with httpSync from '@changecast/core/sync'.",
+    )
   }
 }
 

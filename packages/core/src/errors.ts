@@ -84,6 +84,55 @@ function describe(value: unknown): string {
   return value instanceof Error ? value.message : String(value)
 }
 
+/** Why a {@link SyncError} happened. */
+export type SyncErrorReason =
+  /** The server could not be reached (network error, connection dropped). */
+  | 'network'
+  /** The server answered with an error status (`status` says which). */
+  | 'http'
+  /** The server's answer breaks the sync protocol (malformed, too large, inconsistent). */
+  | 'protocol'
+  /** A local commit cannot be sent (a value JSON cannot carry, too large, damaged): set aside. */
+  | 'not-sendable'
+  /** A server batch cannot be applied here (invalid value or key, a failed write): set aside. */
+  | 'not-applicable'
+  /** The server's log was recreated or went back in time: this client pulls it again. */
+  | 'server-reset'
+  /** The browser is offline. */
+  | 'offline'
+  /** Sync is paused (`feed.sync.pause()`). */
+  | 'paused'
+  /** The database or the feed was closed. */
+  | 'closed'
+
+/**
+ * A problem with server sync, reported through `feed.sync.onError` or as the rejection of
+ * `flush()`. Nothing is lost: the outbox keeps its rows, and a row or batch that can never
+ * go through is set aside (`feed.sync.setAside()`) instead of blocking what comes after it.
+ */
+export class SyncError extends ChangecastError {
+  /** What kind of problem this is. */
+  readonly reason: SyncErrorReason
+  /** HTTP status, when the server answered. */
+  readonly status: number | undefined
+  /** True when the sync retries by itself; false means it waits for `flush()` or `resume()`. */
+  readonly retrying: boolean
+  /** The local changelog rev (`not-sendable`) or server revision (`not-applicable`) concerned. */
+  readonly rev: number | undefined
+
+  constructor(
+    message: string,
+    details: { reason: SyncErrorReason; status?: number; retrying: boolean; rev?: number; cause?: unknown },
+  ) {
+    super('sync-failed', message, { cause: details.cause })
+    this.name = 'SyncError'
+    this.reason = details.reason
+    this.status = details.status
+    this.retrying = details.retrying
+    this.rev = details.rev
+  }
+}
+
 /**
  * A committed batch could not be posted to other tabs because a value in it cannot be
  * structured-cloned. The commit and the local events are unaffected; other contexts were

@@ -7,26 +7,27 @@ export {
   InvalidOptionsError,
   NotCloneableError,
   SubscriberError,
+  SyncError,
 } from './errors.js'
-export type { ChangecastErrorCode } from './errors.js'
+export type { ChangecastErrorCode, SyncErrorReason } from './errors.js'
 export type { ResyncInfo } from './transport/delivery.js'
 export { entityStore } from './stores/entity-store.js'
 export { tableStore } from './stores/table-store.js'
 export type { TableQuery } from './stores/table-store.js'
 export { changesStore } from './stores/changes-store.js'
-export { SyncError } from './sync/sync-engine.js'
-export type { SyncController, SyncOptions, SyncRejection, SyncState, SyncStatus } from './sync/sync-engine.js'
-export { PROTOCOL_VERSION } from './sync/protocol.js'
+export { rejectionsStore } from './stores/rejections-store.js'
 export type {
   CurrentValue,
-  PullReply,
-  PushBatch,
-  PushReply,
-  PushRequest,
-  Rejection,
-  RemoteBatch,
-  WireChange,
-} from './sync/protocol.js'
+  SetAsideItem,
+  SyncAdapter,
+  SyncController,
+  SyncHost,
+  SyncReceipt,
+  SyncRejection,
+  SyncSession,
+  SyncState,
+  SyncStatus,
+} from './sync-port.js'
 export type { ExternalStore } from './stores/external-store.js'
 export type {
   AnyTables,

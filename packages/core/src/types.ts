@@ -1,5 +1,5 @@
 import type { Dexie, IndexableType, Table } from 'dexie'
-import type { SyncOptions } from './sync/sync-engine.js'
+import type { SyncAdapter } from './sync-port.js'
 
 /** What a write did to one entity. */
 export type ChangeType = 'create' | 'update' | 'delete'
@@ -155,12 +155,12 @@ export interface ChangecastOptions {
    */
   channel?: string | false
   /**
-   * Server sync (protocol: docs/protocol.md): the changelog's local commits are pushed to
-   * `{url}/push`, remote batches pulled from `{url}/pull` or streamed from `{url}/stream`
-   * and applied with `source: 'remote'`. One context per database syncs at a time.
+   * Server sync through an adapter: `sync: httpSync({ url })` from `@changecast/core/sync`
+   * (protocol: docs/protocol.md). The changelog's local commits are pushed, the server's
+   * batches applied with `source: 'remote'`; one context per database syncs at a time.
    * @default off
    */
-  sync?: SyncOptions
+  sync?: SyncAdapter
 }
 
 /**

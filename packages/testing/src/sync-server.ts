@@ -1,39 +1,66 @@
-import type { CurrentValue, PullReply, PushReply, PushRequest, RemoteBatch, WireChange } from '@changecast/core'
+import {
+  LIMITS,
+  parsePushRequest,
+  ProtocolViolation,
+  wireKeyText,
+  type PullReply,
+  type PushReply,
+  type RemoteBatch,
+  type WireChange,
+  type WireCurrent,
+} from '@changecast/core/sync'
+import { decodeWireKey, encodeWireKey } from '@changecast/core/sync'
 
 /** Faults and rules of the in-memory server; every field can be changed at run time with `server.configure()`. */
 export interface SyncServerOptions {
   /** Delay before each answer, ms, or a [min, max] range. @default 0 */
   latency?: number | [number, number]
-  /** Share of push/pull/stream requests answered with 503 or 429 (with Retry-After). @default 0 */
+  /** Share of requests answered with 503 or 429 (with `Retry-After`). @default 0 */
   failureRate?: number
-  /** Retry-After sent with 429 and 503, seconds. @default 0 */
+  /** `Retry-After` sent with 429 and 503, seconds. @default 0 */
   retryAfter?: number
-  /** Share of requests whose connection is dropped (the client sees a network error). @default 0 */
+  /** Share of requests whose connection drops before the server reads them (a network error). @default 0 */
   dropRate?: number
-  /** Share of pulled or streamed batches that are delivered twice. @default 0 */
+  /** Share of push requests processed, whose reply is then lost (a network error after the commit). @default 0 */
+  lostReplyRate?: number
+  /** Share of pulled or streamed batches sent twice. @default 0 */
   duplicateRate?: number
+  /** Share of streamed batches followed, later, by an older batch sent again. @default 0 */
+  lateRate?: number
+  /** Leave a client's own batches out of its pulls and streams (the protocol allows either). @default true */
+  omitOwn?: boolean
+  /** Milliseconds between stream heartbeats (comments). @default 15000 */
+  heartbeat?: number
   /** Rejects a pushed batch when it returns a reason for one of its changes. */
   reject?: (change: WireChange, clientId: string) => string | undefined
   /** Randomness, for reproducible fault injection. @default Math.random */
   random?: () => number
 }
 
-/** What the server holds and what it was asked, for assertions. */
+/** An in-memory sync server, and what it holds, for assertions. */
 export interface SyncServer {
-  /** Answers one protocol request (`…/push`, `…/pull`, `…/stream`); usable with any fetch-style server. */
+  /** Answers one protocol request (`…/push`, `…/pull`, `…/stream`); never throws. */
   handle(request: Request): Promise<Response>
   /** Every accepted batch, in server order. */
   readonly batches: readonly RemoteBatch[]
-  /** The server's current value of an entity. */
+  /** The id of the server's log; changes on `reset()`. */
+  readonly epoch: string
+  /** The server's current value of an entity (`key` as the app uses it: a number, string, Date, array…). */
   value(table: string, key: unknown): unknown
-  /** The server's current rows of a table, by key order of insertion. */
+  /** The server's current rows of a table, in the order they were first written. */
   rows(table: string): Array<{ key: unknown; value: unknown }>
-  /** Push requests answered so far (including failed and replayed ones). */
+  /** Push requests answered so far (including failed ones). */
   readonly pushes: number
-  /** Another client ("another user") commits `changes`: stored and fanned out to every client. */
-  edit(changes: WireChange[], origin?: string): RemoteBatch
+  /** Streams open right now. */
+  readonly streams: number
+  /** Another client ("another user") commits `changes` (keys as the app uses them): stored and fanned out. */
+  edit(changes: Array<Omit<WireChange, 'key'> & { key: unknown }>, origin?: string): RemoteBatch
   /** Changes faults and rules. */
   configure(options: Partial<SyncServerOptions>): void
+  /** A restart: every open stream ends; the log stays. */
+  restart(): void
+  /** Data loss: the log and every row are gone, and the epoch changes. */
+  reset(): void
   /** Ends every open stream. */
   close(): void
 }
@@ -46,29 +73,34 @@ interface Stream {
 
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
+const problem = (status: number, error: string) => json({ error }, status)
 
-const keyId = (table: string, key: unknown) => `${table}\u0000${JSON.stringify(key)}`
+const newEpoch = () => Math.random().toString(36).slice(2, 10)
 
 /**
- * An in-memory implementation of the Changecast sync protocol (docs/protocol.md):
- * idempotent push, pull by cursor, Server-Sent Events fan-out to other clients, with
- * fault injection. The base path is free: any URL ending in /push, /pull or /stream.
+ * An in-memory implementation of the Changecast sync protocol (docs/protocol.md, version
+ * 2): idempotent push answering server revisions, pull by revision, Server-Sent Events
+ * fan-out, request validation, with fault injection. The base path is free: any URL
+ * ending in /push, /pull or /stream.
  *
  * @example
  * const server = createSyncServer({ failureRate: 0.2 })
- * const worker = setupServer(...syncHandlers(server, 'https://sync.test'))
+ * setupServer(...syncHandlers(server, 'https://sync.test')).listen()
  */
 export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   const options: SyncServerOptions = { ...initial }
-  const batches: RemoteBatch[] = []
-  const state = new Map<string, { table: string; key: unknown; value: unknown }>()
-  const replies = new Map<string, PushReply>()
-  const accepted = new Map<string, number>() // clientId:rev -> server rev
+  let epoch = newEpoch()
+  let batches: RemoteBatch[] = []
+  let state = new Map<string, { table: string; key: unknown; value: unknown }>()
+  // `${clientId}\0${rev}` → the tx and server revision it was accepted as.
+  let accepted = new Map<string, { tx: string; serverRev: number }>()
   const streams = new Set<Stream>()
   let pushes = 0
 
   const random = () => (options.random ?? Math.random)()
   const chance = (rate = 0) => rate > 0 && random() < rate
+  const entity = (table: string, key: unknown) => `${table}\u0000${wireKeyText(key)}`
+  const head = () => batches.length
 
   async function delay() {
     const { latency = 0 } = options
@@ -79,25 +111,23 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   function fault(): Response | undefined {
     if (chance(options.dropRate)) return Response.error()
     if (chance(options.failureRate)) {
-      const retryAfter = String(options.retryAfter ?? 0)
-      return random() < 0.5
-        ? json({ error: 'overloaded' }, 503, { 'retry-after': retryAfter })
-        : json({ error: 'slow down' }, 429, { 'retry-after': retryAfter })
+      const headers = { 'retry-after': String(options.retryAfter ?? 0) }
+      return random() < 0.5 ? json({ error: 'overloaded' }, 503, headers) : json({ error: 'slow down' }, 429, headers)
     }
     return undefined
   }
 
+  const visible = (batch: RemoteBatch, clientId: string) => !(options.omitOwn ?? true) || batch.origin !== clientId
+
   function append(changes: WireChange[], origin: string, tx: string, at: number): RemoteBatch {
-    const batch: RemoteBatch = { rev: batches.length + 1, tx, origin, at, changes }
+    const batch: RemoteBatch = { rev: head() + 1, tx, origin, at, changes }
     batches.push(batch)
     for (const change of changes) {
-      const id = keyId(change.table, change.key)
+      const id = entity(change.table, change.key)
       if (change.type === 'delete') state.delete(id)
       else state.set(id, { table: change.table, key: change.key, value: change.value })
     }
-    for (const stream of streams) {
-      if (stream.clientId !== origin) sendBatch(stream, batch)
-    }
+    for (const stream of streams) if (visible(batch, stream.clientId)) sendBatch(stream, batch)
     return batch
   }
 
@@ -105,81 +135,116 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     const event = `event: batch\nid: ${batch.rev}\ndata: ${JSON.stringify(batch)}\n\n`
     stream.send(event)
     if (chance(options.duplicateRate)) stream.send(event)
+    if (chance(options.lateRate)) {
+      const older = batches[Math.floor(random() * batch.rev)]!
+      setTimeout(() => stream.send(`event: batch\ndata: ${JSON.stringify(older)}\n\n`), random() * 50)
+    }
   }
 
-  function current(changes: WireChange[]): CurrentValue[] {
-    return changes.map(({ table, key }) => {
-      const row = state.get(keyId(table, key))
-      return row ? { table, key, value: row.value } : { table, key }
-    })
+  function current(changes: WireChange[]): WireCurrent[] {
+    const seen = new Set<string>()
+    const list: WireCurrent[] = []
+    for (const { table, key } of changes) {
+      const id = entity(table, key)
+      if (seen.has(id)) continue
+      seen.add(id)
+      const row = state.get(id)
+      list.push(row ? { table, key, value: row.value } : { table, key })
+    }
+    return list
   }
 
   async function push(request: Request): Promise<Response> {
-    pushes++
-    let body: PushRequest
+    const text = await request.text()
+    if (text.length > LIMITS.pushBytes) return problem(413, `the body is over ${LIMITS.pushBytes} bytes`)
+    let body
     try {
-      body = (await request.json()) as PushRequest
-    } catch {
-      return json({ error: 'body must be JSON' }, 400)
+      body = parsePushRequest(JSON.parse(text))
+    } catch (error) {
+      return problem(400, error instanceof ProtocolViolation ? error.message : 'the body is not JSON')
     }
-    if (typeof body?.clientId !== 'string' || !Array.isArray(body.batches)) {
-      return json({ error: 'expected { clientId, batches }' }, 400)
-    }
-    const idempotencyKey = request.headers.get('idempotency-key')
-    const replayed = idempotencyKey ? replies.get(idempotencyKey) : undefined
-    if (replayed) return json(replayed)
-    const reply: PushReply = { acked: [], rejected: [] }
+    const { clientId } = body
+    const large = body.batches.find((batch) => JSON.stringify(batch).length > LIMITS.batchBytes)
+    if (large) return problem(413, `batch ${large.rev} is over ${LIMITS.batchBytes} bytes`)
+    const reply: PushReply = { epoch, acked: [], rejected: [] }
+    // Checked before anything is stored, so a refused request changes nothing.
     for (const batch of body.batches) {
-      const done = `${body.clientId}:${batch.rev}`
-      if (accepted.has(done)) {
-        reply.acked.push(batch.rev)
+      const done = accepted.get(`${clientId}\u0000${batch.rev}`)
+      if (done && done.tx !== batch.tx) {
+        return problem(409, `rev ${batch.rev} of client ${clientId} was already used by another transaction`)
+      }
+    }
+    for (const batch of body.batches) {
+      const id = `${clientId}\u0000${batch.rev}`
+      const done = accepted.get(id)
+      if (done) {
+        reply.acked.push({ rev: batch.rev, serverRev: done.serverRev })
         continue
       }
       const reason = options.reject
-        ? batch.changes.map((change) => options.reject!(change, body.clientId)).find(Boolean)
+        ? batch.changes.map((change) => options.reject!(change, clientId)).find(Boolean)
         : undefined
       if (reason) {
-        reply.rejected.push({ rev: batch.rev, reason, current: current(batch.changes) })
+        reply.rejected.push({ rev: batch.rev, reason, serverRev: head(), current: current(batch.changes) })
         continue
       }
-      accepted.set(done, append(batch.changes, body.clientId, batch.tx, batch.at).rev)
-      reply.acked.push(batch.rev)
+      const serverRev = append(batch.changes, clientId, batch.tx, batch.at).rev
+      accepted.set(id, { tx: batch.tx, serverRev })
+      reply.acked.push({ rev: batch.rev, serverRev })
     }
-    reply.cursor = String(batches.length)
-    if (idempotencyKey) replies.set(idempotencyKey, reply)
+    if (chance(options.lostReplyRate)) return Response.error()
     return json(reply)
   }
 
-  function since(url: URL) {
-    const cursor = Number(url.searchParams.get('since') || 0)
-    return Number.isInteger(cursor) && cursor >= 0 ? cursor : 0
+  function position(url: URL): number | Response {
+    const since = Number(url.searchParams.get('since') ?? '0')
+    if (url.searchParams.get('v') !== '2') return problem(400, 'unsupported protocol version (this server speaks 2)')
+    return Number.isSafeInteger(since) && since >= 0 ? since : problem(400, 'since must be a revision (an integer ≥ 0)')
   }
 
   function pull(url: URL): Response {
+    const since = position(url)
+    if (since instanceof Response) return since
     const clientId = url.searchParams.get('clientId') ?? ''
-    const limit = Math.max(1, Number(url.searchParams.get('limit')) || 50)
+    const limit = Number(url.searchParams.get('limit') ?? '50')
+    if (!Number.isInteger(limit) || limit < 1) return problem(400, 'limit must be a positive integer')
     const page: RemoteBatch[] = []
-    let cursor = since(url)
-    while (cursor < batches.length && page.length < limit) {
-      const batch = batches[cursor++]!
-      if (batch.origin === clientId) continue
+    let upTo = Math.min(since, head())
+    let bytes = 0
+    while (upTo < head() && page.length < limit) {
+      const batch = batches[upTo]!
+      const size = JSON.stringify(batch).length
+      if (page.length > 0 && bytes + size > LIMITS.pushBytes) break
+      upTo++
+      if (!visible(batch, clientId)) continue
+      bytes += size
       page.push(batch)
       if (chance(options.duplicateRate)) page.push(batch)
     }
-    const reply: PullReply = { batches: page, cursor: String(cursor), more: cursor < batches.length }
+    const reply: PullReply = { epoch, batches: page, upTo, more: upTo < head() }
     return json(reply)
   }
 
   function stream(url: URL, request: Request): Response {
+    const since = position(url)
+    if (since instanceof Response) return since
     const clientId = url.searchParams.get('clientId') ?? ''
     const encoder = new TextEncoder()
     let entry: Stream | undefined
+    let timer: ReturnType<typeof setInterval> | undefined
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         entry = {
           clientId,
-          send: (text) => controller.enqueue(encoder.encode(text)),
+          send: (text) => {
+            try {
+              controller.enqueue(encoder.encode(text))
+            } catch {
+              entry?.close()
+            }
+          },
           close: () => {
+            clearInterval(timer)
             streams.delete(entry!)
             try {
               controller.close()
@@ -189,12 +254,12 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
           },
         }
         streams.add(entry)
-        controller.enqueue(encoder.encode('retry: 1000\n\n'))
-        for (const batch of batches.slice(since(url))) {
-          if (batch.origin !== clientId) sendBatch(entry, batch)
-        }
+        entry.send(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ epoch, head: head() })}\n\n`)
+        for (const batch of batches.slice(since)) if (visible(batch, clientId)) sendBatch(entry, batch)
+        timer = setInterval(() => entry?.send(': heartbeat\n\n'), options.heartbeat ?? 15_000)
       },
       cancel() {
+        clearInterval(timer)
         if (entry) streams.delete(entry)
       },
     })
@@ -204,42 +269,67 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     })
   }
 
+  function closeStreams() {
+    for (const entry of [...streams]) entry.close()
+  }
+
   return {
     async handle(request) {
-      const url = new URL(request.url)
-      const route = url.pathname.split('/').pop()
-      await delay()
-      const injected = fault()
-      if (injected) return injected
-      if (route === 'push' && request.method === 'POST') return push(request)
-      if (route === 'pull' && request.method === 'GET') return pull(url)
-      if (route === 'stream' && request.method === 'GET') return stream(url, request)
-      return json({ error: `no route ${request.method} ${url.pathname}` }, 404)
+      try {
+        const url = new URL(request.url)
+        const route = url.pathname.split('/').pop()
+        if (route === 'push') pushes++
+        await delay()
+        const injected = fault()
+        if (injected) return injected
+        if (route === 'push' && request.method === 'POST') return await push(request)
+        if (route === 'pull' && request.method === 'GET') return pull(url)
+        if (route === 'stream' && request.method === 'GET') return stream(url, request)
+        return problem(404, `no route ${request.method} ${url.pathname}`)
+      } catch (error) {
+        return problem(500, `the test server failed: ${String(error)}`)
+      }
     },
     get batches() {
       return batches
     },
-    value: (table, key) => state.get(keyId(table, key))?.value,
-    rows: (table) => [...state.values()].filter((row) => row.table === table).map(({ key, value }) => ({ key, value })),
+    get epoch() {
+      return epoch
+    },
+    value: (table, key) => state.get(entity(table, encodeWireKey(key)))?.value,
+    rows: (table) =>
+      [...state.values()]
+        .filter((row) => row.table === table)
+        .map(({ key, value }) => ({ key: decodeWireKey(key), value })),
     get pushes() {
       return pushes
     },
+    get streams() {
+      return streams.size
+    },
     edit(changes, origin = 'another-user') {
-      for (const change of changes) {
+      const wire = changes.map((change): WireChange => {
         if (typeof change.table !== 'string' || change.key === undefined || change.key === null) {
           throw new TypeError('server.edit(): every change needs a table and a key.')
         }
         if (change.type !== 'delete' && change.value === undefined) {
           throw new TypeError(`server.edit(): a ${change.type} needs a value.`)
         }
-      }
-      return append(changes, origin, `${origin}.${batches.length + 1}`, Date.now())
+        return { ...change, key: encodeWireKey(change.key) }
+      })
+      return append(wire, origin, `${origin}.${head() + 1}`, Date.now())
     },
     configure(next) {
       Object.assign(options, next)
     },
-    close() {
-      for (const entry of [...streams]) entry.close()
+    restart: closeStreams,
+    reset() {
+      closeStreams()
+      epoch = newEpoch()
+      batches = []
+      state = new Map()
+      accepted = new Map()
     },
+    close: closeStreams,
   }
 }

@@ -80,7 +80,9 @@ function rebuildPrevious(value: unknown, undo: Record<string, unknown>): unknown
 /** A changelog row as a batch, seen from context `self`. */
 export function rowToBatch(row: LogRow, self: string): ChangeBatch {
   const source: ChangeSource = row.source === 'remote' ? 'remote' : row.origin === self ? 'local' : 'tab'
-  const events = row.changes.map(({ undo, ...change }): ChangeEvent => {
+  // A damaged row (written by something else than Changecast) yields no events rather than an error.
+  const changes = Array.isArray(row.changes) ? row.changes : []
+  const events = changes.map(({ undo, ...change }): ChangeEvent => {
     const event: ChangeEvent = { ...change, source, origin: row.origin, tx: row.tx, rev: row.rev, at: row.at }
     if (undo) event.previous = rebuildPrevious(change.value, undo)
     return event

@@ -1,10 +1,7 @@
-/** Retry delays: exponential with full jitter, capped. */
-export interface BackoffOptions {
-  /** First delay, ms. @default 500 */
-  base?: number
-  /** Longest delay, ms. @default 60000 */
-  cap?: number
-}
+import type { BackoffOptions } from './options.js'
+
+/** The longest `Retry-After` honoured, ms: longer ones are capped (timers overflow past 2^31 ms). */
+export const MAX_RETRY_AFTER = 60 * 60 * 1000
 
 /** Delay before retry number `attempt` (1, 2, …): a random point in [0, min(cap, base·2^(attempt-1))]. */
 export function backoffDelay(
@@ -12,17 +9,19 @@ export function backoffDelay(
   { base = 500, cap = 60_000 }: BackoffOptions = {},
   random = Math.random,
 ): number {
-  const ceiling = Math.min(cap, base * 2 ** Math.max(0, attempt - 1))
+  const ceiling = Math.min(cap, base * 2 ** Math.min(30, Math.max(0, attempt - 1)))
   return Math.round(random() * ceiling)
 }
 
-/** A `Retry-After` header (seconds or HTTP date) in ms, or undefined when absent or invalid. */
+/**
+ * A `Retry-After` header (seconds or HTTP date) in ms, at most {@link MAX_RETRY_AFTER};
+ * undefined when absent or invalid.
+ */
 export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
   if (!header) return undefined
   const seconds = Number(header)
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000
-  const date = Date.parse(header)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+  const ms = Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : Date.parse(header) - now
+  return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER, Math.max(0, ms))
 }
 
 /** 408, 429 and 5xx are worth retrying; other statuses mean the request itself is wrong. */

@@ -1,83 +1,79 @@
+import { SyncError, type SyncErrorReason } from '../errors.js'
 import { isRetryable, retryAfterMs } from './backoff.js'
+import { LIMITS, ProtocolViolation } from './protocol.js'
 
-/** Largest reply body accepted, in bytes; a larger one is a protocol error. */
-export const MAX_REPLY_BYTES = 10 * 1024 * 1024
-
-/** A failed sync request: an HTTP status, a network failure, or a reply that breaks the protocol. */
-export class SyncRequestError extends Error {
+/** A failed request, with the wait the server asked for. */
+export class RequestFailure extends SyncError {
   constructor(
     message: string,
-    /** HTTP status, when the server answered. */
-    readonly status: number | undefined,
-    /** Worth retrying later (network, 408, 429, 5xx, malformed reply). */
-    readonly retryable: boolean,
-    /** Server-requested wait (Retry-After), ms. */
+    details: { reason: SyncErrorReason; status?: number; retrying: boolean; cause?: unknown },
+    /** `Retry-After`, ms (capped). */
     readonly retryAfter?: number,
-    options?: { cause?: unknown },
   ) {
-    super(message, options)
-    this.name = 'SyncRequestError'
+    super(message, details)
   }
 }
 
-export type Headers = Record<string, string>
-
-/** Sends a request and returns the parsed JSON body; throws {@link SyncRequestError}. */
-export async function requestJson(url: string, init: RequestInit, signal?: AbortSignal): Promise<unknown> {
+/** Sends a request; throws {@link RequestFailure} for a network error or an error status. */
+export async function send(url: string, init: RequestInit, signal: AbortSignal): Promise<Response> {
   let response: Response
   try {
     response = await fetch(url, { ...init, signal })
   } catch (error) {
-    if (signal?.aborted) throw error
-    throw new SyncRequestError(`Network error on ${url}: ${String(error)}`, undefined, true, undefined, {
+    if (signal.aborted) throw error
+    throw new RequestFailure(`Could not reach ${url}: ${String(error)}`, {
+      reason: 'network',
+      retrying: true,
       cause: error,
     })
   }
-  if (!response.ok) {
-    const retryAfter = retryAfterMs(response.headers.get('retry-after'))
-    // Not awaited: some fetch implementations only settle a cancel once the body was read.
-    void response.body?.cancel().catch(() => undefined)
-    throw new SyncRequestError(
-      `${url} answered ${response.status} ${response.statusText}`.trim(),
-      response.status,
-      isRetryable(response.status),
-      retryAfter,
-    )
-  }
-  const text = await readText(response, url)
+  if (response.ok) return response
+  const retryAfter = retryAfterMs(response.headers.get('retry-after'))
+  // What the server says is worth showing; at most a line of it.
+  const text = await response.text().then(
+    (body) => body.slice(0, 200),
+    () => '',
+  )
+  const status = response.status
+  throw new RequestFailure(
+    `${url} answered ${status}${text ? `: ${text}` : ''}`,
+    { reason: 'http', status, retrying: isRetryable(status) },
+    retryAfter,
+  )
+}
+
+/** Sends a request and returns its JSON body, at most {@link LIMITS.replyBytes} long. */
+export async function requestJson(url: string, init: RequestInit, signal: AbortSignal): Promise<unknown> {
+  const response = await send(url, init, signal)
+  const text = await readCapped(response)
   try {
     return JSON.parse(text) as unknown
   } catch (error) {
-    throw new SyncRequestError(`${url} answered with malformed JSON`, response.status, true, undefined, {
-      cause: error,
-    })
+    throw new ProtocolViolation(`${url} answered with malformed JSON (${String(error)})`)
   }
 }
 
-async function readText(response: Response, url: string): Promise<string> {
-  const declared = Number(response.headers.get('content-length'))
-  if (declared > MAX_REPLY_BYTES) {
+async function readCapped(response: Response): Promise<string> {
+  const limit = LIMITS.replyBytes
+  if (Number(response.headers.get('content-length')) > limit || !response.body) {
     void response.body?.cancel().catch(() => undefined)
-    throw new SyncRequestError(
-      `${url} answered with ${declared} bytes, over the ${MAX_REPLY_BYTES} limit`,
-      response.status,
-      true,
-    )
+    if (!response.body) return ''
+    throw new ProtocolViolation(`The sync server's reply is over the ${limit}-byte limit`)
   }
-  if (!response.body) return ''
   const reader = response.body.getReader()
   const decoder = new TextDecoder()
+  const parts: string[] = []
   let size = 0
-  let text = ''
   for (;;) {
     const { done, value } = await reader.read()
     if (done) break
     size += value.byteLength
-    if (size > MAX_REPLY_BYTES) {
+    if (size > limit) {
       void reader.cancel().catch(() => undefined)
-      throw new SyncRequestError(`${url} answered with more than ${MAX_REPLY_BYTES} bytes`, response.status, true)
+      throw new ProtocolViolation(`The sync server's reply is over the ${limit}-byte limit`)
     }
-    text += decoder.decode(value, { stream: true })
+    parts.push(decoder.decode(value, { stream: true }))
   }
-  return text + decoder.decode()
+  parts.push(decoder.decode())
+  return parts.join('')
 }

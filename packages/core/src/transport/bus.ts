@@ -1,6 +1,7 @@
 import mitt from 'mitt'
 import { SubscriberError, type ChangecastError } from '../errors.js'
 import type { ChangeBatch, ChangeEvent, Unsubscribe } from '../types.js'
+import { Listeners } from '../util/listeners.js'
 import type { Matcher } from './parse-filter.js'
 
 type Listener<T> = (value: T) => void
@@ -15,6 +16,8 @@ export class Bus {
   private readonly batches = new Set<Listener<ChangeBatch>>()
   private readonly errors = new Set<Listener<ChangecastError>>()
   private readonly live = new Set<() => void>()
+  /** Changecast's own batch listeners (e.g. the sync): not counted as subscriptions. */
+  private readonly taps = new Listeners<ChangeBatch>()
 
   /** Number of live subscriptions (events, batches and errors). */
   get size(): number {
@@ -52,6 +55,12 @@ export class Bus {
   publish(batch: ChangeBatch): void {
     for (const event of batch.events) this.tables.emit(event.table, event)
     for (const handler of [...this.batches]) handler(batch)
+    this.taps.emit(batch)
+  }
+
+  /** Adds an internal batch listener (not counted in `size`, not removed by `clear()`). */
+  tap(handler: Listener<ChangeBatch>): Unsubscribe {
+    return this.taps.add(handler)
   }
 
   /** Hands an error to `onError` handlers, or to `console.error` when there are none. */

@@ -53,7 +53,7 @@ export class Delivery {
     const { bus, log, channel } = config
     if (log) {
       this.sequencer = new Sequencer(
-        (batch) => bus.publish(batch),
+        (batch) => batch.events.length > 0 && bus.publish(batch),
         (after, before) => this.readRange(after, before),
         () => config.resync({ reason: 'log-compacted' }),
         (error) => {

@@ -1,10 +1,13 @@
 import Dexie, { type Table } from 'dexie'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { httpSync } from '@changecast/core/sync'
+import { createSyncServer, type SyncServer } from '@changecast/testing'
 import {
   changecast,
   type AnyTables,
   type ChangeEvent,
   type Feed,
+  type SyncRejection,
   type SyncStatus,
   type TableQuery,
 } from '@changecast/core'
@@ -53,11 +56,28 @@ export interface BindingDriver {
   changeEvent(feed: AnyFeed, args: ChangeEventArgs): Probe<void, ChangeEventArgs>
   /** Mounts `useSyncStatus`. */
   syncStatus(feed: AnyFeed): Probe<SyncStatus, undefined>
+  /** Mounts `useRejections`. */
+  rejections(feed: AnyFeed): Probe<readonly SyncRejection[], undefined>
   /** Mounts `useEntity` with neither provider nor feed argument; returns what it threw. */
   withoutFeed(): unknown
 }
 
 const todo = (id: number, extra: Partial<Todo> = {}): Todo => ({ id, title: `todo ${id}`, done: false, ...extra })
+
+/**
+ * Sends `fetch` calls under `base` to an in-memory sync server (what msw does, without a
+ * service worker, so the same spec runs in Node and in the browser). Returns the undo.
+ */
+function serveThroughFetch(server: SyncServer, base: string): () => void {
+  const original = globalThis.fetch
+  globalThis.fetch = (input, init) => {
+    const request = new Request(input, init)
+    return request.url.startsWith(base) ? server.handle(request) : original(input, init)
+  }
+  return () => {
+    globalThis.fetch = original
+  }
+}
 let counter = 0
 
 /** The behavioural spec of the framework bindings. */
@@ -272,7 +292,7 @@ export function bindingsConformance(driver: BindingDriver): void {
       offline.version(1).stores({ todos: 'id' })
       const syncing = changecast(offline, {
         channel: false,
-        sync: { url: 'http://127.0.0.1:9/changecast', pull: false, backoff: { base: 20, cap: 50 } },
+        sync: httpSync({ url: 'http://127.0.0.1:9/changecast', pull: false, backoff: { base: 20, cap: 50 } }),
       }) as unknown as AnyFeed
       const errors: unknown[] = []
       syncing.sync!.onError((error) => errors.push(error))
@@ -282,7 +302,10 @@ export function bindingsConformance(driver: BindingDriver): void {
         await vi.waitFor(() => expect(probe.value().leader).toBe(true))
         await offline.todos.put(todo(1))
         await vi.waitFor(() => expect(probe.value()).toMatchObject({ outbox: 1, state: 'offline' }))
-        expect(probe.value().lastError?.message).toMatch(/Network error/)
+        expect(probe.value().lastError).toMatchObject({
+          reason: 'network',
+          message: expect.stringMatching(/Could not reach/),
+        })
         expect(errors.length).toBeGreaterThan(0)
         syncing.sync!.pause()
         await vi.waitFor(() => expect(probe.value().paused).toBe(true))
@@ -290,6 +313,43 @@ export function bindingsConformance(driver: BindingDriver): void {
         syncing.close()
         offline.close()
         await Dexie.delete(offline.name)
+      }
+    })
+
+    it('useRejections lists the rejections, in order, and drops a dismissed one', async () => {
+      const base = `${globalThis.location?.origin ?? 'http://127.0.0.1'}/conformance-sync-${driver.name}`
+      const server = createSyncServer({
+        reject: (change) => ((change.value as Todo).title === 'no' ? 'not allowed' : undefined),
+      })
+      const restore = serveThroughFetch(server, base)
+      const other = new Dexie(`${db.name}-rejections`) as BindingsDb
+      other.version(1).stores({ todos: 'id' })
+      const syncing = changecast(other, {
+        channel: false,
+        sync: httpSync({ url: base, pull: false }),
+      }) as unknown as AnyFeed
+      syncing.sync!.onRejected(() => {})
+      await other.open()
+      try {
+        const probe = mount(driver.rejections(syncing))
+        expect(probe.value()).toEqual([])
+        await other.todos.put(todo(1, { title: 'no' }))
+        await other.todos.put(todo(2, { title: 'no' }))
+        await syncing.sync!.flush()
+        await vi.waitFor(() =>
+          expect(probe.value().map((r) => [r.rev, r.reason])).toEqual([
+            [1, 'not allowed'],
+            [2, 'not allowed'],
+          ]),
+        )
+        await syncing.sync!.dismiss(1)
+        await vi.waitFor(() => expect(probe.value().map((r) => r.rev)).toEqual([2]))
+        probe.unmount()
+      } finally {
+        restore()
+        syncing.close()
+        other.close()
+        await Dexie.delete(other.name)
       }
     })
 

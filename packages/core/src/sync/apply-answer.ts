@@ -1,0 +1,138 @@
+import type { IndexableType } from 'dexie'
+import { SyncError } from '../errors.js'
+import type { LogRow } from '../log/changelog.js'
+import type { SyncRejection } from '../sync-port.js'
+import { saveKeys, supersede } from './apply-batch.js'
+import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
+import { decodeCurrent } from './decode.js'
+import type { PushReply } from './protocol.js'
+import { keyId, keysTable, readState, syncTable, updateState, type KeyRow } from './store.js'
+
+/** How the server answered the last pushed write to one entity. */
+interface Outcome {
+  table: string
+  key: IndexableType
+  id: string
+  /** The ack's server revision, or the revision a rejection's current values were read at. */
+  rev: number
+  rejected: boolean
+  /** Rejected: the server's state of the entity (`undefined` when the server did not say). */
+  current?: { value?: unknown }
+}
+
+/**
+ * Records the server's answer to pushed changelog rows, in one transaction:
+ * - the outbox moves past them, rejections and receipts are stored;
+ * - an entity whose last answered write is acked stays as it is, known at that revision —
+ *   unless the server's value held back for it is newer (two pushes crossed): then that;
+ * - an entity whose last answered write is rejected takes the server's current value (or
+ *   the held-back one, whichever is newer);
+ * - an entity with a later local write still unanswered keeps its local value; what was
+ *   learned becomes its base.
+ */
+export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], reply: PushReply): Promise<void> {
+  const { db } = ctx
+  const declared = new Set(db.tables.map((table) => table.name))
+  const synced = (table: string) => declared.has(table) && ctx.host.isCaptured(table)
+  const acked = new Map(reply.acked.map(({ rev, serverRev }) => [rev, serverRev]))
+  const at = Date.now()
+  const rejections = new Map<number, SyncRejection & { serverRev: number; values: Map<string, EntityChange> }>()
+  for (const { rev, reason, serverRev, current } of reply.rejected) {
+    const values = new Map<string, EntityChange>()
+    for (const wire of current) {
+      try {
+        const change = decodeCurrent(db, synced, wire)
+        if (change) values.set(change.id, change)
+      } catch (error) {
+        ctx.report(
+          new SyncError(`The server's current value for rev ${rev} cannot be used: ${(error as Error).message}`, {
+            reason: 'protocol',
+            retrying: false,
+            rev,
+          }),
+        )
+      }
+    }
+    const listed = [...values.values()].map(({ table, key, value }) =>
+      value === undefined ? { table, key } : { table, key, value },
+    )
+    rejections.set(rev, { rev, reason, at, current: listed, serverRev, values })
+  }
+
+  const outcomes = new Map<string, Outcome>()
+  for (const row of sent) {
+    const rejection = rejections.get(row.rev)
+    const rev = rejection?.serverRev ?? acked.get(row.rev)!
+    for (const { table, key } of row.changes) {
+      if (!synced(table)) continue
+      const id = keyId(table, key)
+      const current = rejection?.values.get(id)
+      outcomes.set(id, { table, key, id, rev, rejected: !!rejection, current: current && base(current) })
+    }
+    for (const change of rejection?.values.values() ?? []) {
+      if (!outcomes.has(change.id) || outcomes.get(change.id)!.rev < rev) {
+        outcomes.set(change.id, { ...change, rev, rejected: true, current: base(change) })
+      }
+    }
+  }
+
+  const answered = new Set(sent.map((row) => row.rev))
+  const list = [...outcomes.values()]
+  await syncTransaction(
+    ctx,
+    list.map((outcome) => outcome.table),
+    async (transaction) => {
+      await ctx.pending.refresh(db)
+      const state = await readState(db)
+      const entries = await keysTable(db).bulkGet(list.map((outcome) => outcome.id))
+      const known = new Map<string, KeyRow | undefined>()
+      const writes: EntityChange[] = []
+      list.forEach((outcome, i) => {
+        const { table, key, id } = outcome
+        const entry = entries[i]
+        const rev = Math.max(entry?.rev ?? 0, outcome.rev)
+        // What the server holds now, as far as this client knows; undefined: this client's own write.
+        const newer = entry?.base && entry.rev > outcome.rev ? entry.base : undefined
+        const server = newer ?? (outcome.rejected ? (outcome.current ?? entry?.base) : undefined)
+        if (ctx.pending.has(id, answered)) {
+          known.set(id, server ? { id, table, key, rev, base: server } : { id, table, key, rev })
+          return
+        }
+        if (server)
+          writes.push(
+            server.value === undefined
+              ? { type: 'delete', table, key, id }
+              : { type: 'update', table, key, id, value: server.value },
+          )
+        known.set(id, rev > state.serverRev ? { id, table, key, rev } : undefined)
+      })
+      if (writes.length > 0) {
+        ctx.host.markRemote(transaction, 'server', `${ctx.clientId}.answer.${Math.min(...answered)}`)
+        await writeChanges(db, writes)
+      }
+      await supersede(
+        ctx,
+        list.map((outcome) => outcome.id),
+      )
+      await saveKeys(ctx, known)
+      const table = syncTable(db)
+      for (const { values: _values, serverRev: _serverRev, ...rejection } of rejections.values()) {
+        await table.put({ id: ['rejection', rejection.rev], ...rejection })
+        await table.put({
+          id: ['receipt', rejection.rev],
+          rev: rejection.rev,
+          status: 'rejected',
+          reason: rejection.reason,
+        })
+      }
+      await table.bulkDelete([...answered].map((rev) => ['aside', 'push', rev] as ['aside', 'push', number]))
+      const upTo = Math.max(...answered)
+      if (upTo > state.pushedUpTo) await updateState(db, { pushedUpTo: upTo })
+    },
+  )
+  for (const rev of answered) ctx.pending.remove(rev)
+  for (const { values: _values, serverRev: _serverRev, ...rejection } of rejections.values()) ctx.rejected(rejection)
+  ctx.changed()
+}
+
+const base = (change: EntityChange): { value?: unknown } => (change.type === 'delete' ? {} : { value: change.value })

@@ -1,0 +1,178 @@
+import { SyncError } from '../errors.js'
+import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
+import { decodeChange } from './decode.js'
+import { checkDepth, decodeWireKey, type RemoteBatch } from './protocol.js'
+import { keyId, keysTable, readState, syncTable, updateState, type AsideRow, type KeyRow } from './store.js'
+
+/** Errors that say the batch itself cannot be written here (as opposed to a closed database, a full disk…). */
+const UNWRITABLE = new Set(['WireError', 'BulkError', 'ConstraintError', 'DataError', 'DataCloneError', 'TypeError'])
+
+/**
+ * Applies one server batch in one transaction, at most once (by server revision), and
+ * never over something newer: an entity with a local write still waiting for the
+ * server's answer keeps the local value, and the server's is kept as its base; an entity
+ * known at a newer revision (this client's own acked write, a rejection's current value)
+ * is left alone. A batch that cannot be applied is set aside, and the pull goes on.
+ */
+export async function applyBatch(ctx: SyncContext, batch: RemoteBatch): Promise<void> {
+  let changes: EntityChange[]
+  try {
+    changes = decodeBatch(ctx, batch)
+    await writeBatch(ctx, batch, changes, false)
+  } catch (error) {
+    if (!UNWRITABLE.has((error as Error)?.name)) throw error
+    await setAsideBatch(ctx, batch, (error as Error).message)
+  }
+}
+
+function decodeBatch(ctx: SyncContext, batch: RemoteBatch): EntityChange[] {
+  const { db, host } = ctx
+  const declared = new Set(db.tables.map((table) => table.name))
+  const synced = (table: string) => declared.has(table) && host.isCaptured(table)
+  return batch.changes.map((wire) => decodeChange(db, synced, wire)).filter((change) => change !== undefined)
+}
+
+/** `retry`: a set-aside batch applied again: behind the current revision, and only where nothing wrote since. */
+async function writeBatch(
+  ctx: SyncContext,
+  batch: RemoteBatch,
+  changes: EntityChange[],
+  retry: boolean,
+): Promise<void> {
+  const { db } = ctx
+  await syncTransaction(
+    ctx,
+    changes.map((change) => change.table),
+    async (transaction) => {
+      const state = await readState(db)
+      if (!retry && batch.rev <= state.serverRev) return
+      await ctx.pending.refresh(db)
+      const known = new Map<string, KeyRow | undefined>()
+      const found = await keysTable(db).bulkGet(changes.map((change) => change.id))
+      changes.forEach((change, i) => known.set(change.id, found[i]))
+      const skip = retry ? new Set((await asideRow(ctx, batch.rev))?.superseded) : undefined
+      const writes: EntityChange[] = []
+      for (const change of changes) {
+        const entry = known.get(change.id)
+        if (skip?.has(change.id) || (entry && entry.rev >= batch.rev)) continue
+        if (ctx.pending.has(change.id)) {
+          const base = change.type === 'delete' ? {} : { value: change.value }
+          known.set(change.id, { id: change.id, table: change.table, key: change.key, rev: batch.rev, base })
+        } else {
+          writes.push(change)
+          if (entry) known.set(change.id, undefined)
+        }
+      }
+      if (writes.length > 0) {
+        ctx.host.markRemote(transaction, batch.origin, batch.tx)
+        await writeChanges(db, writes)
+        await supersede(
+          ctx,
+          writes.map((change) => change.id),
+        )
+      }
+      await saveKeys(ctx, known)
+      if (!retry) await updateState(db, { serverRev: batch.rev })
+    },
+  )
+}
+
+/** Writes the key rows of `known`: a row, or `undefined` to delete it. */
+export async function saveKeys(ctx: SyncContext, known: Map<string, KeyRow | undefined>): Promise<void> {
+  const table = keysTable(ctx.db)
+  const puts = [...known.values()].filter((row) => row !== undefined)
+  const deletes = [...known].filter(([, row]) => row === undefined).map(([id]) => id)
+  if (puts.length > 0) await table.bulkPut(puts)
+  if (deletes.length > 0) await table.bulkDelete(deletes)
+}
+
+/** Marks entities as written since: a retry of a set-aside batch must not put older values over them. */
+export async function supersede(ctx: SyncContext, ids: string[]): Promise<void> {
+  if (ctx.asideApply.size === 0) return
+  const written = new Set(ids)
+  for (const [rev, open] of ctx.asideApply) {
+    const hit = open.filter((id) => written.has(id))
+    if (hit.length === 0) continue
+    ctx.asideApply.set(
+      rev,
+      open.filter((id) => !written.has(id)),
+    )
+    await syncTable(ctx.db)
+      .where('id')
+      .equals(['aside', 'apply', rev])
+      .modify((row) => {
+        const aside = row as AsideRow
+        aside.superseded = [...(aside.superseded ?? []), ...hit]
+      })
+  }
+}
+
+const asideRow = (ctx: SyncContext, rev: number) =>
+  syncTable(ctx.db).get(['aside', 'apply', rev]) as Promise<AsideRow | undefined>
+
+/** Sets a batch aside and moves past it, so it blocks nothing. */
+async function setAsideBatch(ctx: SyncContext, batch: RemoteBatch, reason: string): Promise<void> {
+  const { db } = ctx
+  const changes = summary(batch)
+  // A batch nested too deep to store is kept as a summary (it could never be applied anyway).
+  let keep: RemoteBatch | undefined = batch
+  try {
+    checkDepth(batch)
+  } catch {
+    keep = undefined
+  }
+  let stored = false
+  await syncTransaction(ctx, [], async () => {
+    const state = await readState(db)
+    if (batch.rev <= state.serverRev) return
+    const { rev } = batch
+    const row: AsideRow = { id: ['aside', 'apply', rev], kind: 'apply', rev, reason, at: Date.now(), superseded: [] }
+    if (keep) row.batch = keep
+    else row.changes = summary(batch).map(({ type, table, key }) => ({ type, table, key }))
+    await syncTable(db).put(row)
+    await updateState(db, { serverRev: rev })
+    stored = true
+  })
+  if (!stored) return
+  ctx.asideApply.set(
+    batch.rev,
+    changes.map((change) => change.id),
+  )
+  ctx.report(
+    new SyncError(`Server batch ${batch.rev} cannot be applied here, and was set aside: ${reason}`, {
+      reason: 'not-applicable',
+      retrying: false,
+      rev: batch.rev,
+    }),
+  )
+  ctx.changed()
+}
+
+/** The entities a batch names, as far as they can be read. */
+export function summary(batch: RemoteBatch): EntityChange[] {
+  const changes: EntityChange[] = []
+  for (const wire of Array.isArray(batch.changes) ? batch.changes : []) {
+    try {
+      const key = decodeWireKey(wire.key)
+      changes.push({ type: wire.type, table: String(wire.table), key, id: keyId(String(wire.table), key) })
+    } catch {
+      // An unreadable key: the summary leaves it out.
+    }
+  }
+  return changes
+}
+
+/** Applies a set-aside batch again (where nothing wrote since), and forgets it. */
+export async function retryBatch(ctx: SyncContext, row: AsideRow): Promise<void> {
+  if (!row.batch)
+    throw new SyncError(`Server batch ${row.rev} could not be stored, so it cannot be retried.`, {
+      reason: 'not-applicable',
+      retrying: false,
+      rev: row.rev,
+    })
+  const changes = decodeBatch(ctx, row.batch)
+  await writeBatch(ctx, row.batch, changes, true)
+  await syncTable(ctx.db).delete(row.id)
+  ctx.asideApply.delete(row.rev)
+  ctx.changed()
+}

@@ -1,0 +1,71 @@
+import type { Dexie, IndexableType, Transaction } from 'dexie'
+import type { SyncError } from '../errors.js'
+import { LOG_TABLE } from '../log/changelog.js'
+import type { SyncHost, SyncRejection } from '../sync-port.js'
+import type { ResolvedOptions } from './options.js'
+import type { PendingKeys } from './pending.js'
+import { KEYS_TABLE, SYNC_TABLE } from './store.js'
+
+/** What the leader's sync steps (push, pull, stream, apply) share. */
+export interface SyncContext {
+  readonly db: Dexie
+  readonly host: SyncHost
+  readonly options: ResolvedOptions
+  /** Aborted when this context stops leading. */
+  readonly signal: AbortSignal
+  readonly clientId: string
+  readonly pending: PendingKeys
+  /** Set-aside server batches (by revision) and the entities they write that nothing has written since. */
+  readonly asideApply: Map<number, string[]>
+  /** Runs `task` once the sync's database work before it is done: never two at once. */
+  exclusive<T>(task: () => Promise<T>): Promise<T>
+  headers(): Promise<Record<string, string>>
+  report(error: SyncError): void
+  /** A rejection was recorded (called after its transaction committed). */
+  rejected(rejection: SyncRejection): void
+  /** The outbox, set-aside items or rejections changed. */
+  changed(): void
+}
+
+/** An entity change ready to be written here: key decoded, value checked against the table. */
+export interface EntityChange {
+  type: 'create' | 'update' | 'delete'
+  table: string
+  key: IndexableType
+  /** {@link keyId} of table and key. */
+  id: string
+  value?: unknown
+}
+
+/** A read-write transaction over `tables` and the sync's own stores. */
+export function syncTransaction<T>(
+  ctx: Pick<SyncContext, 'db'>,
+  tables: Iterable<string>,
+  body: (transaction: Transaction) => Promise<T>,
+): Promise<T> {
+  return ctx.db.transaction('rw', [...new Set(tables), SYNC_TABLE, KEYS_TABLE, LOG_TABLE], body)
+}
+
+/** Writes entity changes in order, as runs of bulk puts and deletes per table. */
+export async function writeChanges(db: Dexie, changes: readonly EntityChange[]): Promise<void> {
+  for (let i = 0; i < changes.length;) {
+    const { table, type } = changes[i]!
+    let end = i + 1
+    while (
+      end < changes.length &&
+      changes[end]!.table === table &&
+      (changes[end]!.type === 'delete') === (type === 'delete')
+    )
+      end++
+    const run = changes.slice(i, end)
+    const target = db.table<unknown, IndexableType>(table)
+    if (type === 'delete') await target.bulkDelete(run.map((change) => change.key))
+    else if (target.schema.primKey.keyPath) await target.bulkPut(run.map((change) => change.value))
+    else
+      await target.bulkPut(
+        run.map((change) => change.value),
+        run.map((change) => change.key) as never,
+      )
+    i = end
+  }
+}

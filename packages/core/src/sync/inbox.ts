@@ -1,0 +1,161 @@
+import type { Dexie } from 'dexie'
+import { SyncError } from '../errors.js'
+import { LOG_TABLE, rowToBatch, type LogRow } from '../log/changelog.js'
+import type { SetAsideItem, SyncReceipt, SyncRejection, SyncStatus } from '../sync-port.js'
+import { retryBatch, saveKeys, summary } from './apply-batch.js'
+import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
+import {
+  keyId,
+  keysTable,
+  readState,
+  rowsOf,
+  syncTable,
+  type AsideRow,
+  type KeyRow,
+  type ReceiptRow,
+  type RejectionRow,
+} from './store.js'
+
+/** The status figures kept in the database: outbox, set-aside items, rejections, positions. */
+export async function countInbox(
+  db: Dexie,
+): Promise<Pick<SyncStatus, 'outbox' | 'setAside' | 'rejections' | 'lastSyncedRev' | 'serverRev'>> {
+  return db.transaction('r', [syncTable(db), db.table(LOG_TABLE)], async () => {
+    const { pushedUpTo, serverRev } = await readState(db)
+    const aside = await rowsOf<AsideRow>(db, 'aside')
+    const skip = new Set(aside.filter((row) => row.kind === 'push').map((row) => row.rev))
+    const outbox = await db
+      .table<LogRow, number>(LOG_TABLE)
+      .where(':id')
+      .above(pushedUpTo)
+      .filter((row) => row.source === 'local' && !skip.has(row.rev))
+      .count()
+    const rejections = await syncTable(db).where('id').between(['rejection'], ['rejection', []]).count()
+    return { outbox, setAside: aside.length, rejections, lastSyncedRev: pushedUpTo, serverRev }
+  })
+}
+
+export async function listRejections(db: Dexie): Promise<SyncRejection[]> {
+  return (await rowsOf<RejectionRow>(db, 'rejection')).map(({ id: _id, ...rejection }) => rejection)
+}
+
+export async function listSetAside(db: Dexie): Promise<SetAsideItem[]> {
+  return (await rowsOf<AsideRow>(db, 'aside'))
+    .map(({ kind, rev, reason, at, row, batch, changes }) => ({
+      kind,
+      rev,
+      reason,
+      at,
+      changes: row
+        ? (Array.isArray(row.changes) ? row.changes : []).map(({ type, table, key }) => ({ type, table, key }))
+        : (changes ?? (batch ? summary(batch) : [])).map(({ type, table, key }) => ({ type, table, key })),
+    }))
+    .sort((a, b) => a.at - b.at)
+}
+
+/** How the server answered local commit `rev`, or undefined while it has not (or it is set aside). */
+export async function receiptOf(db: Dexie, rev: number): Promise<SyncReceipt | undefined> {
+  return db.transaction('r', [syncTable(db), db.table(LOG_TABLE)], async () => {
+    const receipt = (await syncTable(db).get(['receipt', rev])) as ReceiptRow | undefined
+    if (receipt)
+      return { rev, status: receipt.status, ...(receipt.reason === undefined ? {} : { reason: receipt.reason }) }
+    const row = await db.table<LogRow, number>(LOG_TABLE).get(rev)
+    if (row && row.source !== 'local') {
+      throw new SyncError(`Changelog rev ${rev} is not a local commit: it came from the server.`, {
+        reason: 'protocol',
+        retrying: false,
+        rev,
+      })
+    }
+    if (await syncTable(db).get(['aside', 'push', rev])) return undefined
+    const { pushedUpTo } = await readState(db)
+    return rev <= pushedUpTo ? { rev, status: 'acked' } : undefined
+  })
+}
+
+/** The newest local commit's rev (0 when there is none). */
+export async function newestLocalRev(db: Dexie): Promise<number> {
+  const row = await db
+    .table<LogRow, number>(LOG_TABLE)
+    .orderBy(':id')
+    .reverse()
+    .filter((entry) => entry.source === 'local')
+    .first()
+  return row?.rev ?? 0
+}
+
+const missing = (kind: string, rev: number) =>
+  new SyncError(`Nothing is set aside as ${kind} ${rev}.`, { reason: 'protocol', retrying: false, rev })
+
+/** Runs a retry or drop of a set-aside item, in the leader. */
+export async function runCommand(
+  ctx: SyncContext,
+  name: 'retry' | 'drop',
+  kind: SetAsideItem['kind'],
+  rev: number,
+): Promise<void> {
+  const row = (await syncTable(ctx.db).get(['aside', kind, rev])) as AsideRow | undefined
+  if (!row) throw missing(kind, rev)
+  if (kind === 'apply') {
+    if (name === 'retry') await retryBatch(ctx, row)
+    else {
+      await syncTable(ctx.db).delete(row.id)
+      ctx.asideApply.delete(rev)
+    }
+  } else if (name === 'retry') {
+    await syncTable(ctx.db).put({ ...row, retry: true })
+  } else {
+    await dropRow(ctx, row)
+  }
+  ctx.changed()
+}
+
+/**
+ * Forgets a set-aside local commit. Each entity it wrote, unless another unanswered local
+ * write touches it, goes back to the server's value held back for it, or else to its
+ * value before the commit (when the changelog kept it).
+ */
+async function dropRow(ctx: SyncContext, aside: AsideRow): Promise<void> {
+  const { db } = ctx
+  const row = aside.row
+  const changes = row && Array.isArray(row.changes) ? row.changes : []
+  const except = new Set([aside.rev])
+  await syncTransaction(
+    ctx,
+    changes.map((change) => change.table).filter((table) => ctx.host.isCaptured(table)),
+    async (transaction) => {
+      await ctx.pending.refresh(db)
+      const events = row && changes.length > 0 ? rowToBatch(row, '').events : []
+      const entries = await keysTable(db).bulkGet(events.map((event) => keyId(event.table, event.key)))
+      const known = new Map<string, KeyRow | undefined>()
+      const writes = new Map<string, EntityChange>()
+      events.forEach((event, i) => {
+        const id = keyId(event.table, event.key)
+        if (ctx.pending.has(id, except) || writes.has(id) || !ctx.host.isCaptured(event.table)) return
+        const entry = entries[i]
+        const { table, key } = event
+        if (entry?.base) {
+          writes.set(
+            id,
+            entry.base.value === undefined
+              ? { type: 'delete', table, key, id }
+              : { type: 'update', table, key, id, value: entry.base.value },
+          )
+          known.set(id, { id, table, key, rev: entry.rev })
+        } else if (event.type === 'create') {
+          writes.set(id, { type: 'delete', table, key, id })
+        } else if (event.previous !== undefined) {
+          writes.set(id, { type: 'update', table, key, id, value: event.previous })
+        }
+      })
+      if (writes.size > 0) {
+        ctx.host.markRemote(transaction, 'server', `${ctx.clientId}.drop.${aside.rev}`)
+        await writeChanges(db, [...writes.values()])
+      }
+      await saveKeys(ctx, known)
+      await syncTable(db).delete(aside.id)
+      await syncTable(db).put({ id: ['receipt', aside.rev], rev: aside.rev, status: 'dropped', reason: aside.reason })
+    },
+  )
+  ctx.pending.remove(aside.rev)
+}

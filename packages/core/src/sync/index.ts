@@ -1,0 +1,32 @@
+export { httpSync } from './http-sync.js'
+export type { BackoffOptions, HttpSyncOptions } from './options.js'
+export { backoffDelay, isRetryable, retryAfterMs, MAX_RETRY_AFTER } from './backoff.js'
+export { readEvents } from './sse.js'
+export type { ServerEvent } from './sse.js'
+export {
+  checkWireValue,
+  decodeWireKey,
+  encodeWireKey,
+  LIMITS,
+  parseHello,
+  parsePullReply,
+  parsePushReply,
+  parsePushRequest,
+  wireKeyText,
+  parseRemoteBatch,
+  PROTOCOL_VERSION,
+  ProtocolViolation,
+  WireError,
+} from './protocol.js'
+export type {
+  PullReply,
+  PushBatch,
+  PushReply,
+  PushRequest,
+  RemoteBatch,
+  StreamHello,
+  WireChange,
+  WireCurrent,
+  WireKey,
+  WireRejection,
+} from './protocol.js'

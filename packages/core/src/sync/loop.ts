@@ -1,0 +1,192 @@
+import { SyncError } from '../errors.js'
+import type { SyncStatus } from '../sync-port.js'
+import { Alarm, isHard, type Wake } from './alarm.js'
+import { backoffDelay } from './backoff.js'
+import type { SyncContext } from './context.js'
+import { RequestFailure } from './http.js'
+import { countInbox } from './inbox.js'
+import { ProtocolViolation } from './protocol.js'
+import { pullAll } from './pull.js'
+import { pushRound } from './push.js'
+import { readStream } from './stream.js'
+
+/** What the loop needs from the controller. */
+export interface LoopHost {
+  isPaused(): boolean
+  setStatus(change: Partial<SyncStatus>): void
+  report(error: SyncError): void
+  /** Ids of the flush requests waiting now. */
+  flushes(): string[]
+  /** Ends flush requests after a round: `error` undefined means the round succeeded. */
+  settle(ids: string[], error?: SyncError): void
+}
+
+const online = (): boolean => typeof navigator !== 'object' || navigator.onLine !== false
+
+/**
+ * The leader's loop: rounds of push-then-pull, woken by local commits, pokes, `flush()` and
+ * the network; backoff with full jitter after a failure (never shorter than the server's
+ * `Retry-After`, never cut short by a commit or a poke); a stream of remote batches beside it.
+ */
+export class SyncLoop {
+  private readonly alarm = new Alarm()
+  private pullWanted = true
+  private halted = false
+  private streaming = false
+  private stream: AbortController | undefined
+
+  constructor(
+    private readonly ctx: SyncContext,
+    private readonly host: LoopHost,
+  ) {}
+
+  wake(kind: Wake): void {
+    if (kind === 'flush' || kind === 'resume') {
+      this.halted = false
+      this.pullWanted = true
+    }
+    if (kind === 'command' && this.host.isPaused()) this.stream?.abort()
+    this.alarm.ring(kind)
+  }
+
+  async run(): Promise<void> {
+    const { ctx, host } = this
+    const { signal, options } = ctx
+    let attempt = 0
+    while (!signal.aborted) {
+      // A flush asked for while a round was failing: it wants another round.
+      if (this.halted && host.flushes().length > 0) this.halted = false
+      if (host.isPaused()) {
+        host.settle(
+          host.flushes(),
+          new SyncError('Sync is paused: call resume() first.', { reason: 'paused', retrying: false }),
+        )
+      }
+      // Stopped: no requests, but the outbox count follows local commits (any wake-up recounts).
+      if (host.isPaused() || this.halted) {
+        this.stream?.abort()
+        host.setStatus({ state: this.halted ? 'error' : 'idle' })
+        await this.count()
+        await this.alarm.wait(undefined, () => true, signal)
+        continue
+      }
+      if (!online()) {
+        host.setStatus({ state: 'offline' })
+        host.settle(host.flushes(), new SyncError('The browser is offline.', { reason: 'offline', retrying: true }))
+        await this.count()
+        await this.alarm.wait(undefined, () => true, signal)
+        continue
+      }
+      this.startStream()
+      const flushing = host.flushes()
+      try {
+        await this.count()
+        while (await pushRound(ctx, () => host.setStatus({ state: 'pushing' })));
+        if (options.pull !== false && (this.pullWanted || flushing.length > 0 || options.pull === 'poll')) {
+          this.pullWanted = false
+          host.setStatus({ state: 'pulling' })
+          await pullAll(ctx)
+        }
+        attempt = 0
+        await this.count()
+        host.settle(flushing)
+        // The stream may have stopped the sync meanwhile (a 401): the top of the loop shows it.
+        if (this.halted) continue
+        host.setStatus({ state: 'idle', lastError: undefined })
+        if (host.flushes().length === 0 && !this.pullWanted) {
+          await this.alarm.wait(options.pull === 'poll' ? options.interval : undefined, () => true, signal)
+        }
+      } catch (error) {
+        if (signal.aborted) return
+        const failure = toSyncError(error)
+        host.report(failure)
+        host.setStatus({ state: failure.retrying ? 'offline' : 'error', lastError: errorInfo(failure) })
+        host.settle(flushing, failure)
+        if (!failure.retrying) {
+          this.halted = true
+          continue
+        }
+        const retryAfter = failure instanceof RequestFailure ? (failure.retryAfter ?? 0) : 0
+        const delay = Math.max(retryAfter, backoffDelay(++attempt, options.backoff))
+        await this.alarm.wait(delay, isHard, signal, Date.now() + retryAfter)
+      }
+    }
+  }
+
+  /** Recounts the outbox, set-aside items and rejections for the status. */
+  async count(): Promise<void> {
+    this.host.setStatus(await countInbox(this.ctx.db))
+  }
+
+  private stopped(): boolean {
+    return this.ctx.signal.aborted || this.host.isPaused() || this.halted
+  }
+
+  private startStream(): void {
+    if (this.ctx.options.pull !== 'stream' || this.streaming || this.stopped()) return
+    this.streaming = true
+    void this.runStream().finally(() => {
+      this.streaming = false
+    })
+  }
+
+  private async runStream(): Promise<void> {
+    const { ctx, host } = this
+    let attempt = 0
+    while (!this.stopped()) {
+      const stop = (this.stream = new AbortController())
+      let notBefore = 0
+      try {
+        await readStream(ctx, stop.signal, {
+          onOpen: () => (attempt = 0),
+          onPoke: () => {
+            this.pullWanted = true
+            this.wake('poke')
+          },
+        })
+      } catch (error) {
+        if (ctx.signal.aborted) return
+        const failure = toSyncError(error)
+        host.report(failure)
+        if (!failure.retrying) {
+          this.halted = true
+          host.setStatus({ state: 'error', lastError: errorInfo(failure) })
+          this.alarm.ring('poke')
+          return
+        }
+        notBefore = Date.now() + (failure instanceof RequestFailure ? (failure.retryAfter ?? 0) : 0)
+      }
+      if (this.stopped()) return
+      // Whatever the stream may have missed while it was down is pulled.
+      this.pullWanted = true
+      this.alarm.ring('poke')
+      const delay = Math.max(notBefore - Date.now(), backoffDelay(++attempt, ctx.options.backoff))
+      await this.alarm.wait(
+        delay,
+        (kind) => kind === 'online' || kind === 'resume' || kind === 'flush',
+        ctx.signal,
+        notBefore,
+      )
+    }
+  }
+}
+
+/** Any failure as a {@link SyncError}. */
+export function toSyncError(error: unknown): SyncError {
+  if (error instanceof SyncError) return error
+  if (error instanceof ProtocolViolation) {
+    return new SyncError(error.message, { reason: 'protocol', retrying: true, cause: error })
+  }
+  const name = (error as Error | undefined)?.name
+  if (name === 'DatabaseClosedError') {
+    return new SyncError('The database is closed.', { reason: 'closed', retrying: false, cause: error })
+  }
+  return new SyncError(`Sync failed: ${String(error)}`, { reason: 'protocol', retrying: true, cause: error })
+}
+
+export function errorInfo(error: SyncError): NonNullable<SyncStatus['lastError']> {
+  const info: NonNullable<SyncStatus['lastError']> = { message: error.message, reason: error.reason }
+  if (error.status !== undefined) info.status = error.status
+  if (error.rev !== undefined) info.rev = error.rev
+  return info
+}

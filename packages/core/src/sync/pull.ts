@@ -1,0 +1,46 @@
+import { applyBatch } from './apply-batch.js'
+import type { SyncContext } from './context.js'
+import { checkEpoch, resetServerPosition } from './epoch.js'
+import { requestJson } from './http.js'
+import { parsePullReply } from './protocol.js'
+import { keysTable, readState, syncTable, updateState } from './store.js'
+
+/** Pulls server batches after this client's position, page by page, until the server has no more. */
+export async function pullAll(ctx: SyncContext): Promise<void> {
+  const { db, options } = ctx
+  for (;;) {
+    const since = (await readState(db)).serverRev
+    const query = `v=2&since=${since}&limit=${options.batchSize}&clientId=${encodeURIComponent(ctx.clientId)}`
+    const reply = parsePullReply(
+      await requestJson(`${options.base}/pull?${query}`, { headers: await ctx.headers() }, ctx.signal),
+    )
+    const reset = await ctx.exclusive(async () => {
+      if (await checkEpoch(ctx, reply.epoch)) return true
+      if (reply.upTo >= since) return false
+      await resetServerPosition(ctx, reply.epoch, `The sync server went back from revision ${since} to ${reply.upTo}`)
+      return true
+    })
+    if (reset) continue
+    for (const batch of reply.batches) await ctx.exclusive(() => applyBatch(ctx, batch))
+    await ctx.exclusive(() => advance(ctx, reply.upTo))
+    if (!reply.more) return
+  }
+}
+
+/**
+ * Moves this client's server position to `upTo` (the server has nothing more for it up
+ * to there), and forgets known revisions it has passed: they cannot hold anything back now.
+ */
+export async function advance(ctx: SyncContext, upTo: number): Promise<void> {
+  const { db } = ctx
+  await db.transaction('rw', [syncTable(db), keysTable(db)], async () => {
+    const { serverRev } = await readState(db)
+    const position = Math.max(serverRev, upTo)
+    if (position > serverRev) await updateState(db, { serverRev: position })
+    await keysTable(db)
+      .where('rev')
+      .belowOrEqual(position)
+      .filter((row) => row.base === undefined)
+      .delete()
+  })
+}

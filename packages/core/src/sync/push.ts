@@ -1,0 +1,136 @@
+import { SyncError } from '../errors.js'
+import { LOG_TABLE, type LogRow } from '../log/changelog.js'
+import { applyAnswer } from './apply-answer.js'
+import { syncTransaction, type SyncContext } from './context.js'
+import { checkEpoch } from './epoch.js'
+import { requestJson } from './http.js'
+import { idsOf } from './pending.js'
+import {
+  checkWireValue,
+  encodeWireKey,
+  LIMITS,
+  parsePushReply,
+  PROTOCOL_VERSION,
+  WireError,
+  type PushBatch,
+  type WireChange,
+} from './protocol.js'
+import { readState, rowsOf, syncTable, updateState, type AsideRow } from './store.js'
+
+const TYPES = new Set(['create', 'update', 'delete'])
+const encoder = new TextEncoder()
+
+/**
+ * Pushes the next part of the outbox (set-aside rows the app retries first, then
+ * unanswered changelog rows, oldest first) and records the answer. A row that cannot be
+ * sent — a value JSON cannot carry, a commit over the batch size limit, a damaged row —
+ * is set aside and reported; the rows after it go on. Returns false when there was
+ * nothing left to push. `onSend` is called before the request goes out.
+ */
+export async function pushRound(ctx: SyncContext, onSend: () => void = () => {}): Promise<boolean> {
+  const { db, options } = ctx
+  const { pushedUpTo } = await readState(db)
+  const aside = await rowsOf<AsideRow>(db, 'aside')
+  const skip = new Set(aside.filter((row) => row.kind === 'push').map((row) => row.rev))
+  const retries = aside.filter((row) => row.kind === 'push' && row.retry && row.row).map((row) => row.row!)
+  const fresh = await db
+    .table<LogRow, number>(LOG_TABLE)
+    .where(':id')
+    .above(pushedUpTo)
+    .filter((row) => row.source === 'local' && !skip.has(row.rev))
+    .limit(options.batchSize)
+    .toArray()
+  const candidates = [...retries, ...fresh].slice(0, options.batchSize)
+  if (candidates.length === 0) return false
+
+  const sent: LogRow[] = []
+  const parts: string[] = []
+  let size = 0
+  let setAside = 0
+  for (const row of candidates) {
+    let json: string
+    try {
+      json = JSON.stringify(toPushBatch(row))
+      const bytes = encoder.encode(json).length
+      if (bytes > LIMITS.batchBytes) {
+        throw new WireError(
+          `the commit is ${bytes} bytes as JSON, over the ${LIMITS.batchBytes}-byte limit of one batch`,
+        )
+      }
+      if (size + bytes > LIMITS.pushBytes && sent.length > 0) break
+      size += bytes
+    } catch (error) {
+      await setAsideRow(ctx, row, (error as Error).message)
+      setAside = Math.max(setAside, row.rev)
+      continue
+    }
+    sent.push(row)
+    parts.push(json)
+  }
+  if (sent.length === 0) {
+    // Everything in this part was set aside: the outbox moves past it.
+    if (setAside > pushedUpTo)
+      await db.transaction('rw', syncTable(db), () => updateState(db, { pushedUpTo: setAside }))
+    return true
+  }
+  const revs = sent.map((row) => row.rev)
+  onSend()
+  const reply = parsePushReply(
+    await requestJson(
+      `${options.base}/push`,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': `${ctx.clientId}:${revs[0]}-${revs[revs.length - 1]}`,
+          ...(await ctx.headers()),
+        },
+        body: `{"v":${PROTOCOL_VERSION},"clientId":${JSON.stringify(ctx.clientId)},"batches":[${parts.join(',')}]}`,
+      },
+      ctx.signal,
+    ),
+    revs,
+  )
+  await ctx.exclusive(async () => {
+    await checkEpoch(ctx, reply.epoch)
+    await applyAnswer(ctx, sent, reply)
+  })
+  return true
+}
+
+/** The batch pushed for a changelog row; throws {@link WireError} when it cannot be sent as it is. */
+export function toPushBatch(row: LogRow): PushBatch {
+  if (!Array.isArray(row.changes) || typeof row.tx !== 'string' || typeof row.at !== 'number') {
+    throw new WireError('the changelog row is damaged (missing tx, time or changes)')
+  }
+  const changes = row.changes.map(({ type, table, key, value, changes }, i): WireChange => {
+    if (!TYPES.has(type) || typeof table !== 'string')
+      throw new WireError(`change ${i} of the changelog row is damaged`)
+    const change: WireChange = { type, table, key: encodeWireKey(key) }
+    if (type !== 'delete') {
+      if (value === undefined) throw new WireError(`change ${i} of the changelog row has no value`)
+      checkWireValue(value, `${table} ${JSON.stringify(change.key)}`)
+      change.value = value
+    }
+    if (changes !== undefined) change.changes = changes
+    return change
+  })
+  return { rev: row.rev, tx: row.tx, at: row.at, changes }
+}
+
+async function setAsideRow(ctx: SyncContext, row: LogRow, reason: string): Promise<void> {
+  const { db } = ctx
+  await syncTransaction(ctx, [], async () => {
+    const aside: AsideRow = { id: ['aside', 'push', row.rev], kind: 'push', rev: row.rev, reason, at: Date.now(), row }
+    await syncTable(db).put(aside)
+  })
+  if (Array.isArray(row.changes)) ctx.pending.add(row.rev, idsOf(row))
+  ctx.report(
+    new SyncError(`Local commit ${row.rev} cannot be sent, and was set aside: ${reason}`, {
+      reason: 'not-sendable',
+      retrying: false,
+      rev: row.rev,
+    }),
+  )
+  ctx.changed()
+}

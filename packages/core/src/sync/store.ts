@@ -1,0 +1,97 @@
+import type { Dexie, IndexableType, Table } from 'dexie'
+import type { LogRow } from '../log/changelog.js'
+import type { SetAsideItem, SyncReceipt, SyncRejection } from '../sync-port.js'
+import { encodeKey } from '../util/encode-key.js'
+import { randomId } from '../util/random-id.js'
+import type { RemoteBatch } from './protocol.js'
+
+/** The sync's own rows: its position, set-aside items, rejections and receipts. */
+export const SYNC_TABLE = '_changecast_sync'
+/** What the sync knows of single entities while they are in flux (see docs/protocol.md, "Client algorithm"). */
+export const KEYS_TABLE = '_changecast_keys'
+export const SYNC_STORES = { [SYNC_TABLE]: 'id', [KEYS_TABLE]: 'id, rev' } as const
+
+/** Where this client stands. Written only by targeted updates inside transactions. */
+export interface StateRow {
+  id: 'state'
+  clientId: string
+  /** Every local changelog rev up to this one has been answered (or set aside). */
+  pushedUpTo: number
+  /** Every server batch up to this revision has been applied here (or skipped as known). */
+  serverRev: number
+  /** The server log's epoch ('' until the first answer). */
+  epoch: string
+}
+
+/**
+ * One entity in flux. `rev`: the server revision the local value is known to be at least as
+ * new as — remote changes at or below it are outdated. `base`: the server's value, held
+ * back because a local write to the entity is still waiting for the server's answer
+ * (`{}` when the server has no such entity).
+ */
+export interface KeyRow {
+  id: string
+  table: string
+  key: IndexableType
+  rev: number
+  base?: { value?: unknown }
+}
+
+export type AsideRow = Omit<SetAsideItem, 'changes'> & {
+  id: ['aside', SetAsideItem['kind'], number]
+  /** The changelog row (`push`) or the server batch (`apply`), as it was. */
+  row?: LogRow
+  batch?: RemoteBatch
+  /** `apply`, when the batch itself could not be kept: what it changes. */
+  changes?: SetAsideItem['changes']
+  /** `push`: send it again in the next round. */
+  retry?: boolean
+  /** `apply`: entities written since (by the server or this client), which a retry must not touch. */
+  superseded?: string[]
+}
+
+export type RejectionRow = SyncRejection & { id: ['rejection', number] }
+export type ReceiptRow = SyncReceipt & { id: ['receipt', number] }
+type Row = StateRow | AsideRow | RejectionRow | ReceiptRow
+
+/** Identifies an entity across tables, with keys compared as IndexedDB compares them. */
+export const keyId = (table: string, key: unknown): string => `${table}\u0000${encodeKey(key)}`
+
+export const syncTable = (db: Dexie) => db.table<Row, IndexableType>(SYNC_TABLE)
+export const keysTable = (db: Dexie) => db.table<KeyRow, string>(KEYS_TABLE)
+
+/** Reads the state row inside the current transaction. */
+export async function readState(db: Dexie): Promise<StateRow> {
+  return (await syncTable(db).get('state')) as StateRow
+}
+
+/** Creates the state row when missing, and returns it. */
+export function loadState(db: Dexie): Promise<StateRow> {
+  const table = syncTable(db)
+  return db.transaction('rw', table, async () => {
+    const row = (await table.get('state')) as Partial<StateRow> | undefined
+    if (row?.clientId) {
+      // Rows written by protocol 1 have no epoch.
+      return {
+        id: 'state',
+        clientId: row.clientId,
+        pushedUpTo: row.pushedUpTo ?? 0,
+        serverRev: row.serverRev ?? 0,
+        epoch: row.epoch ?? '',
+      }
+    }
+    const created: StateRow = { id: 'state', clientId: randomId(), pushedUpTo: 0, serverRev: 0, epoch: '' }
+    await table.put(created)
+    return created
+  })
+}
+
+/** Changes fields of the state row (a targeted update: never a write-back of an old copy). */
+export async function updateState(db: Dexie, change: Partial<Omit<StateRow, 'id' | 'clientId'>>): Promise<void> {
+  await (syncTable(db) as unknown as Table<StateRow, string>).update('state', change)
+}
+
+/** Rows of one kind (`aside`, `rejection`, `receipt`), in key order. */
+export function rowsOf<R extends Row>(db: Dexie, kind: string): Promise<R[]> {
+  return syncTable(db).where('id').between([kind], [kind, []]).toArray() as unknown as Promise<R[]>
+}

@@ -1,0 +1,75 @@
+import { applyBatch } from './apply-batch.js'
+import type { SyncContext } from './context.js'
+import { checkEpoch } from './epoch.js'
+import { send } from './http.js'
+import { parseHello, parseRemoteBatch, ProtocolViolation } from './protocol.js'
+import { readEvents } from './sse.js'
+import { readState } from './store.js'
+
+/** A stream that sends nothing at all (not even a heartbeat) for this long is taken for dead. */
+export const STREAM_SILENCE_MS = 60_000
+
+/**
+ * Reads one stream connection until it ends: checks the server's epoch on `hello`,
+ * applies `batch` events as they come, and calls `onPoke` for `poke` events. Resolves when
+ * the server ends the stream (or `stop` aborts it); throws a request failure or a
+ * {@link ProtocolViolation}. `onOpen` is called once the stream is confirmed.
+ */
+export async function readStream(
+  ctx: SyncContext,
+  stop: AbortSignal,
+  { onOpen, onPoke }: { onOpen: () => void; onPoke: () => void },
+): Promise<void> {
+  const abort = new AbortController()
+  const end = (): void => abort.abort()
+  ctx.signal.addEventListener('abort', end)
+  stop.addEventListener('abort', end)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const alive = (): void => {
+    clearTimeout(timer)
+    timer = setTimeout(end, STREAM_SILENCE_MS)
+  }
+  try {
+    const { serverRev } = await readState(ctx.db)
+    const query = `v=2&since=${serverRev}&clientId=${encodeURIComponent(ctx.clientId)}`
+    alive()
+    const response = await send(
+      `${ctx.options.base}/stream?${query}`,
+      { headers: { accept: 'text/event-stream', ...(await ctx.headers()) } },
+      abort.signal,
+    )
+    if (!response.body) throw new ProtocolViolation('The stream reply has no body')
+    let open = false
+    for await (const event of readEvents(response.body, { onChunk: alive })) {
+      if (event.event === 'hello') {
+        const hello = parseHello(json(event.data))
+        // A new epoch resets this client's position: this connection's batches start from the old one.
+        if (await ctx.exclusive(() => checkEpoch(ctx, hello.epoch))) return
+        open = true
+        onOpen()
+      } else if (event.event === 'batch') {
+        if (!open) throw new ProtocolViolation('The stream sent a batch before its hello event')
+        const batch = parseRemoteBatch(json(event.data), 'stream event')
+        await ctx.exclusive(() => applyBatch(ctx, batch))
+        ctx.changed()
+      } else if (event.event === 'poke') {
+        onPoke()
+      }
+    }
+  } catch (error) {
+    // Aborted by this client (pause, hand-over, silence): an ordinary end.
+    if (!abort.signal.aborted) throw error
+  } finally {
+    clearTimeout(timer)
+    ctx.signal.removeEventListener('abort', end)
+    stop.removeEventListener('abort', end)
+  }
+}
+
+function json(data: string): unknown {
+  try {
+    return JSON.parse(data) as unknown
+  } catch {
+    throw new ProtocolViolation(`A stream event is not JSON: ${data.slice(0, 60)}`)
+  }
+}
