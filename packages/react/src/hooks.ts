@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useSyncExternalStore } fro
 import {
   changesStore,
   entityStore,
+  rejectionsStore,
   tableStore,
   type AnyTables,
   type ChangeFilter,
@@ -15,7 +16,7 @@ import {
   type Topic,
   type ValueOf,
 } from '@changecast/core'
-import { ChangecastStateError, type SyncStatus } from '@changecast/core'
+import { ChangecastStateError, type SyncController, type SyncRejection, type SyncStatus } from '@changecast/core'
 import { useFeed } from './context.js'
 
 /** Options every hook accepts. */
@@ -144,9 +145,12 @@ export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Ta
 }
 
 /**
- * The server sync status (`idle | pushing | pulling | offline | error`, outbox length,
- * last error, last synced rev, whether this tab leads), re-rendering when it changes. In a
- * tab that does not lead, it shows the leader's status.
+ * The server sync status, re-rendering when it changes: `state` (`idle`, `pushing`,
+ * `pulling`, `offline` while retrying, `error` when stopped, `closed`), `outbox` (local
+ * commits waiting for the server), `setAside`, `rejections`, `lastSyncedRev` (the newest
+ * local commit the server answered), `serverRev` (the server revision this client is up to
+ * date with), `leader` (this tab talks to the server), `paused` and `lastError`. In a tab
+ * that does not lead, it shows the leader's status.
  * @throws {ChangecastStateError} when the feed has no `sync` option.
  *
  * @example
@@ -154,16 +158,37 @@ export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Ta
  * return <span>{state} · {outbox} waiting</span>
  */
 export function useSyncStatus<Tables = RegisteredTables>(options: FeedOption<Tables> = {}): SyncStatus {
-  const feed = useFeed(options.feed, 'useSyncStatus')
-  const sync = feed.sync
-  if (!sync) {
-    throw new ChangecastStateError(
-      'useSyncStatus(): this feed has no server sync. Pass { sync: { url } } to changecast().',
-    )
-  }
+  const sync = useSync(options, 'useSyncStatus')
   return useSyncExternalStore(
     (listener) => sync.subscribe(listener),
     () => sync.status,
     () => sync.status,
   )
+}
+
+/**
+ * The server's rejections of this client's commits not dismissed yet, oldest first — a
+ * conflict inbox, the same in every tab and kept across reloads. Dismiss one with
+ * `feed.sync.dismiss(rev)`.
+ * @throws {ChangecastStateError} when the feed has no `sync` option.
+ *
+ * @example
+ * const rejections = useRejections()
+ * const { sync } = useFeed()
+ * return rejections.map((r) => <p key={r.rev}>{r.reason} <button onClick={() => sync!.dismiss(r.rev)}>OK</button></p>)
+ */
+export function useRejections<Tables = RegisteredTables>(options: FeedOption<Tables> = {}): readonly SyncRejection[] {
+  const sync = useSync(options, 'useRejections')
+  const store = useMemo(() => rejectionsStore(sync), [sync])
+  return useStore(store)
+}
+
+function useSync<Tables>(options: FeedOption<Tables>, hook: string): SyncController {
+  const sync = useFeed(options.feed, hook).sync
+  if (!sync) {
+    throw new ChangecastStateError(
+      `${hook}(): this feed has no server sync. Pass { sync: httpSync({ url }) } to changecast().`,
+    )
+  }
+  return sync
 }

@@ -2,7 +2,15 @@ import { act, cleanup, render } from '@testing-library/react'
 import { createElement, StrictMode, type ReactNode } from 'react'
 import type { AnyTables, ChangeEvent, Feed } from '@changecast/core'
 import type { BindingDriver, Probe } from '../../core/test/conformance/bindings-spec.js'
-import { ChangecastProvider, useChangeEvent, useChanges, useEntity, useSyncStatus, useTable } from '@changecast/react'
+import {
+  ChangecastProvider,
+  useChangeEvent,
+  useChanges,
+  useEntity,
+  useRejections,
+  useSyncStatus,
+  useTable,
+} from '@changecast/react'
 
 // Store notifications arrive from IndexedDB callbacks, outside act(): let React schedule
 // them as it would in an app, and let the tests wait for the result.
@@ -44,6 +52,7 @@ export const reactDriver: BindingDriver = {
   changeEvent: (feed, args) =>
     probe(feed, args, (a) => useChangeEvent(a.filter as string, (e) => a.handler(e as ChangeEvent))),
   syncStatus: (feed) => probe(feed, undefined, () => useSyncStatus()),
+  rejections: (feed) => probe(feed, undefined, () => useRejections()),
   withoutFeed() {
     function Orphan(): ReactNode {
       useEntity('todos', 1)

@@ -11,6 +11,7 @@ import {
 import {
   changesStore,
   entityStore,
+  rejectionsStore,
   tableStore,
   type AnyTables,
   type ChangeFilter,
@@ -24,7 +25,7 @@ import {
   type Topic,
   type ValueOf,
 } from '@changecast/core'
-import { ChangecastStateError, type SyncStatus } from '@changecast/core'
+import { ChangecastStateError, type SyncController, type SyncRejection, type SyncStatus } from '@changecast/core'
 import { useFeed } from './plugin.js'
 
 /** Options every composable accepts. */
@@ -172,8 +173,11 @@ export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Ta
 }
 
 /**
- * A readonly ref to the server sync status (`idle | pushing | pulling | offline | error`,
- * outbox length, last error, last synced rev, whether this tab leads).
+ * A readonly ref to the server sync status: `state` (`idle`, `pushing`, `pulling`,
+ * `offline` while retrying, `error` when stopped, `closed`), `outbox` (local commits
+ * waiting for the server), `setAside`, `rejections`, `lastSyncedRev` (the newest local
+ * commit the server answered), `serverRev` (the server revision this client is up to date
+ * with), `leader`, `paused` and `lastError`. In a tab that does not lead, the leader's.
  * @throws {ChangecastStateError} when the feed has no `sync` option.
  *
  * @example
@@ -181,17 +185,43 @@ export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Ta
  * // template: {{ status.state }} · {{ status.outbox }} waiting
  */
 export function useSyncStatus<Tables = RegisteredTables>(options: FeedOption<Tables> = {}): Readonly<Ref<SyncStatus>> {
-  const feed = useFeed(options.feed, 'useSyncStatus')
-  const sync = feed.sync
-  if (!sync) {
-    throw new ChangecastStateError(
-      'useSyncStatus(): this feed has no server sync. Pass { sync: { url } } to changecast().',
-    )
-  }
+  const sync = useSync(options, 'useSyncStatus')
   const status = shallowRef(sync.status)
   const off = sync.subscribe(() => {
     status.value = sync.status
   })
   onScopeDispose(off)
   return readonly(status)
+}
+
+/**
+ * A readonly ref to the server's rejections of this client's commits not dismissed yet,
+ * oldest first — a conflict inbox, the same in every tab and kept across reloads. Dismiss
+ * one with `feed.sync.dismiss(rev)`.
+ * @throws {ChangecastStateError} when the feed has no `sync` option.
+ *
+ * @example
+ * const rejections = useRejections()
+ * // template: <p v-for="r in rejections" :key="r.rev">{{ r.reason }}</p>
+ */
+export function useRejections<Tables = RegisteredTables>(
+  options: FeedOption<Tables> = {},
+): Readonly<Ref<readonly SyncRejection[]>> {
+  const store = rejectionsStore(useSync(options, 'useRejections'))
+  const rejections = shallowRef(store.getSnapshot())
+  const off = store.subscribe(() => {
+    rejections.value = store.getSnapshot()
+  })
+  onScopeDispose(off)
+  return readonly(rejections) as Readonly<Ref<readonly SyncRejection[]>>
+}
+
+function useSync<Tables>(options: FeedOption<Tables>, composable: string): SyncController {
+  const sync = useFeed(options.feed, composable).sync
+  if (!sync) {
+    throw new ChangecastStateError(
+      `${composable}(): this feed has no server sync. Pass { sync: httpSync({ url }) } to changecast().`,
+    )
+  }
+  return sync
 }

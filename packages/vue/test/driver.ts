@@ -2,7 +2,15 @@ import { mount } from '@vue/test-utils'
 import { defineComponent, h, nextTick, type PropType } from 'vue'
 import type { AnyTables, ChangeEvent, Feed } from '@changecast/core'
 import type { BindingDriver, Probe } from '../../core/test/conformance/bindings-spec.js'
-import { changecastPlugin, useChangeEvent, useChanges, useEntity, useSyncStatus, useTable } from '@changecast/vue'
+import {
+  changecastPlugin,
+  useChangeEvent,
+  useChanges,
+  useEntity,
+  useRejections,
+  useSyncStatus,
+  useTable,
+} from '@changecast/vue'
 
 /**
  * Mounts a component whose setup calls `useComposable(() => props.args)` and whose render
@@ -74,6 +82,7 @@ export const vueDriver: BindingDriver = {
       ),
     ),
   syncStatus: (feed) => probe(feed, undefined, () => useSyncStatus()),
+  rejections: (feed) => probe(feed, undefined, () => useRejections()),
   withoutFeed() {
     const Orphan = defineComponent({
       setup() {
