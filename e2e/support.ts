@@ -12,7 +12,11 @@ export async function openPlayground(
   const page = await context.newPage()
   page.on('console', (message) => {
     if (message.type() !== 'error') return
-    if (offlineOk && /ERR_INTERNET_DISCONNECTED|ERR_FAILED|Failed to fetch|net::/.test(message.text())) return
+    if (
+      offlineOk &&
+      /ERR_INTERNET_DISCONNECTED|ERR_FAILED|Failed to fetch|net::|status of (429|503)/.test(message.text())
+    )
+      return
     throw new Error(`console error in the playground: ${message.text()}`)
   })
   page.on('pageerror', (error) => {

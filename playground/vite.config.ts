@@ -10,6 +10,7 @@ export default defineConfig({
   plugins: [playgroundSyncServer()],
   resolve: {
     alias: {
+      '@changecast/core/sync': source('../packages/core/src/sync/index.ts'),
       '@changecast/core': source('../packages/core/src/index.ts'),
       '@changecast/react': source('../packages/react/src/index.ts'),
       '@changecast/vue': source('../packages/vue/src/index.ts'),

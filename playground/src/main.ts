@@ -1,4 +1,5 @@
 import { changecast, type ChangeEvent } from '@changecast/core'
+import { httpSync } from '@changecast/core/sync'
 import { createBindingsPanel } from './bindings/bindings-panel'
 import { createDb } from './db'
 import { h } from './dom'
@@ -10,7 +11,7 @@ import { createWorkerPanel } from './worker-panel'
 
 const db = createDb()
 const room = syncRoom()
-const feed = changecast(db, { sync: { url: `${location.origin}/api/sync/${room}`, pull: 'stream' } })
+const feed = changecast(db, { sync: httpSync({ url: `${location.origin}/api/sync/${room}`, pull: 'stream' }) })
 
 const timeline = createTimeline(['tasks', 'people', 'comments'])
 const editor = createEditor(db)

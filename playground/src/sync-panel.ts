@@ -1,5 +1,5 @@
-import type { SyncController, SyncRejection } from '@changecast/core'
-import { h, time } from './dom'
+import { rejectionsStore, type SetAsideItem, type SyncController, type SyncRejection } from '@changecast/core'
+import { h, show, time } from './dom'
 
 /** The sync room of this page: `?room=…`, so demos and tests get their own server. */
 export function syncRoom(): string {
@@ -20,6 +20,7 @@ export function createSyncPanel(sync: SyncController, room: string) {
     leader: h('dd', { 'data-testid': 'sync-leader' }),
     outbox: h('dd', { 'data-testid': 'sync-outbox' }),
     server: h('dd', { 'data-testid': 'sync-server-rev' }),
+    synced: h('dd', { 'data-testid': 'sync-synced-rev' }),
     error: h('dd', { 'data-testid': 'sync-error' }),
   }
   const log = h('ul', { class: 'sync-log', 'data-testid': 'sync-log', 'aria-live': 'polite' })
@@ -35,8 +36,52 @@ export function createSyncPanel(sync: SyncController, room: string) {
     fields.leader.textContent = status.leader ? 'this tab' : 'another tab'
     fields.outbox.textContent = String(status.outbox)
     fields.server.textContent = String(status.serverRev)
+    fields.synced.textContent = String(status.lastSyncedRev)
     fields.error.textContent = status.lastError?.message ?? '—'
+    if (status.setAside !== shownAside) void drawAside()
   }
+
+  // The conflict inbox: rejections until dismissed, and what was set aside, with their actions.
+  const inbox = h('ul', {
+    class: 'sync-inbox',
+    'data-testid': 'sync-inbox',
+    'aria-label': 'Rejections and set-aside commits',
+  })
+  const rejections = rejectionsStore(sync)
+  let shownAside = -1
+  let aside: SetAsideItem[] = []
+  const button = (label: string, testid: string, run: () => Promise<void>) =>
+    h(
+      'button',
+      { type: 'button', 'data-testid': testid, onclick: () => void run().catch((error: Error) => note(error.message)) },
+      label,
+    )
+  const drawInbox = () =>
+    inbox.replaceChildren(
+      ...rejections.getSnapshot().map((rejection) =>
+        h(
+          'li',
+          { 'data-testid': 'rejection' },
+          `Rejected rev ${rejection.rev}: ${rejection.reason} → server has ${rejection.current.map((c) => show(c.value)).join(', ')} `,
+          button('Dismiss', 'dismiss', () => sync.dismiss(rejection.rev)),
+        ),
+      ),
+      ...aside.map((item) =>
+        h(
+          'li',
+          { 'data-testid': 'set-aside' },
+          `Set aside (${item.kind} ${item.rev}): ${item.reason} `,
+          button('Retry', 'retry', () => sync.retry(item)),
+          button('Drop', 'drop', () => sync.drop(item)),
+        ),
+      ),
+    )
+  const drawAside = async () => {
+    shownAside = sync.status.setAside
+    aside = await sync.setAside()
+    drawInbox()
+  }
+  rejections.subscribe(drawInbox)
   sync.subscribe(draw)
   sync.onError((error) => note(`error: ${error.message}`))
   sync.onRejected((rejection: SyncRejection) => note(`rejected rev ${rejection.rev}: ${rejection.reason}`))
@@ -92,8 +137,10 @@ export function createSyncPanel(sync: SyncController, room: string) {
       fields.leader,
       h('dt', {}, 'Outbox'),
       fields.outbox,
-      h('dt', {}, 'Server rev'),
+      h('dt', {}, 'Up to server rev'),
       fields.server,
+      h('dt', {}, 'Answered local rev'),
+      fields.synced,
       h('dt', {}, 'Last error'),
       fields.error,
     ),
@@ -148,6 +195,7 @@ export function createSyncPanel(sync: SyncController, room: string) {
         (failureRate) => void control({ failureRate }),
       ),
     ),
+    inbox,
     log,
   )
 }
