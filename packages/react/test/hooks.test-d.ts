@@ -1,7 +1,7 @@
 import Dexie, { type EntityTable } from 'dexie'
 import { describe, expectTypeOf, it } from 'vitest'
-import { changecast, type ChangeEvent } from '@changecast/core'
-import { useChangeEvent, useChanges, useEntity, useTable } from '@changecast/react'
+import { changecast, type ChangeEvent, type SyncRejection, type SyncStatus } from '@changecast/core'
+import { useChangeEvent, useChanges, useEntity, useRejections, useSyncStatus, useTable } from '@changecast/react'
 
 interface Todo {
   id: number
@@ -35,5 +35,10 @@ describe('@changecast/react types', () => {
   it('accepts any table, with unknown values, without a registered or passed feed', () => {
     expectTypeOf(useEntity('anything', 1)).toEqualTypeOf<unknown>()
     expectTypeOf(useChanges('*')).toEqualTypeOf<readonly (ChangeEvent<unknown> & { table: string })[]>()
+  })
+
+  it('types the sync hooks', () => {
+    expectTypeOf(useSyncStatus({ feed })).toEqualTypeOf<SyncStatus>()
+    expectTypeOf(useRejections({ feed })).toEqualTypeOf<readonly SyncRejection[]>()
   })
 })

@@ -1,8 +1,8 @@
 import Dexie, { type EntityTable } from 'dexie'
 import { describe, expectTypeOf, it } from 'vitest'
-import { changecast, type ChangeEvent } from '@changecast/core'
+import { changecast, type ChangeEvent, type SyncRejection, type SyncStatus } from '@changecast/core'
 import type { Ref } from 'vue'
-import { useChangeEvent, useChanges, useEntity, useTable } from '@changecast/vue'
+import { useChangeEvent, useChanges, useEntity, useRejections, useSyncStatus, useTable } from '@changecast/vue'
 
 interface Todo {
   id: number
@@ -36,5 +36,10 @@ describe('@changecast/vue types', () => {
   it('accepts any table, with unknown values, without a registered or passed feed', () => {
     expectTypeOf(useEntity('anything', 1).value).toEqualTypeOf<unknown>()
     expectTypeOf(useChanges('*').value).toEqualTypeOf<readonly (ChangeEvent<unknown> & { table: string })[]>()
+  })
+
+  it('types the sync composables', () => {
+    expectTypeOf(useSyncStatus({ feed }).value).toEqualTypeOf<SyncStatus>()
+    expectTypeOf(useRejections({ feed }).value).toEqualTypeOf<readonly SyncRejection[]>()
   })
 })
