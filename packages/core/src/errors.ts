@@ -8,6 +8,7 @@ export type ChangecastErrorCode =
   | 'subscriber-failed'
   | 'not-cloneable'
   | 'log-unreadable'
+  | 'log-failed'
   | 'sync-failed'
 
 function markChangecast(error: Error, code: ChangecastErrorCode): void {

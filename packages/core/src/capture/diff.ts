@@ -5,13 +5,17 @@
  * is reported with `undefined`. Returns `undefined` when nothing changed.
  */
 export function diff(previous: unknown, next: unknown): Record<string, unknown> | undefined {
+  // Null-prototype: a changed path named `__proto__` is a key like any other.
+  const changes = Object.create(null) as Record<string, unknown>
   if (!isPlainObject(previous) || !isPlainObject(next)) {
-    return deepEqual(previous, next) ? undefined : { '': next }
+    if (deepEqual(previous, next)) return undefined
+    changes[''] = next
+    return changes
   }
-  const changes: Record<string, unknown> = {}
-  const changed = walk(previous, next, '', changes)
-  return changed ? changes : undefined
+  return walk(previous, next, '', changes) ? changes : undefined
 }
+
+const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 
 function walk(
   before: Record<string, unknown>,
@@ -21,7 +25,8 @@ function walk(
 ): boolean {
   let changed = false
   for (const key of Object.keys(after)) {
-    const a = before[key]
+    // Own properties only: an inherited one (a prototype's) is not part of the stored object.
+    const a = hasOwn(before, key) ? before[key] : undefined
     const b = after[key]
     const path = prefix + key
     if (isPlainObject(a) && isPlainObject(b)) {
@@ -32,7 +37,7 @@ function walk(
     }
   }
   for (const key of Object.keys(before)) {
-    if (!Object.prototype.hasOwnProperty.call(after, key) && before[key] !== undefined) {
+    if (!hasOwn(after, key) && before[key] !== undefined) {
       out[prefix + key] = undefined
       changed = true
     }

@@ -1,20 +1,9 @@
-import Dexie, { cmp } from 'dexie'
-import type {
-  DBCore,
-  DBCoreDeleteRangeRequest,
-  DBCoreMutateRequest,
-  DBCoreMutateResponse,
-  DBCoreTable,
-  DBCoreTableSchema,
-  DBCoreTransaction,
-  Middleware,
-} from 'dexie'
+import Dexie from 'dexie'
+import type { DBCore, DBCoreTable, DBCoreTransaction, Middleware } from 'dexie'
 import { LOG_TABLE } from '../log/changelog.js'
-import type { LogWriter } from '../log/log-writer.js'
-import type { ChangeEvent } from '../types.js'
-import { encodeKey } from '../util/encode-key.js'
+import { captureWrite, type CapturedWrite } from './capture-write.js'
+import type { LogWriter } from './log-writer.js'
 import type { Stage, Staging } from './stage.js'
-import { toChangeEvents, type WriteRecord } from './to-change-events.js'
 
 /** What the capture middleware needs from the feed that owns it. */
 export interface CaptureConfig {
@@ -38,9 +27,6 @@ export const CAPTURE_MIDDLEWARE_NAME = 'changecast'
  */
 export const CAPTURE_MIDDLEWARE_LEVEL = 1.5
 
-type Response = PromiseLike<DBCoreMutateResponse>
-type DexieThenable<T> = PromiseLike<T>
-
 /**
  * The DBCore middleware: every write request on a captured table is turned into change
  * events, staged per native transaction and handed on when it commits.
@@ -61,14 +47,15 @@ export function createCaptureMiddleware(config: CaptureConfig): Middleware<DBCor
           // The changelog store joins every capturing transaction, so its row commits with the data.
           const scope = log && !stores.includes(LOG_TABLE) ? [...stores, LOG_TABLE] : stores
           const trans = down.transaction(scope, mode, options)
-          staging.watch(trans)
+          // Dexie commits the transactions it opens around one operation itself: the row is
+          // written then (the patched commit), unless something below says it cannot wait.
+          staging.watch(trans).commits = true
           log?.attach(trans as unknown as IDBTransaction, () => staging.get(trans))
           return trans
         },
         table(name) {
           const table = down.table(name)
-          if (!config.isCaptured(name)) return table
-          return captureTable(table, config)
+          return config.isCaptured(name) ? captureTable(table, config) : table
         },
       }
     },
@@ -76,329 +63,85 @@ export function createCaptureMiddleware(config: CaptureConfig): Middleware<DBCor
 }
 
 function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
-  const { schema } = table
-  const { staging } = config
-  const name = schema.name
+  const { staging, log } = config
+  const name = table.schema.name
 
-  // A transaction's changelog row is written once it runs no request of ours; the
-  // application's reads count, because what follows a read may be another write.
-  const idle = (trans: DBCoreTransaction, stage: Stage): void => {
-    if (stage.pending === 0 && stage.reads === 0) config.log?.settled(trans as unknown as IDBTransaction, stage)
+  /**
+   * No request of the transaction is running. Where nobody will call `commit()`, a probe
+   * writes the row if no new request comes. In Dexie's own transactions a successful write
+   * is followed by `commit()` or by another read; only after a read (the operation may now
+   * fail, as a chunked `modify` whose callback throws) or a failed write may the
+   * transaction end without `commit()`, leaving the writes so far to auto-commit.
+   */
+  const idle = (trans: DBCoreTransaction, stage: Stage, afterRead: boolean): void => {
+    if (stage.pending > 0 || stage.reads > 0 || !log) return
+    if (stage.commits && !afterRead && !stage.failed && !(trans as { _explicit?: boolean })._explicit) return
+    log.idle(trans as unknown as IDBTransaction, stage)
   }
 
-  // Reads wait behind a write that is still fetching its previous values, so that a
-  // read requested after a write sees it, as it would without Changecast.
-  const after = <T>(trans: DBCoreTransaction, read: () => Promise<T>): Promise<T> => {
-    const stage = staging.get(trans)
-    if (!stage) return read()
-    const run = (): Promise<T> => {
+  // The application's reads are counted: what follows a read may be another write, so the
+  // row waits for them.
+  const tracked =
+    <R extends { trans: DBCoreTransaction }, T>(read: (req: R) => Promise<T>) =>
+    (req: R): Promise<T> => {
+      const stage = staging.get(req.trans)
+      if (!stage) return read(req)
+      stage.read = true
       stage.reads++
-      const result = read()
+      const result = read(req)
       const done = (): void => {
         stage.reads--
-        idle(trans, stage)
+        idle(req.trans, stage, true)
       }
       result.then(done, done)
       return result
     }
-    return stage.gate ? (stage.gate.then(run) as Promise<T>) : run()
-  }
 
   return {
     ...table,
-    get: (req) => after(req.trans, () => table.get(req)),
-    getMany: (req) => after(req.trans, () => table.getMany(req)),
-    query: (req) => after(req.trans, () => table.query(req)),
-    openCursor: (req) => after(req.trans, () => table.openCursor(req)),
-    count: (req) => after(req.trans, () => table.count(req)),
+    get: tracked((req) => table.get(req)),
+    getMany: tracked((req) => table.getMany(req)),
+    query: tracked((req) => table.query(req)),
+    openCursor: tracked((req) => table.openCursor(req)),
+    count: tracked((req) => table.count(req)),
     mutate(req) {
       if (!config.isActive()) return table.mutate(req)
       const stage = staging.watch(req.trans)
-      let response: Promise<DBCoreMutateResponse>
-      let build: (res: DBCoreMutateResponse) => ChangeEvent[]
+      // A transaction Dexie opened around one single-request operation (put, delete…): its row
+      // can be written as soon as the write's read answers, while the write is still running.
+      const early =
+        log &&
+        stage.commits &&
+        !stage.read &&
+        stage.parts.length === 0 &&
+        !(req.trans as { _explicit?: boolean })._explicit
+          ? (assumed: () => ChangeEventList | undefined) =>
+              log.early(req.trans as unknown as IDBTransaction, stage, assumed)
+          : undefined
+      let write: CapturedWrite
       try {
-        ;[response, build] = capture(table, req, stage, config.keepPrevious(name))
+        write = captureWrite(table, req, stage, config.keepPrevious(name), early)
       } catch (error) {
         return Dexie.Promise.reject(error instanceof Error ? error : new Error(String(error)))
       }
       const index = stage.parts.push(undefined) - 1
       stage.pending++
-      const settle = (events: ChangeEvent[]): void => {
+      const settle = (events: ChangeEventList, failed: boolean): void => {
         stage.parts[index] = events
         stage.size += events.length
         stage.pending--
-        idle(req.trans, stage)
+        if (failed) stage.failed = true
+        idle(req.trans, stage, false)
       }
       // Registered before the caller gets the promise, so the events are known before
       // any continuation of the caller runs (Dexie may commit right after it).
-      response.then(
-        (res) => settle(build(res)),
-        () => settle([]),
+      write.response.then(
+        (res) => settle(write.events(res), res.numFailures > 0),
+        () => settle([], true),
       )
-      return response
+      return write.response
     },
   }
 }
 
-type Built = [Promise<DBCoreMutateResponse>, (res: DBCoreMutateResponse) => ChangeEvent[]]
-
-/**
- * Starts one write: snapshots what is written, reads what it replaces, passes the
- * request down in order. Returns the response, and how to turn it into events.
- */
-function capture(table: DBCoreTable, req: DBCoreMutateRequest, stage: Stage, keepPrevious: boolean): Built {
-  const { schema } = table
-  const stamp = { tx: stage.tx, origin: stage.origin, source: stage.source, at: 0 }
-  const record = (write: Omit<WriteRecord, 'table' | 'keepPrevious'>): ChangeEvent[] =>
-    toChangeEvents({ ...write, table: schema.name, keepPrevious }, stamp)
-
-  if (req.type === 'add') {
-    // Copy now: the caller may change its objects once the call returns.
-    const values = snapshot(req.values)
-    const response = sequenced(stage, () => table.mutate(req))
-    return [
-      response,
-      (res) =>
-        record({
-          op: 'add',
-          keys: resultKeys(res, req),
-          values: withKeys(schema, values, res),
-          failures: res.failures,
-        }),
-    ]
-  }
-
-  if (req.type === 'put') {
-    const values = snapshot(req.values)
-    const keys = effectiveKeys(schema, req.keys, req.values)
-    let previous: unknown[] = []
-    const response = sequencedAfterRead(
-      stage,
-      () => readPrevious(table, req.trans, keys),
-      (found) => {
-        previous = found
-        return table.mutate(req)
-      },
-    )
-    return [
-      response,
-      (res) =>
-        record({
-          op: 'put',
-          keys: resultKeys(res, req),
-          values: withKeys(schema, values, res),
-          previous,
-          failures: res.failures,
-        }),
-    ]
-  }
-
-  if (req.type === 'delete') {
-    const keys = req.keys
-    let previous: unknown[] = []
-    const response = sequencedAfterRead(
-      stage,
-      // Without previous capture a delete only needs to know which keys exist.
-      () => readPrevious(table, req.trans, keys, keepPrevious),
-      (found) => {
-        previous = found
-        return table.mutate(req)
-      },
-    )
-    return [response, (res) => record({ op: 'delete', keys, previous, failures: res.failures })]
-  }
-
-  let removed: { keys: unknown[]; values: unknown[] } = { keys: [], values: [] }
-  const response = sequencedAfterRead(
-    stage,
-    () => readRange(table, req, keepPrevious),
-    (found) => {
-      removed = found
-      return table.mutate(req)
-    },
-  )
-  return [
-    response,
-    (res) => (res.numFailures > 0 ? [] : record({ op: 'delete', keys: removed.keys, previous: removed.values })),
-  ]
-}
-
-/** A write that needs no read: issued now, or after the writes still waiting before it. */
-function sequenced(stage: Stage, issue: () => Promise<DBCoreMutateResponse>): Promise<DBCoreMutateResponse> {
-  const gate = stage.gate
-  return gate ? (gate.then(issue) as Promise<DBCoreMutateResponse>) : issue()
-}
-
-/**
- * A write that first reads what it replaces. Later requests of the same transaction
- * wait (through `stage.gate`) until this write has been issued, so IndexedDB still sees
- * the requests in the order the application made them.
- */
-function sequencedAfterRead<T>(
-  stage: Stage,
-  read: () => DexieThenable<T>,
-  write: (found: T) => Promise<DBCoreMutateResponse>,
-): Promise<DBCoreMutateResponse> {
-  const before = stage.gate
-  let open!: () => void
-  const issued = new Dexie.Promise<void>((resolve) => {
-    open = resolve
-  })
-  stage.gate = issued
-  void issued.then(() => {
-    if (stage.gate === issued) stage.gate = undefined
-  })
-  const run = (): Response =>
-    read().then(
-      (found) => {
-        try {
-          return write(found)
-        } finally {
-          open()
-        }
-      },
-      (error: unknown) => {
-        open()
-        throw error
-      },
-    )
-  return (before ? before.then(run) : run()) as Promise<DBCoreMutateResponse>
-}
-
-/**
- * Values before the write. Dexie keeps the values that `update`, `modify` and
- * `bulkUpdate` just read in the transaction's `_cache`; asking for copies of those
- * costs no IndexedDB request. Otherwise read them, as fresh objects we own.
- */
-function readPrevious(
-  table: DBCoreTable,
-  trans: DBCoreTransaction,
-  keys: readonly unknown[],
-  withValues = true,
-): DexieThenable<unknown[]> {
-  const present = keys.filter((key) => key !== undefined && key !== null)
-  if (present.length === 0) return Dexie.Promise.resolve(keys.map(() => undefined))
-  const cached = (trans as { _cache?: { keys: unknown[] } | null })._cache
-  const request =
-    cached && cached.keys.length >= present.length
-      ? table.getMany({ trans, keys: present, cache: 'clone' })
-      : present.length >= RANGE_READ_FROM && (!withValues || !table.schema.primaryKey.outbound)
-        ? readByRange(table, trans, present, withValues)
-        : table.getMany({ trans, keys: present })
-  if (present.length === keys.length) return request as DexieThenable<unknown[]>
-  return request.then((found: unknown[]) => {
-    let next = 0
-    return keys.map((key) => (key === undefined || key === null ? undefined : found[next++]))
-  })
-}
-
-/** Stands for an existing row whose value was not read (previous capture is off). */
-const PRESENT = true
-
-/** From this many keys on, one read over [min, max] is tried before a get per key. */
-const RANGE_READ_FROM = 32
-
-/**
- * Old values of many keys with one cursor over [smallest key, largest key]: much
- * cheaper than one get per key when the keys are dense (a bulk write of consecutive ids,
- * or of new rows, where the range is empty). When the range holds more than twice as
- * many rows as keys, the keys are sparse: fall back to a get per key.
- */
-function readByRange(
-  table: DBCoreTable,
-  trans: DBCoreTransaction,
-  keys: unknown[],
-  withValues: boolean,
-): DexieThenable<unknown[]> {
-  const { primaryKey } = table.schema
-  let lower = keys[0]
-  let upper = keys[0]
-  for (const key of keys) {
-    if (cmp(key, lower) < 0) lower = key
-    else if (cmp(key, upper) > 0) upper = key
-  }
-  const limit = keys.length * 2
-  const range = { type: 2 /* DBCoreRangeType.Range */, lower, upper, lowerOpen: false, upperOpen: false }
-  return table
-    .query({ trans, values: withValues, limit: limit + 1, query: { index: primaryKey, range } })
-    .then(({ result }) => {
-      if (result.length > limit) return table.getMany({ trans, keys })
-      const found = new Map<string, unknown>()
-      for (const item of result as unknown[]) {
-        // A keys-only read yields the keys themselves: mark them present.
-        if (withValues) found.set(encodeKey(primaryKey.extractKey!(item)), item)
-        else found.set(encodeKey(item), PRESENT)
-      }
-      return keys.map((key) => found.get(encodeKey(key)))
-    })
-}
-
-/** Keys and values in a range that is about to be deleted (`clear()`, `Collection.delete()`). */
-function readRange(
-  table: DBCoreTable,
-  req: DBCoreDeleteRangeRequest,
-  withValues: boolean,
-): DexieThenable<{ keys: unknown[]; values: unknown[] }> {
-  const { trans, range } = req
-  const { primaryKey } = table.schema
-  const query = { index: primaryKey, range }
-  if (!withValues) {
-    return table.query({ trans, query, values: false }).then(({ result: keys }) => ({
-      keys: keys as unknown[],
-      values: (keys as unknown[]).map(() => PRESENT),
-    }))
-  }
-  if (!primaryKey.outbound) {
-    return table.query({ trans, query, values: true }).then(({ result }) => ({
-      keys: result.map((value: unknown): unknown => primaryKey.extractKey!(value)),
-      values: result,
-    }))
-  }
-  return table
-    .query({ trans, query, values: false })
-    .then(({ result: keys }) =>
-      table.query({ trans, query, values: true }).then(({ result: values }) => ({ keys, values })),
-    )
-}
-
-function effectiveKeys(
-  schema: DBCoreTableSchema,
-  keys: readonly unknown[] | undefined,
-  values: readonly unknown[],
-): unknown[] {
-  if (keys) return [...keys]
-  const extract = schema.primaryKey.extractKey
-  return values.map((value): unknown => (extract ? extract(value) : undefined))
-}
-
-function resultKeys(
-  res: DBCoreMutateResponse,
-  req: { keys?: readonly unknown[] | null; values: readonly unknown[] },
-): unknown[] {
-  return res.results ?? (req.keys ? [...req.keys] : [])
-}
-
-/** Copies of the values being written, so later changes to the caller's objects do not leak into events. */
-function snapshot(values: readonly unknown[]): unknown[] {
-  // A value that cannot be cloned cannot be stored either: fail the whole request
-  // before any item is written, with the browser's own DataCloneError.
-  return values.map((value) => structuredClone(value))
-}
-
-/** Puts generated auto-increment keys into the copies of inbound-key values. */
-function withKeys(schema: DBCoreTableSchema, values: unknown[], res: DBCoreMutateResponse): unknown[] {
-  const { keyPath, autoIncrement, outbound } = schema.primaryKey
-  if (!autoIncrement || outbound || typeof keyPath !== 'string' || !res.results) return values
-  const results = res.results
-  values.forEach((value, i) => {
-    if (
-      value !== null &&
-      typeof value === 'object' &&
-      Dexie.getByKeyPath(value, keyPath) === undefined &&
-      results[i] !== undefined
-    ) {
-      Dexie.setByKeyPath(value, keyPath, results[i])
-    }
-  })
-  return values
-}
+type ChangeEventList = ReturnType<CapturedWrite['events']>

@@ -17,14 +17,19 @@ export interface Stage {
   pending: number
   /** Read requests of the application made but not answered yet. */
   reads: number
+  /** The application has read in this transaction (an operation in several steps, like `modify`). */
+  read: boolean
   /** Number of events staged so far. */
   size: number
   /**
-   * Resolves once every write requested so far has reached IndexedDB. Set while a write
-   * waits for its previous values, so that later requests of the same transaction do
-   * not overtake it. `undefined` when nothing waits.
+   * Dexie will call `commit()` on this transaction (it opened it around one operation), so
+   * the changelog row can wait for that. False for explicit transactions (IndexedDB commits
+   * them by itself) and transactions not created through the middleware (upgrades): there
+   * a probe request writes the row once all is quiet.
    */
-  gate: PromiseLike<void> | undefined
+  commits: boolean
+  /** A write failed: the operation may reject, and then nobody calls `commit()`. */
+  failed: boolean
   /** Changelog state: events already written to this transaction's row, and its rev. */
   log: { written: number; rev: number | undefined; at: number | undefined; flushes: number }
 }
@@ -66,8 +71,10 @@ export class Staging {
       parts: [],
       pending: 0,
       reads: 0,
+      read: false,
       size: 0,
-      gate: undefined,
+      commits: false,
+      failed: false,
       log: { written: 0, rev: undefined, at: undefined, flushes: 0 },
     }
     this.stages.set(trans, stage)

@@ -1,6 +1,9 @@
-import Dexie from 'dexie'
+import type Dexie from 'dexie'
 import { ChangecastStateError } from '../errors.js'
 import type { ChangeBatch, ChangeEvent, ChangeSource } from '../types.js'
+import { cloneValue } from '../util/clone.js'
+import { getOwnPath, setOwnPath } from '../util/own-path.js'
+import { randomId } from '../util/random-id.js'
 
 /** Name of Changecast's own object store: one row per committed transaction. */
 export const LOG_TABLE = '_changecast_log'
@@ -62,18 +65,15 @@ export function toLoggedChange(event: ChangeEvent): LoggedChange {
 }
 
 function undoOf(previous: unknown, changes: Record<string, unknown>): Record<string, unknown> {
-  const undo: Record<string, unknown> = {}
-  for (const path of Object.keys(changes)) undo[path] = Dexie.getByKeyPath(previous as object, path)
+  const undo = Object.create(null) as Record<string, unknown>
+  for (const path of Object.keys(changes)) undo[path] = getOwnPath(previous, path)
   return undo
 }
 
 /** The previous value of a logged update: its new value with the changed paths put back. */
 function rebuildPrevious(value: unknown, undo: Record<string, unknown>): unknown {
-  const previous = structuredClone(value) as object
-  for (const [path, old] of Object.entries(undo)) {
-    if (old === undefined) Dexie.delByKeyPath(previous, path)
-    else Dexie.setByKeyPath(previous, path, old)
-  }
+  const previous = cloneValue(value) as Record<string, unknown>
+  for (const [path, old] of Object.entries(undo)) setOwnPath(previous, path, old)
   return previous
 }
 
@@ -105,6 +105,29 @@ export async function newestRev(db: Dexie): Promise<number> {
 }
 
 /**
+ * The changelog's identity row, at key 0 (below every rev): a random id written when the
+ * log is first opened. A database deleted and created again gets a new log id, so a
+ * context that knew the old one can tell that revs started over.
+ */
+interface LogIdentity {
+  rev: 0
+  log: string
+}
+
+/** Where the changelog stands when the database opens: its id (created if missing) and its newest rev. */
+export async function openLog(db: Dexie): Promise<{ id: string; rev: number }> {
+  const table = db.table<LogIdentity | LogRow, number>(LOG_TABLE)
+  return db.transaction('rw', table, async () => {
+    let identity = (await table.get(0)) as LogIdentity | undefined
+    if (typeof identity?.log !== 'string') {
+      identity = { rev: 0, log: randomId() }
+      await table.put(identity)
+    }
+    return { id: identity.log, rev: await newestRev(db) }
+  })
+}
+
+/**
  * Deletes rows beyond the retention limits, but never a row at or after `keepFrom`
  * (the oldest rev something still needs, e.g. the sync outbox). Runs in its own
  * transaction over the changelog only, so it produces no events.
@@ -118,7 +141,8 @@ export async function compactLog(db: Dexie, retention: Required<LogRetention>, k
     // Rows are in commit order, so the old ones form a prefix; this walks only that prefix.
     let byAge = 0
     await table
-      .toCollection()
+      .where(':id')
+      .above(0)
       .until((row) => row.at >= cutoff)
       .each((row) => {
         byAge = row.rev
@@ -126,6 +150,7 @@ export async function compactLog(db: Dexie, retention: Required<LogRetention>, k
     // The newest row always stays: it tells a context that opens later where the log stands.
     const upTo = Math.min(Math.max(byCount, byAge), keepFrom - 1, newest - 1)
     if (upTo <= 0) return 0
-    return table.where(':id').belowOrEqual(upTo).delete()
+    // Row 0 is the log's identity: it stays.
+    return table.where(':id').between(1, upTo, true, true).delete()
   })
 }
