@@ -3,8 +3,8 @@ import { createCaptureMiddleware, CAPTURE_MIDDLEWARE_NAME } from './capture/midd
 import { Staging } from './capture/stage.js'
 import { ChangecastStateError, InvalidFilterError, InvalidOptionsError, type ChangecastError } from './errors.js'
 import type { SyncAdapter, SyncController, SyncHost } from './sync-port.js'
-import { declareLogTable, DEFAULT_RETENTION, newestRev, type LogRetention } from './log/changelog.js'
-import { LogWriter } from './log/log-writer.js'
+import { declareLogTable, DEFAULT_RETENTION, openLog, type LogRetention } from './log/changelog.js'
+import { LogWriter } from './capture/log-writer.js'
 import { Bus } from './transport/bus.js'
 import { Delivery, type ResyncInfo } from './transport/delivery.js'
 import { parseFilter, type TableCatalog } from './transport/parse-filter.js'
@@ -18,6 +18,7 @@ import type {
   EventOf,
   TableMap,
   TableName,
+  Topic,
   Unsubscribe,
 } from './types.js'
 import { randomId } from './util/random-id.js'
@@ -67,6 +68,10 @@ export interface Feed<Tables = AnyTables> {
   ): Unsubscribe
   on<N extends TableName<Tables> = TableName<Tables>>(
     filter: ChangeFilter<Tables, N>,
+    handler: (event: EventOf<Tables, N>) => void,
+  ): Unsubscribe
+  on<N extends TableName<Tables> = TableName<Tables>>(
+    topicOrFilter: Topic<Tables, N> | ChangeFilter<Tables, N>,
     handler: (event: EventOf<Tables, N>) => void,
   ): Unsubscribe
 
@@ -176,6 +181,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     bus,
     log: retention,
     channel: options.channel === undefined ? `changecast:${db.name}` : options.channel,
+    isTable: (name) => isCaptured(name) && db.tables.some((table) => table.name === name),
     resync: (info) => {
       for (const handler of [...resyncHandlers]) {
         try {
@@ -202,7 +208,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     isActive: () => active,
     isCaptured,
     keepPrevious,
-    log: retention ? new LogWriter() : undefined,
+    log: retention ? new LogWriter((error) => bus.report(error)) : undefined,
   })
   db.use(middleware)
   const host: SyncHost = {
@@ -221,7 +227,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
   if (sync) delivery.keep(() => sync.keepFrom())
   if (retention) {
     // Sticky: runs on every open, before the database is handed to the application.
-    db.on('ready', (vipDb: Dexie) => (active ? newestRev(vipDb).then((rev) => delivery.start(rev)) : undefined), true)
+    db.on('ready', (vipDb: Dexie) => (active ? openLog(vipDb).then((log) => delivery.start(log)) : undefined), true)
   }
 
   const catalog: TableCatalog = {
@@ -299,9 +305,10 @@ function checkHandler(handler: unknown, method: string): void {
   }
 }
 
-/** Dexie's `$` tables (Dexie Cloud) and Changecast's own tables are never captured. */
+/** Dexie's `$` tables (Dexie Cloud), Changecast's own tables and a table named `*` are never captured. */
 function isInternalTable(name: string): boolean {
-  return name.startsWith('$') || name.startsWith('_changecast')
+  // '*' would be the in-page bus's wildcard.
+  return name.startsWith('$') || name.startsWith('_changecast') || name === '*'
 }
 
 function capturedTables(option: ChangecastOptions['tables']): (name: string) => boolean {

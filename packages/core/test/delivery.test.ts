@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { changecast, NotCloneableError, type ChangeBatch, type ChangecastError } from '@changecast/core'
 import { Bus } from '../src/transport/bus.js'
 import { Delivery } from '../src/transport/delivery.js'
-import { DEFAULT_RETENTION } from '../src/log/changelog.js'
+import { DEFAULT_RETENTION, openLog } from '../src/log/changelog.js'
 
 describe('Delivery', () => {
   const cleanup: Array<() => unknown> = []
@@ -49,10 +49,13 @@ describe('Delivery', () => {
       bus,
       log: DEFAULT_RETENTION,
       channel: `changecast:${name}`,
+      isTable: () => true,
       resync: () => {},
     })
     cleanup.push(() => delivery.close())
-    delivery.start(0)
+    // The same log as the receiver's (messages of another database generation are ignored),
+    // from before the commit it is about to hand on.
+    delivery.start({ id: (await openLog(writerDb)).id, rev: 0 })
     const uncloneable = { ...committed!, events: committed!.events.map((e) => ({ ...e, value: { fn: () => 1 } })) }
     delivery.local(uncloneable)
 

@@ -13,15 +13,16 @@ const event = {
 }
 const batch = { tx: 'a.1', origin: 'a', source: 'local', at: 1, rev: 3, events: [event] }
 const good = { v: 1, origin: 'a', seq: 1, batch }
+const isTable = (name: string) => name === 'todos'
 
 describe('validateEnvelope', () => {
   it('accepts a well-formed batch envelope and a notice', () => {
-    expect(validateEnvelope(good)).toBe(good)
+    expect(validateEnvelope(good, isTable)).toBe(good)
     // A remote batch relayed by a tab keeps the origin of the remote client.
     const relayed = { ...good, batch: { ...batch, source: 'remote', origin: 'another-client' } }
-    expect(validateEnvelope(relayed)).toBe(relayed)
+    expect(validateEnvelope(relayed, isTable)).toBe(relayed)
     const notice = { v: 1, origin: 'a', seq: 2, notice: { tx: 'a.2', rev: 4 } }
-    expect(validateEnvelope(notice)).toBe(notice)
+    expect(validateEnvelope(notice, isTable)).toBe(notice)
   })
 
   const bad: Array<[string, unknown, RegExp]> = [
@@ -55,9 +56,20 @@ describe('validateEnvelope', () => {
     ],
     ['event with non-object changes', { ...good, batch: { ...batch, events: [{ ...event, changes: 3 }] } }, /changes/],
     ['malformed notice', { v: 1, origin: 'a', seq: 1, notice: { rev: 1 } }, /malformed notice/],
+    [
+      "an event for the bus's wildcard table '*'",
+      { ...good, batch: { ...batch, events: [{ ...event, table: '*' }] } },
+      /table "\*" is not captured here/,
+    ],
+    [
+      'an event for a table that is not declared',
+      { ...good, batch: { ...batch, events: [{ ...event, table: 'nope' }] } },
+      /not captured here/,
+    ],
+    ['a log id that is not a string', { ...good, log: 5 }, /log must be a string/],
   ]
   it.each(bad)('rejects %s with a reason', (_name, data, reason) => {
-    const result = validateEnvelope(data)
+    const result = validateEnvelope(data, isTable)
     expect(typeof result).toBe('string')
     expect(result).toMatch(reason)
   })

@@ -24,15 +24,17 @@ describe('classifyRev', () => {
 })
 
 describe('classifySeq', () => {
-  it('starts counting at the first message of an origin, drops repeats and reports skips', () => {
+  it('starts counting at the first message of an origin, reports skips, and follows the sender', () => {
     const seen = new Map<string, number>()
     expect(classifySeq(seen, 'a', 7)).toBe('deliver')
     expect(classifySeq(seen, 'a', 8)).toBe('deliver')
-    expect(classifySeq(seen, 'a', 8)).toBe('duplicate')
-    expect(classifySeq(seen, 'a', 3)).toBe('duplicate')
     expect(classifySeq(seen, 'b', 1)).toBe('deliver')
     expect(classifySeq(seen, 'a', 11)).toBe('gap')
     expect(classifySeq(seen, 'a', 12)).toBe('deliver')
+    // A number far ahead (forged) is a gap, and the real sender's next one is still heard.
+    expect(classifySeq(seen, 'a', 1e15)).toBe('gap')
+    expect(classifySeq(seen, 'a', 13)).toBe('gap')
+    expect(classifySeq(seen, 'a', 14)).toBe('deliver')
   })
 })
 
@@ -48,20 +50,17 @@ describe('wasCompacted', () => {
 describe('Sequencer', () => {
   function make(log: ChangeBatch[], oldest = 1) {
     const delivered: number[] = []
-    const lost: Array<[number, number | undefined]> = []
-    const reads: Array<[number, number | undefined]> = []
-    const readRange = vi.fn(async (after: number, before: number | undefined): Promise<RangeRead> => {
-      reads.push([after, before])
+    const lost: number[] = []
+    const reads: number[] = []
+    const readRange = vi.fn(async (after: number): Promise<RangeRead> => {
+      reads.push(after)
       await Promise.resolve()
-      return {
-        batches: log.filter((b) => b.rev! > after && (before === undefined || b.rev! < before)),
-        oldest,
-      }
+      return { batches: log.filter((b) => b.rev! > after), oldest }
     })
     const sequencer = new Sequencer(
       (b) => delivered.push(b.rev!),
       readRange,
-      (after, before) => lost.push([after, before]),
+      (after) => lost.push(after),
       (error) => {
         throw error
       },
@@ -88,24 +87,45 @@ describe('Sequencer', () => {
     sequencer.start(1)
     sequencer.offer(batch(5))
     expect(delivered).toEqual([])
-    await vi.waitFor(() => expect(delivered).toEqual([2, 3, 4, 5]))
-    expect(reads).toEqual([[1, 5]])
+    await vi.waitFor(() => expect(delivered).toEqual([2, 3, 4]))
+    expect(reads).toEqual([1])
+    // 5 is not in the changelog: never delivered, never skipped to.
+    expect(sequencer.rev).toBe(4)
     sequencer.offer(batch(3))
-    expect(delivered).toEqual([2, 3, 4, 5])
+    expect(delivered).toEqual([2, 3, 4])
   })
 
   it('treats revs missing inside the changelog as aborted, and a compacted prefix as lost', async () => {
-    const aborted = make([batch(3)], 1)
+    const aborted = make([batch(3), batch(5)], 1)
     aborted.sequencer.start(1)
     aborted.sequencer.offer(batch(5))
     await vi.waitFor(() => expect(aborted.delivered).toEqual([3, 5]))
     expect(aborted.lost).toEqual([])
 
-    const compacted = make([batch(8)], 8)
+    const compacted = make([batch(8), batch(9)], 8)
     compacted.sequencer.start(1)
     compacted.sequencer.offer(batch(9))
     await vi.waitFor(() => expect(compacted.delivered).toEqual([8, 9]))
-    expect(compacted.lost).toEqual([[1, 9]])
+    expect(compacted.lost).toEqual([1])
+  })
+
+  it('never takes a message at its word: a rev the changelog does not hold is dropped, not skipped to', async () => {
+    const { sequencer, delivered, reads } = make([batch(2)])
+    sequencer.start(1)
+    sequencer.offer(batch(1e15))
+    await vi.waitFor(() => expect(reads).toEqual([1]))
+    await vi.waitFor(() => expect(delivered).toEqual([2]))
+    expect(sequencer.rev).toBe(2)
+    sequencer.offer(batch(3))
+    expect(delivered).toEqual([2, 3])
+  })
+
+  it('starts over from a new baseline on reset, dropping what waited', () => {
+    const { sequencer, delivered } = make([])
+    sequencer.start(40)
+    sequencer.reset(2)
+    sequencer.offer(batch(3))
+    expect(delivered).toEqual([3])
   })
 
   it('catches up on everything after the last delivered rev', async () => {

@@ -1,8 +1,8 @@
 import Dexie, { type EntityTable } from 'dexie'
 import { describe, expectTypeOf, it } from 'vitest'
+import type { SyncError } from '@changecast/core'
 import {
   changecast,
-  SyncError,
   type SetAsideItem,
   type SyncAdapter,
   type SyncController,
@@ -22,7 +22,7 @@ describe('sync types', () => {
       url: '/sync',
       pull: 'poll',
       interval: 1000,
-      headers: async () => ({ authorization: 'x' }),
+      headers: () => Promise.resolve({ authorization: 'x' }),
     })
     expectTypeOf(adapter).toEqualTypeOf<SyncAdapter>()
     const feed = changecast(db, { sync: adapter })

@@ -37,5 +37,6 @@ export function useFeed<Tables = RegisteredTables>(feed?: Feed<Tables>, hook = '
       `${hook}(): no Changecast feed. Wrap your components in <ChangecastProvider feed={feed}>, or pass { feed } to the hook.`,
     )
   }
+  // The provider holds one feed of any tables; `Register` (or the caller's type) says which.
   return found as unknown as Feed<Tables>
 }

@@ -4,7 +4,6 @@ import {
   entityStore,
   rejectionsStore,
   tableStore,
-  type AnyTables,
   type ChangeFilter,
   type EventOf,
   type ExternalStore,
@@ -50,10 +49,10 @@ export function useEntity<Tables = RegisteredTables, N extends TableName<Tables>
   key: KeyOf<Tables, N>,
   options: FeedOption<Tables> = {},
 ): ValueOf<Tables, N> | undefined {
-  const feed = useFeed(options.feed, 'useEntity') as unknown as Feed<AnyTables>
+  const feed = useFeed(options.feed, 'useEntity')
   const keyId = identity(key)
   // Dependencies: the key is compared by value
-  const store = useMemo(() => entityStore<ValueOf<Tables, N>>(feed, table, key as never), [feed, table, keyId])
+  const store = useMemo(() => entityStore(feed, table, key), [feed, table, keyId])
   return useStore(store)
 }
 
@@ -71,11 +70,11 @@ export function useTable<Tables = RegisteredTables, N extends TableName<Tables> 
   query: TableQuery<ValueOf<Tables, N>> = {},
   options: FeedOption<Tables> = {},
 ): readonly ValueOf<Tables, N>[] {
-  const feed = useFeed(options.feed, 'useTable') as unknown as Feed<AnyTables>
+  const feed = useFeed(options.feed, 'useTable')
   const { where, orderBy, reverse, limit } = query
   const whereId = typeof where === 'function' ? where : identity(where)
   const store = useMemo(
-    () => tableStore<ValueOf<Tables, N>>(feed, table, { where, orderBy, reverse, limit }),
+    () => tableStore(feed, table, { where, orderBy, reverse, limit }),
     // Dependencies: `where` objects are compared by value
     [feed, table, whereId, orderBy, reverse, limit],
   )
@@ -100,12 +99,12 @@ export function useChanges<Tables = RegisteredTables, N extends TableName<Tables
   filter: Topic<Tables, N> | ChangeFilter<Tables, N>,
   options: FeedOption<Tables> & { limit?: number } = {},
 ): readonly EventOf<Tables, N>[] {
-  const feed = useFeed(options.feed, 'useChanges') as unknown as Feed<AnyTables>
+  const feed = useFeed(options.feed, 'useChanges')
   const filterId = identity(filter)
   const { limit } = options
   // Dependencies: the filter is compared by value
-  const store = useMemo(() => changesStore(feed, filter as Topic, { limit }), [feed, filterId, limit])
-  return useStore(store) as readonly EventOf<Tables, N>[]
+  const store = useMemo(() => changesStore(feed, filter, { limit }), [feed, filterId, limit])
+  return useStore(store)
 }
 
 /**
@@ -131,14 +130,14 @@ export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Ta
   handler: (event: EventOf<Tables, N>) => void,
   options: FeedOption<Tables> = {},
 ): void {
-  const feed = useFeed(options.feed, 'useChangeEvent') as unknown as Feed<AnyTables>
+  const feed = useFeed(options.feed, 'useChangeEvent')
   const latest = useRef(handler)
   useIsomorphicLayoutEffect(() => {
     latest.current = handler
   })
   const filterId = identity(filter)
   useEffect(
-    () => feed.on(filter as Topic, (event) => latest.current(event as EventOf<Tables, N>)),
+    () => feed.on(filter, (event) => latest.current(event)),
     // Dependencies: the filter is compared by value
     [feed, filterId],
   )

@@ -13,7 +13,6 @@ import {
   entityStore,
   rejectionsStore,
   tableStore,
-  type AnyTables,
   type ChangeFilter,
   type EventOf,
   type ExternalStore,
@@ -73,11 +72,11 @@ export function useEntity<Tables = RegisteredTables, N extends TableName<Tables>
   key: MaybeRefOrGetter<KeyOf<Tables, N>>,
   options: FeedOption<Tables> = {},
 ): Readonly<Ref<ValueOf<Tables, N> | undefined>> {
-  const feed = useFeed(options.feed, 'useEntity') as unknown as Feed<AnyTables>
+  const feed = useFeed(options.feed, 'useEntity')
   return follow<ValueOf<Tables, N> | undefined>(
     undefined,
     () => [toValue(table), identity(toValue(key))],
-    () => entityStore<ValueOf<Tables, N>>(feed, toValue(table), toValue(key) as never),
+    () => entityStore(feed, toValue(table), toValue(key)),
   )
 }
 
@@ -94,14 +93,14 @@ export function useTable<Tables = RegisteredTables, N extends TableName<Tables> 
   query: MaybeRefOrGetter<TableQuery<ValueOf<Tables, N>>> = {},
   options: FeedOption<Tables> = {},
 ): Readonly<Ref<readonly ValueOf<Tables, N>[]>> {
-  const feed = useFeed(options.feed, 'useTable') as unknown as Feed<AnyTables>
+  const feed = useFeed(options.feed, 'useTable')
   return follow<readonly ValueOf<Tables, N>[]>(
     [],
     () => {
       const { where, orderBy, reverse, limit } = toValue(query)
       return [toValue(table), typeof where === 'function' ? where : identity(where), orderBy, reverse, limit]
     },
-    () => tableStore<ValueOf<Tables, N>>(feed, toValue(table), { ...toValue(query) }),
+    () => tableStore(feed, toValue(table), { ...toValue(query) }),
   )
 }
 
@@ -123,14 +122,11 @@ export function useChanges<Tables = RegisteredTables, N extends TableName<Tables
   filter: MaybeRefOrGetter<Topic<Tables, N> | ChangeFilter<Tables, N>>,
   options: FeedOption<Tables> & { limit?: number } = {},
 ): Readonly<Ref<readonly EventOf<Tables, N>[]>> {
-  const feed = useFeed(options.feed, 'useChanges') as unknown as Feed<AnyTables>
+  const feed = useFeed(options.feed, 'useChanges')
   return follow(
     [] as readonly EventOf<Tables, N>[],
     () => identity(toValue(filter)),
-    () =>
-      changesStore(feed, toValue(filter) as Topic, { limit: options.limit }) as unknown as ExternalStore<
-        readonly EventOf<Tables, N>[]
-      >,
+    () => changesStore(feed, toValue(filter), { limit: options.limit }),
   )
 }
 
@@ -156,13 +152,13 @@ export function useChangeEvent<Tables = RegisteredTables, N extends TableName<Ta
   handler: (event: EventOf<Tables, N>) => void,
   options: FeedOption<Tables> = {},
 ): void {
-  const feed = useFeed(options.feed, 'useChangeEvent') as unknown as Feed<AnyTables>
+  const feed = useFeed(options.feed, 'useChangeEvent')
   let off: (() => void) | undefined
   watch(
     () => identity(toValue(filter)),
     () => {
       off?.()
-      off = feed.on(toValue(filter) as Topic, (event) => handler(event as EventOf<Tables, N>))
+      off = feed.on(toValue(filter), (event) => handler(event))
     },
     { immediate: true },
   )

@@ -28,5 +28,6 @@ export function useFeed<Tables = RegisteredTables>(feed?: Feed<Tables>, composab
       `${composable}(): no Changecast feed. Install it with app.use(changecastPlugin, feed), or pass { feed } to the composable.`,
     )
   }
+  // The provider holds one feed of any tables; `Register` (or the caller's type) says which.
   return found as unknown as Feed<Tables>
 }

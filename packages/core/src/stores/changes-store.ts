@@ -1,5 +1,5 @@
 import type { Feed } from '../changecast.js'
-import type { AnyTables, ChangeEvent, ChangeFilter, Topic } from '../types.js'
+import type { ChangeFilter, EventOf, TableName, Topic } from '../types.js'
 import { lazyStore, type ExternalStore } from './external-store.js'
 
 /**
@@ -7,16 +7,16 @@ import { lazyStore, type ExternalStore } from './external-store.js'
  * (for activity feeds and timelines). Starts empty when the first subscriber comes.
  * @throws {InvalidFilterError} for an invalid topic or filter (when subscribed).
  */
-export function changesStore(
-  feed: Feed<AnyTables>,
-  filter: Topic | ChangeFilter,
+export function changesStore<Tables, N extends TableName<Tables> = TableName<Tables>>(
+  feed: Feed<Tables>,
+  filter: Topic<Tables, N> | ChangeFilter<Tables, N>,
   { limit = 50 }: { limit?: number } = {},
-): ExternalStore<readonly ChangeEvent[]> {
-  let events: readonly ChangeEvent[] = []
+): ExternalStore<readonly EventOf<Tables, N>[]> {
+  let events: readonly EventOf<Tables, N>[] = []
   return lazyStore(
     () => events,
     (notify) =>
-      feed.on(filter as Topic, (event) => {
+      feed.on(filter, (event) => {
         events = [event, ...events.slice(0, Math.max(0, limit - 1))]
         notify()
       }),

@@ -1,6 +1,6 @@
 import type { IndexableType } from 'dexie'
 import type { Feed } from '../changecast.js'
-import type { AnyTables } from '../types.js'
+import type { AnyTables, KeyOf, TableName, ValueOf } from '../types.js'
 import { keyToString } from '../util/encode-key.js'
 import { lazyStore, type ExternalStore } from './external-store.js'
 
@@ -13,11 +13,15 @@ import { lazyStore, type ExternalStore } from './external-store.js'
  * const store = entityStore(feed, 'todos', 42)
  * const off = store.subscribe(() => console.log(store.getSnapshot()))
  */
-export function entityStore<T = unknown>(
-  feed: Feed<AnyTables>,
-  table: string,
-  key: IndexableType,
-): ExternalStore<T | undefined> {
+export function entityStore<Tables, N extends TableName<Tables>>(
+  typedFeed: Feed<Tables>,
+  table: N,
+  typedKey: KeyOf<Tables, N>,
+): ExternalStore<ValueOf<Tables, N> | undefined> {
+  type T = ValueOf<Tables, N>
+  const key = typedKey as IndexableType
+  // One feed type inside: the table map only shapes the signature.
+  const feed = typedFeed as unknown as Feed<AnyTables>
   let value: T | undefined
   // Counts applied changes, so a read that started before an event cannot overwrite it.
   let version = 0

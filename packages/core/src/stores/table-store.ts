@@ -1,6 +1,6 @@
 import Dexie, { cmp } from 'dexie'
 import type { Feed } from '../changecast.js'
-import type { AnyTables, ChangeEvent } from '../types.js'
+import type { AnyTables, ChangeEvent, TableName, ValueOf } from '../types.js'
 import { encodeKey } from '../util/encode-key.js'
 import { lazyStore, type ExternalStore } from './external-store.js'
 
@@ -24,11 +24,14 @@ export interface TableQuery<T = unknown> {
  *
  * The store keeps every matching row in memory; `limit` applies to the array it returns.
  */
-export function tableStore<T = unknown>(
-  feed: Feed<AnyTables>,
-  table: string,
-  query: TableQuery<T> = {},
-): ExternalStore<readonly T[]> {
+export function tableStore<Tables, N extends TableName<Tables>>(
+  typedFeed: Feed<Tables>,
+  table: N,
+  query: TableQuery<ValueOf<Tables, N>> = {},
+): ExternalStore<readonly ValueOf<Tables, N>[]> {
+  type T = ValueOf<Tables, N>
+  // One feed type inside: the table map only shapes the signature.
+  const feed = typedFeed as unknown as Feed<AnyTables>
   const matches = predicate(query.where)
   const order = comparator<T>(query.orderBy, query.reverse === true)
   const rows = new Map<string, { key: unknown; value: T }>()

@@ -13,9 +13,11 @@ export interface ResyncInfo {
   /**
    * - `missed-messages`: messages from another context were lost and there is no changelog;
    * - `log-compacted`: the missed batches were already compacted out of the changelog;
-   * - `log-unreadable`: the changelog could not be read.
+   * - `log-unreadable`: the changelog could not be read;
+   * - `log-reset`: the database was deleted and created again (or its changelog went back),
+   *   so revs started over.
    */
-  reason: 'missed-messages' | 'log-compacted' | 'log-unreadable'
+  reason: 'missed-messages' | 'log-compacted' | 'log-unreadable' | 'log-reset'
   /** The context whose messages were missed, when known. */
   origin?: string
 }
@@ -28,6 +30,8 @@ export interface DeliveryConfig {
   log: Required<LogRetention> | undefined
   /** Channel name, or `false` for no cross-tab delivery. */
   channel: string | false
+  /** True for the tables events may name: declared and captured. */
+  isTable: (name: string) => boolean
   resync(info: ResyncInfo): void
 }
 
@@ -48,13 +52,15 @@ export class Delivery {
   private readonly keepers = new Set<() => number | Promise<number>>()
   private commits = 0
   private compacting = false
+  /** The changelog's identity, once the database opened (see `openLog`). */
+  private logId: string | undefined
 
   constructor(private readonly config: DeliveryConfig) {
     const { bus, log, channel } = config
     if (log) {
       this.sequencer = new Sequencer(
         (batch) => batch.events.length > 0 && bus.publish(batch),
-        (after, before) => this.readRange(after, before),
+        (after) => this.readRange(after),
         () => config.resync({ reason: 'log-compacted' }),
         (error) => {
           bus.report(
@@ -86,9 +92,23 @@ export class Delivery {
     return this.sequencer?.rev
   }
 
-  /** Called once the database is open, with the newest rev at that time. */
-  start(baseline: number): void {
-    this.sequencer?.start(baseline)
+  /**
+   * Called each time the database opens, with its changelog's identity and newest rev. The
+   * first time, that rev is the baseline. After a reopen of the same log, what other
+   * contexts committed meanwhile is delivered; a log that is new (the database was deleted
+   * and created again) or went back starts over from its newest rev, with a resync.
+   */
+  start({ id, rev }: { id: string; rev: number }): void {
+    const known = this.logId
+    this.logId = id
+    const sequencer = this.sequencer
+    if (sequencer) {
+      if (known === undefined || sequencer.rev === undefined) sequencer.start(rev)
+      else if (known !== id || rev < sequencer.rev) {
+        sequencer.reset(rev)
+        this.config.resync({ reason: 'log-reset' })
+      } else void sequencer.catchUp()
+    }
     void this.compact()
   }
 
@@ -128,11 +148,17 @@ export class Delivery {
     const seq = ++this.seq
     const { origin } = this.config
     try {
-      this.channel.post({ v: ENVELOPE_VERSION, origin, seq, batch } satisfies Envelope)
+      this.channel.post({ v: ENVELOPE_VERSION, origin, seq, log: this.logId, batch } satisfies Envelope)
     } catch (error) {
       // The batch cannot cross (a value the structured clone algorithm refuses): tell
       // the others to read this commit from the changelog instead.
-      const notice: Envelope = { v: ENVELOPE_VERSION, origin, seq, notice: { tx: batch.tx, rev: batch.rev } }
+      const notice: Envelope = {
+        v: ENVELOPE_VERSION,
+        origin,
+        seq,
+        log: this.logId,
+        notice: { tx: batch.tx, rev: batch.rev },
+      }
       try {
         this.channel.post(notice)
       } catch {
@@ -143,13 +169,16 @@ export class Delivery {
   }
 
   private receive(data: unknown): void {
-    const envelope = validateEnvelope(data)
+    const envelope = validateEnvelope(data, this.config.isTable)
     if (typeof envelope === 'string') {
       console.warn(`[changecast] Ignored a malformed message on the tab channel: ${envelope}.`)
       return
     }
     const { origin, seq } = envelope
     if (origin === this.config.origin) return
+    // A commit to another generation of the database (deleted and created again): this
+    // context reads the new log when it reopens.
+    if (envelope.log !== undefined && this.logId !== undefined && envelope.log !== this.logId) return
     if ('notice' in envelope) {
       if (classifySeq(this.seen, origin, seq) === 'duplicate') return
       if (this.sequencer && envelope.notice.rev !== undefined) void this.sequencer.catchUp()
@@ -167,12 +196,12 @@ export class Delivery {
     this.config.bus.publish(batch)
   }
 
-  private async readRange(after: number, before: number | undefined): Promise<RangeRead> {
+  private async readRange(after: number): Promise<RangeRead> {
     const { db, origin } = this.config
     const table = db.table<LogRow, number>(LOG_TABLE)
     return db.transaction('r', table, async () => {
-      const rows = await readLog(db, after, before)
-      const oldest = await table.toCollection().firstKey()
+      const rows = await readLog(db, after)
+      const oldest = await table.where(':id').above(0).firstKey()
       return { batches: rows.map((row) => rowToBatch(row, origin)), oldest: typeof oldest === 'number' ? oldest : 0 }
     })
   }

@@ -14,45 +14,57 @@ export function classifyRev(last: number, rev: number): Verdict {
 
 /**
  * Decides by per-origin message sequence (used when there is no changelog). The first
- * message heard from an origin starts its count. Updates `seen`.
+ * message heard from an origin starts its count. BroadcastChannel neither duplicates nor
+ * reorders one sender's messages, so anything but the next number — a jump ahead (lost
+ * messages) or back (a forged or restarted sender) — is a gap: delivered, with a resync,
+ * and the count follows the sender, so a bogus number can never silence a real sender.
+ * Updates `seen`.
  */
 export function classifySeq(seen: Map<string, number>, origin: string, seq: number): Verdict {
   const last = seen.get(origin)
-  if (last !== undefined && seq <= last) return 'duplicate'
   seen.set(origin, seq)
   return last === undefined || seq === last + 1 ? 'deliver' : 'gap'
 }
 
-/** What a changelog read found: the batches with `after < rev < before`, and the oldest rev still kept. */
+/** What a changelog read found: the batches after a rev, and the oldest rev still kept. */
 export interface RangeRead {
   batches: ChangeBatch[]
   /** Oldest rev in the changelog (0 when empty). Revs below it were compacted away. */
   oldest: number
 }
 
-/** Reads committed batches with `after < rev < before` (or all after `after`) from the changelog. */
-export type ReadRange = (after: number, before: number | undefined) => Promise<RangeRead>
+/** Reads every committed batch with `rev > after` from the changelog. */
+export type ReadRange = (after: number) => Promise<RangeRead>
 
 /** Called when batches after rev `after` were missed and are no longer in the changelog. */
-export type OnLost = (after: number, before: number | undefined) => void
+export type OnLost = (after: number) => void
 
 /** True when revs after `after` were compacted away before this context could read them. */
 export function wasCompacted(after: number, oldest: number): boolean {
   return oldest > after + 1
 }
 
+interface Waiting {
+  batch: ChangeBatch | undefined
+  rev: number
+  /** Changelog reads started before this arrived (to tell "not in the log" from "committed since"). */
+  reads: number
+  resolve?: () => void
+}
+
 /**
  * Delivers batches exactly once and in rev order, whatever order they arrive in (local
- * commits, tab messages, replays). A batch that comes after a gap waits while the missing
- * revs are read from the changelog. Nothing is delivered before `start()` gives the
- * baseline (the newest rev when this context opened).
+ * commits, tab messages, replays). The changelog is the truth: a batch that is not the
+ * next rev is never taken at its word; the missing revs are read from the changelog and
+ * delivered from there, and a message whose rev the changelog does not hold is dropped.
+ * Nothing is delivered before `start()` gives the baseline.
  */
 export class Sequencer {
   private last: number | undefined
-  /** Batches not yet delivered, and catch-up requests (rev `Infinity`). */
-  private readonly waiting: Array<ChangeBatch | CatchUp> = []
+  private readonly waiting: Waiting[] = []
   private busy = false
   private closed = false
+  private reads = 0
 
   constructor(
     private readonly deliver: (batch: ChangeBatch) => void,
@@ -66,23 +78,26 @@ export class Sequencer {
     return this.last
   }
 
-  /** Sets the baseline: revs up to it count as already delivered. */
+  /** Sets the baseline: revs up to it count as delivered. */
   start(baseline: number): void {
     this.last = Math.max(baseline, this.last ?? 0)
     this.drain()
   }
 
-  /**
-   * Delivers a batch that carries a rev: at once when it is the next one, after the
-   * missing ones when there is a gap, never when it was delivered already.
-   */
+  /** Starts over from `baseline` (the changelog was recreated or went back): what waits is dropped. */
+  reset(baseline: number): void {
+    this.last = baseline
+    for (const item of this.waiting.splice(0)) item.resolve?.()
+  }
+
+  /** Delivers a batch that carries a rev: at once when it is the next one, else through the changelog. */
   offer(batch: ChangeBatch): void {
     if (this.closed) return
     if (this.last === undefined && batch.source === 'local') {
       // A local commit before the baseline is known (a schema upgrade) sets the baseline.
       this.last = batch.rev! - 1
     }
-    this.waiting.push(batch)
+    this.waiting.push({ batch, rev: batch.rev!, reads: this.reads })
     this.drain()
   }
 
@@ -90,72 +105,72 @@ export class Sequencer {
   catchUp(): Promise<void> {
     if (this.closed) return Promise.resolve()
     return new Promise((resolve) => {
-      this.waiting.push({ rev: Infinity, resolve })
+      this.waiting.push({ batch: undefined, rev: Infinity, reads: this.reads, resolve })
       this.drain()
     })
   }
 
   close(): void {
     this.closed = true
-    for (const item of this.waiting.splice(0)) if ('resolve' in item) item.resolve()
+    for (const item of this.waiting.splice(0)) item.resolve?.()
   }
 
   private drain(): void {
     while (!this.busy && !this.closed && this.last !== undefined && this.waiting.length > 0) {
-      this.waiting.sort((a, b) => a.rev! - b.rev!)
+      this.waiting.sort((a, b) => a.rev - b.rev)
       const next = this.waiting[0]!
-      const last: number = this.last
-      const verdict = 'resolve' in next ? 'gap' : classifyRev(last, next.rev!)
+      const verdict = next.batch ? classifyRev(this.last, next.rev) : 'gap'
       if (verdict === 'duplicate') {
         this.waiting.shift()
         continue
       }
       if (verdict === 'deliver') {
         this.waiting.shift()
-        this.last = next.rev!
-        this.deliver(next as ChangeBatch)
+        this.last = next.rev
+        this.deliver(next.batch!)
         continue
       }
       this.busy = true
-      const before = next.rev === Infinity ? undefined : next.rev
-      this.readRange(last, before)
+      const after = this.last
+      const started = ++this.reads
+      this.readRange(after)
         .then(
-          ({ batches, oldest }) => this.replay(last, before, batches, oldest),
+          ({ batches, oldest }) => this.replay(after, batches, oldest, started),
           (error: unknown) => {
             this.onError(error)
-            if (before !== undefined) this.skipTo(before - 1)
+            this.dropStale(started)
           },
         )
         .finally(() => {
           this.busy = false
-          if ('resolve' in next) {
-            this.waiting.splice(this.waiting.indexOf(next), 1)
-            next.resolve()
-          }
           this.drain()
         })
       return
     }
   }
 
-  private replay(after: number, before: number | undefined, batches: ChangeBatch[], oldest: number): void {
+  private replay(after: number, batches: ChangeBatch[], oldest: number, read: number): void {
     if (this.closed) return
-    if (wasCompacted(after, oldest)) this.onLost(after, before)
+    if (wasCompacted(after, oldest)) this.onLost(after)
     for (const batch of batches) {
       if (batch.rev! <= this.last!) continue
       this.last = batch.rev!
       this.deliver(batch)
     }
-    // Revs below `before` that the changelog does not hold were never committed (aborted).
-    if (before !== undefined) this.skipTo(before - 1)
+    this.dropStale(read)
   }
 
-  private skipTo(rev: number): void {
-    if (this.last! < rev) this.last = rev
+  /**
+   * Whatever waited before changelog read number `read` and is still ahead is not in the
+   * changelog: not a real commit (or already compacted). It is dropped, never skipped to.
+   */
+  private dropStale(read: number): void {
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      const item = this.waiting[i]!
+      if (item.reads < read && (!item.batch || item.rev > this.last!)) {
+        this.waiting.splice(i, 1)
+        item.resolve?.()
+      }
+    }
   }
-}
-
-interface CatchUp {
-  rev: number
-  resolve: () => void
 }

@@ -1,0 +1,4 @@
+import { describe } from 'vitest'
+import { captureDefectsSuite } from './suites/capture-defects.suite.js'
+
+describe('capture and delivery regressions (Chromium, native IndexedDB)', captureDefectsSuite)
