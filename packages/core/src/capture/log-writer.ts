@@ -31,7 +31,7 @@ export class LogWriter {
 
   /** Issues a probe: once it answers, if still no request runs, the row is written. */
   idle(trans: IDBTransaction, stage: Stage): void {
-    if (stage.size === stage.log.written) return
+    if (stage.size === stage.log.written || stage.log.failed) return
     const flushes = stage.log.flushes
     let probe: IDBRequest
     try {
@@ -53,6 +53,7 @@ export class LogWriter {
     if (stage.pending !== 1 || stage.log.flushes > 0) return
     const events = assumed()
     if (!events || events.length === 0) return
+    stage.log.assumed = events
     const request = this.write(trans, stage, events)
     request?.addEventListener('success', () => {
       if (stage.pending === 0 && stage.size !== stage.log.written) this.flush(trans, stage)
@@ -66,6 +67,7 @@ export class LogWriter {
   }
 
   private write(trans: IDBTransaction, stage: Stage, events: ChangeEvent[]): IDBRequest | undefined {
+    if (stage.log.failed) return undefined
     const at = Date.now()
     const row: Omit<LogRow, 'rev'> & { rev?: number } = {
       tx: stage.tx,
@@ -93,6 +95,8 @@ export class LogWriter {
   }
 
   private fail(trans: IDBTransaction, stage: Stage, cause: unknown): void {
+    // Written off: no later attempt (commit(), a probe) writes or reports it again.
+    stage.log.failed = true
     try {
       trans.abort()
     } catch {

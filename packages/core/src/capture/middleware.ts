@@ -1,4 +1,4 @@
-import Dexie from 'dexie'
+import Dexie, { cmp } from 'dexie'
 import type { DBCore, DBCoreTable, DBCoreTransaction, Middleware } from 'dexie'
 import { LOG_TABLE } from '../log/changelog.js'
 import { captureWrite, type CapturedWrite } from './capture-write.js'
@@ -118,19 +118,24 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
           ? (assumed: () => ChangeEventList | undefined) =>
               log.early(req.trans as unknown as IDBTransaction, stage, assumed)
           : undefined
+      // Counted before the write starts: an early changelog row may be written right away.
+      const index = stage.parts.push(undefined) - 1
+      stage.pending++
       let write: CapturedWrite
       try {
         write = captureWrite(table, req, stage, config.keepPrevious(name), early)
       } catch (error) {
+        stage.parts.pop()
+        stage.pending--
         return Dexie.Promise.reject(error instanceof Error ? error : new Error(String(error)))
       }
-      const index = stage.parts.push(undefined) - 1
-      stage.pending++
       const settle = (events: ChangeEventList, failed: boolean): void => {
         stage.parts[index] = events
         stage.size += events.length
         stage.pending--
         if (failed) stage.failed = true
+        // The row written early says something else (a key existed after all, a write failed).
+        if (stage.log.assumed && index === 0 && !sameEvents(stage.log.assumed, events)) stage.log.written = -1
         idle(req.trans, stage, false)
       }
       // Registered before the caller gets the promise, so the events are known before
@@ -145,3 +150,8 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
 }
 
 type ChangeEventList = ReturnType<CapturedWrite['events']>
+
+/** Same types and keys, in the same order. */
+function sameEvents(a: ChangeEventList, b: ChangeEventList): boolean {
+  return a.length === b.length && a.every((event, i) => event.type === b[i]!.type && cmp(event.key, b[i]!.key) === 0)
+}

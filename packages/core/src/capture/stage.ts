@@ -31,7 +31,17 @@ export interface Stage {
   /** A write failed: the operation may reject, and then nobody calls `commit()`. */
   failed: boolean
   /** Changelog state: events already written to this transaction's row, and its rev. */
-  log: { written: number; rev: number | undefined; at: number | undefined; flushes: number }
+  log: {
+    /** Events in the row written so far (-1: the row says something else than the events: rewrite it). */
+    written: number
+    rev: number | undefined
+    at: number | undefined
+    flushes: number
+    /** The events of a row written before its write answered (see `LogWriter.early`). */
+    assumed?: ChangeEvent[]
+    /** The row could not be written and the transaction was aborted: nothing more to do. */
+    failed?: boolean
+  }
 }
 
 /** Called with the events of a committed transaction, in write order. */
