@@ -1,9 +1,11 @@
 // One regression test per sync defect found in review (issue 10), named after it.
-import { http, HttpResponse } from 'msw'
+import { createServer as createHttpServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { http, HttpResponse, passthrough } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { MAX_RETRY_AFTER, retryAfterMs } from '@changecast/core/sync'
-import { createSyncServer, type SyncServer } from '@changecast/testing'
+import { createSyncServer, syncMiddleware, type SyncServer } from '@changecast/testing'
 import { LOG_TABLE } from '../src/log/changelog.js'
 import { KEYS_TABLE, SYNC_TABLE } from '../src/sync/store.js'
 import { BASE, closeAll, installBrowserGlobals, openClient, until, type Todo } from './sync-helpers.js'
@@ -349,18 +351,29 @@ describe('regression: Retry-After and the stream', () => {
   })
 
   it('pause() stops the stream, and resume() opens it again', async () => {
+    // Over a real socket: a stream the client closes is seen closed by the server.
     const server = createSyncServer()
-    route(server)
-    const a = await openClient({ url: `${BASE}/a`, pull: 'stream' })
-    await until(() => server.streams === 1)
-    a.sync.pause()
-    await until(() => server.streams === 0, { what: 'the stream to close' })
-    server.edit([{ type: 'create', table: 'todos', key: 1, value: { id: 1, title: 'while paused' } }])
-    await sleep(100)
-    expect(await a.db.todos.count()).toBe(0)
-    a.sync.resume()
-    await until(async () => (await a.db.todos.count()) === 1)
-    expect(server.streams).toBe(1)
+    const listener = createHttpServer(syncMiddleware(server))
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+    const { port } = listener.address() as AddressInfo
+    mock.use(http.all(`http://127.0.0.1:${port}/*`, () => passthrough()))
+    try {
+      const a = await openClient({ url: `http://127.0.0.1:${port}/sync`, pull: 'stream' })
+      await until(() => server.streams === 1)
+      a.sync.pause()
+      await until(() => server.streams === 0, { what: 'the stream to close' })
+      server.edit([{ type: 'create', table: 'todos', key: 1, value: { id: 1, title: 'while paused' } }])
+      await sleep(100)
+      expect(await a.db.todos.count()).toBe(0)
+      a.sync.resume()
+      await until(async () => (await a.db.todos.count()) === 1)
+      expect(server.streams).toBe(1)
+      a.close()
+    } finally {
+      server.close()
+      listener.closeAllConnections()
+      await new Promise((resolve) => listener.close(resolve))
+    }
   })
 })
 

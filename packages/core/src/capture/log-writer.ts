@@ -16,7 +16,11 @@ import { collect, type Stage } from './stage.js'
  * transaction: a commit without its row would never reach other tabs or the server.
  */
 export class LogWriter {
-  constructor(private readonly report: (error: ChangecastError) => void) {}
+  readonly #report: (error: ChangecastError) => void
+
+  constructor(report: (error: ChangecastError) => void) {
+    this.#report = report
+  }
 
   /** Patches `trans.commit()` so an explicit commit writes the row first. */
   attach(trans: IDBTransaction, stageOf: () => Stage | undefined): void {
@@ -54,7 +58,7 @@ export class LogWriter {
     const events = assumed()
     if (!events || events.length === 0) return
     stage.log.assumed = events
-    const request = this.write(trans, stage, events)
+    const request = this.#write(trans, stage, events)
     request?.addEventListener('success', () => {
       if (stage.pending === 0 && stage.size !== stage.log.written) this.flush(trans, stage)
     })
@@ -63,10 +67,10 @@ export class LogWriter {
   /** Writes (or rewrites) the row with every event staged so far. False when it could not, and the transaction was aborted. */
   flush(trans: IDBTransaction, stage: Stage): boolean {
     if (stage.size === stage.log.written) return true
-    return this.write(trans, stage, collect(stage)) !== undefined
+    return this.#write(trans, stage, collect(stage)) !== undefined
   }
 
-  private write(trans: IDBTransaction, stage: Stage, events: ChangeEvent[]): IDBRequest | undefined {
+  #write(trans: IDBTransaction, stage: Stage, events: ChangeEvent[]): IDBRequest | undefined {
     if (stage.log.failed) return undefined
     const at = Date.now()
     const row: Omit<LogRow, 'rev'> & { rev?: number } = {
@@ -83,7 +87,7 @@ export class LogWriter {
       // A row whose events all failed in the end goes away again.
       request = row.rev === undefined ? store.add(row) : events.length === 0 ? store.delete(row.rev) : store.put(row)
     } catch (error) {
-      this.fail(trans, stage, error)
+      this.#fail(trans, stage, error)
       return undefined
     }
     stage.log.written = events.length
@@ -94,7 +98,7 @@ export class LogWriter {
     return request
   }
 
-  private fail(trans: IDBTransaction, stage: Stage, cause: unknown): void {
+  #fail(trans: IDBTransaction, stage: Stage, cause: unknown): void {
     // Written off: no later attempt (commit(), a probe) writes or reports it again.
     stage.log.failed = true
     try {
@@ -102,7 +106,7 @@ export class LogWriter {
     } catch {
       // Already finished.
     }
-    this.report(
+    this.#report(
       new ChangecastError(
         'log-failed',
         `The changelog row of transaction ${stage.tx} could not be written (${cause instanceof Error ? cause.message : String(cause)}), so the transaction was aborted: nothing of it was stored.`,

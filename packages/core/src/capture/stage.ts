@@ -52,17 +52,20 @@ export type CommitHandler = (stage: Stage, events: ChangeEvent[]) => void
  * flushed on `complete`, dropped on `abort`.
  */
 export class Staging {
-  private readonly stages = new WeakMap<object, Stage>()
-  private counter = 0
+  readonly #stages = new WeakMap<object, Stage>()
+  #counter = 0
 
-  constructor(
-    private readonly origin: string,
-    private readonly onCommit: CommitHandler,
-  ) {}
+  readonly #origin: string
+  readonly #onCommit: CommitHandler
+
+  constructor(origin: string, onCommit: CommitHandler) {
+    this.#origin = origin
+    this.#onCommit = onCommit
+  }
 
   /** The stage of `trans`, or `undefined` when it has none. */
   get(trans: object): Stage | undefined {
-    return this.stages.get(trans)
+    return this.#stages.get(trans)
   }
 
   /**
@@ -72,12 +75,12 @@ export class Staging {
    * returns after the event was delivered.
    */
   watch(trans: object): Stage {
-    let stage = this.stages.get(trans)
+    let stage = this.#stages.get(trans)
     if (stage) return stage
     stage = {
-      tx: `${this.origin}.${++this.counter}`,
+      tx: `${this.#origin}.${++this.#counter}`,
       source: 'local',
-      origin: this.origin,
+      origin: this.#origin,
       parts: [],
       pending: 0,
       reads: 0,
@@ -87,18 +90,18 @@ export class Staging {
       failed: false,
       log: { written: 0, rev: undefined, at: undefined, flushes: 0 },
     }
-    this.stages.set(trans, stage)
+    this.#stages.set(trans, stage)
     const target = trans as EventTarget
     const created = stage
     const onComplete = (): void => {
       target.removeEventListener('abort', onAbort)
-      this.stages.delete(trans)
+      this.#stages.delete(trans)
       const events = collect(created)
-      if (events.length > 0) this.onCommit(created, events)
+      if (events.length > 0) this.#onCommit(created, events)
     }
     const onAbort = (): void => {
       target.removeEventListener('complete', onComplete)
-      this.stages.delete(trans)
+      this.#stages.delete(trans)
     }
     target.addEventListener('complete', onComplete, { once: true })
     target.addEventListener('abort', onAbort, { once: true })

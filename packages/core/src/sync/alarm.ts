@@ -16,8 +16,8 @@ const MAX_TIMER = 2 ** 31 - 1
  * never lost.
  */
 export class Alarm {
-  private readonly waiters = new Set<(kind: Wake) => boolean>()
-  private readonly missed = new Set<Wake>()
+  readonly #waiters = new Set<(kind: Wake) => boolean>()
+  readonly #missed = new Set<Wake>()
 
   /**
    * Waits `ms` (or until woken, when undefined), or until a wake-up that `accept` takes —
@@ -33,7 +33,7 @@ export class Alarm {
       }
       const done = (): void => {
         clearTimeout(timer)
-        this.waiters.delete(waiter)
+        this.#waiters.delete(waiter)
         signal.removeEventListener('abort', done)
         resolve()
       }
@@ -45,12 +45,12 @@ export class Alarm {
         return true
       }
       if (signal.aborted) return resolve()
-      this.waiters.add(waiter)
+      this.#waiters.add(waiter)
       signal.addEventListener('abort', done)
       arm(ms)
-      for (const kind of [...this.missed]) {
+      for (const kind of [...this.#missed]) {
         if (accept(kind)) {
-          this.missed.delete(kind)
+          this.#missed.delete(kind)
           waiter(kind)
         }
       }
@@ -59,7 +59,7 @@ export class Alarm {
 
   ring(kind: Wake): void {
     let taken = false
-    for (const waiter of [...this.waiters]) if (waiter(kind)) taken = true
-    if (!taken) this.missed.add(kind)
+    for (const waiter of [...this.#waiters]) if (waiter(kind)) taken = true
+    if (!taken) this.#missed.add(kind)
   }
 }

@@ -13,6 +13,8 @@ export interface SyncContext {
   readonly options: ResolvedOptions
   /** Aborted when this context stops leading. */
   readonly signal: AbortSignal
+  /** Throws a `paused` {@link SyncError} after `pause()`: no new request goes out. */
+  checkPaused(): void
   readonly clientId: string
   readonly pending: PendingKeys
   /** Set-aside server batches (by revision) and the entities they write that nothing has written since. */

@@ -29,33 +29,37 @@ const online = (): boolean => typeof navigator !== 'object' || navigator.onLine 
  * `Retry-After`, never cut short by a commit or a poke); a stream of remote batches beside it.
  */
 export class SyncLoop {
-  private readonly alarm = new Alarm()
-  private pullWanted = true
-  private halted = false
-  private streaming = false
-  private stream: AbortController | undefined
+  readonly #alarm = new Alarm()
+  #pullWanted = true
+  #halted = false
+  #streaming = false
+  #stream: AbortController | undefined
 
-  constructor(
-    private readonly ctx: SyncContext,
-    private readonly host: LoopHost,
-  ) {}
+  readonly #ctx: SyncContext
+  readonly #host: LoopHost
+
+  constructor(ctx: SyncContext, host: LoopHost) {
+    this.#ctx = ctx
+    this.#host = host
+  }
 
   wake(kind: Wake): void {
     if (kind === 'flush' || kind === 'resume') {
-      this.halted = false
-      this.pullWanted = true
+      this.#halted = false
+      this.#pullWanted = true
     }
-    if (kind === 'command' && this.host.isPaused()) this.stream?.abort()
-    this.alarm.ring(kind)
+    if (kind === 'command' && this.#host.isPaused()) this.#stream?.abort()
+    this.#alarm.ring(kind)
   }
 
   async run(): Promise<void> {
-    const { ctx, host } = this
+    const ctx = this.#ctx
+    const host = this.#host
     const { signal, options } = ctx
     let attempt = 0
     while (!signal.aborted) {
       // A flush asked for while a round was failing: it wants another round.
-      if (this.halted && host.flushes().length > 0) this.halted = false
+      if (this.#halted && host.flushes().length > 0) this.#halted = false
       if (host.isPaused()) {
         host.settle(
           host.flushes(),
@@ -63,27 +67,27 @@ export class SyncLoop {
         )
       }
       // Stopped: no requests, but the outbox count follows local commits (any wake-up recounts).
-      if (host.isPaused() || this.halted) {
-        this.stream?.abort()
-        host.setStatus({ state: this.halted ? 'error' : 'idle' })
+      if (host.isPaused() || this.#halted) {
+        this.#stream?.abort()
+        host.setStatus({ state: this.#halted ? 'error' : 'idle' })
         await this.count()
-        await this.alarm.wait(undefined, () => true, signal)
+        await this.#alarm.wait(undefined, () => true, signal)
         continue
       }
       if (!online()) {
         host.setStatus({ state: 'offline' })
         host.settle(host.flushes(), new SyncError('The browser is offline.', { reason: 'offline', retrying: true }))
         await this.count()
-        await this.alarm.wait(undefined, () => true, signal)
+        await this.#alarm.wait(undefined, () => true, signal)
         continue
       }
-      this.startStream()
+      this.#startStream()
       const flushing = host.flushes()
       try {
         await this.count()
         while (await pushRound(ctx, () => host.setStatus({ state: 'pushing' })));
-        if (options.pull !== false && (this.pullWanted || flushing.length > 0 || options.pull === 'poll')) {
-          this.pullWanted = false
+        if (options.pull !== false && (this.#pullWanted || flushing.length > 0 || options.pull === 'poll')) {
+          this.#pullWanted = false
           host.setStatus({ state: 'pulling' })
           await pullAll(ctx)
         }
@@ -91,56 +95,62 @@ export class SyncLoop {
         await this.count()
         host.settle(flushing)
         // The stream may have stopped the sync meanwhile (a 401): the top of the loop shows it.
-        if (this.halted) continue
+        if (this.#halted) continue
         host.setStatus({ state: 'idle', lastError: undefined })
-        if (host.flushes().length === 0 && !this.pullWanted) {
-          await this.alarm.wait(options.pull === 'poll' ? options.interval : undefined, () => true, signal)
+        if (host.flushes().length === 0 && !this.#pullWanted) {
+          await this.#alarm.wait(options.pull === 'poll' ? options.interval : undefined, () => true, signal)
         }
       } catch (error) {
         if (signal.aborted) return
         const failure = toSyncError(error)
+        // Paused in the middle of a round: not a problem to report; the top of the loop waits.
+        if (failure.reason === 'paused') {
+          host.settle(flushing, failure)
+          continue
+        }
         host.report(failure)
         host.setStatus({ state: failure.retrying ? 'offline' : 'error', lastError: errorInfo(failure) })
         host.settle(flushing, failure)
         if (!failure.retrying) {
-          this.halted = true
+          this.#halted = true
           continue
         }
         const retryAfter = failure instanceof RequestFailure ? (failure.retryAfter ?? 0) : 0
         const delay = Math.max(retryAfter, backoffDelay(++attempt, options.backoff))
-        await this.alarm.wait(delay, isHard, signal, Date.now() + retryAfter)
+        await this.#alarm.wait(delay, isHard, signal, Date.now() + retryAfter)
       }
     }
   }
 
   /** Recounts the outbox, set-aside items and rejections for the status. */
   async count(): Promise<void> {
-    this.host.setStatus(await countInbox(this.ctx.db))
+    this.#host.setStatus(await countInbox(this.#ctx.db))
   }
 
-  private stopped(): boolean {
-    return this.ctx.signal.aborted || this.host.isPaused() || this.halted
+  #stopped(): boolean {
+    return this.#ctx.signal.aborted || this.#host.isPaused() || this.#halted
   }
 
-  private startStream(): void {
-    if (this.ctx.options.pull !== 'stream' || this.streaming || this.stopped()) return
-    this.streaming = true
-    void this.runStream().finally(() => {
-      this.streaming = false
+  #startStream(): void {
+    if (this.#ctx.options.pull !== 'stream' || this.#streaming || this.#stopped()) return
+    this.#streaming = true
+    void this.#runStream().finally(() => {
+      this.#streaming = false
     })
   }
 
-  private async runStream(): Promise<void> {
-    const { ctx, host } = this
+  async #runStream(): Promise<void> {
+    const ctx = this.#ctx
+    const host = this.#host
     let attempt = 0
-    while (!this.stopped()) {
-      const stop = (this.stream = new AbortController())
+    while (!this.#stopped()) {
+      const stop = (this.#stream = new AbortController())
       let notBefore = 0
       try {
         await readStream(ctx, stop.signal, {
           onOpen: () => (attempt = 0),
           onPoke: () => {
-            this.pullWanted = true
+            this.#pullWanted = true
             this.wake('poke')
           },
         })
@@ -149,19 +159,19 @@ export class SyncLoop {
         const failure = toSyncError(error)
         host.report(failure)
         if (!failure.retrying) {
-          this.halted = true
+          this.#halted = true
           host.setStatus({ state: 'error', lastError: errorInfo(failure) })
-          this.alarm.ring('poke')
+          this.#alarm.ring('poke')
           return
         }
         notBefore = Date.now() + (failure instanceof RequestFailure ? (failure.retryAfter ?? 0) : 0)
       }
-      if (this.stopped()) return
+      if (this.#stopped()) return
       // Whatever the stream may have missed while it was down is pulled.
-      this.pullWanted = true
-      this.alarm.ring('poke')
+      this.#pullWanted = true
+      this.#alarm.ring('poke')
       const delay = Math.max(notBefore - Date.now(), backoffDelay(++attempt, ctx.options.backoff))
-      await this.alarm.wait(
+      await this.#alarm.wait(
         delay,
         (kind) => kind === 'online' || kind === 'resume' || kind === 'flush',
         ctx.signal,

@@ -13,49 +13,53 @@ export const idsOf = (row: Pick<LogRow, 'changes'>): string[] =>
  * (in any tab), inside the transaction that is about to rely on it.
  */
 export class PendingKeys {
-  private readonly revs = new Map<number, string[]>()
-  private readonly counts = new Map<string, number>()
+  readonly #revs = new Map<number, string[]>()
+  readonly #counts = new Map<string, number>()
 
-  constructor(private scanned: number) {}
+  #scanned: number
+
+  constructor(scanned: number) {
+    this.#scanned = scanned
+  }
 
   /** Adds the local commits made since the last call. Call inside a transaction that includes the changelog. */
   async refresh(db: Dexie): Promise<void> {
-    const rows = await db.table<LogRow, number>(LOG_TABLE).where(':id').above(this.scanned).toArray()
+    const rows = await db.table<LogRow, number>(LOG_TABLE).where(':id').above(this.#scanned).toArray()
     for (const row of rows) {
-      this.scanned = row.rev
+      this.#scanned = row.rev
       if (row.source === 'local') this.add(row.rev, idsOf(row))
     }
   }
 
   add(rev: number, ids: string[]): void {
-    if (this.revs.has(rev)) return
-    this.revs.set(rev, ids)
-    for (const id of ids) this.counts.set(id, (this.counts.get(id) ?? 0) + 1)
+    if (this.#revs.has(rev)) return
+    this.#revs.set(rev, ids)
+    for (const id of ids) this.#counts.set(id, (this.#counts.get(id) ?? 0) + 1)
   }
 
   /** The commit was answered (or dropped). */
   remove(rev: number): void {
-    const ids = this.revs.get(rev)
+    const ids = this.#revs.get(rev)
     if (!ids) return
-    this.revs.delete(rev)
+    this.#revs.delete(rev)
     for (const id of ids) {
-      const count = this.counts.get(id)! - 1
-      if (count === 0) this.counts.delete(id)
-      else this.counts.set(id, count)
+      const count = this.#counts.get(id)! - 1
+      if (count === 0) this.#counts.delete(id)
+      else this.#counts.set(id, count)
     }
   }
 
   /** True when a commit other than those in `except` writes the entity and waits for an answer. */
   has(id: string, except?: ReadonlySet<number>): boolean {
-    const count = this.counts.get(id) ?? 0
+    const count = this.#counts.get(id) ?? 0
     if (!except || count === 0) return count > 0
     let excluded = 0
-    for (const rev of except) if (this.revs.get(rev)?.includes(id)) excluded++
+    for (const rev of except) if (this.#revs.get(rev)?.includes(id)) excluded++
     return count > excluded
   }
 
   /** Local commits waiting for an answer (set-aside ones included). */
   get size(): number {
-    return this.revs.size
+    return this.#revs.size
   }
 }

@@ -9,6 +9,7 @@ import { keysTable, readState, syncTable, updateState } from './store.js'
 export async function pullAll(ctx: SyncContext): Promise<void> {
   const { db, options } = ctx
   for (;;) {
+    ctx.checkPaused()
     const since = (await readState(db)).serverRev
     const query = `v=2&since=${since}&limit=${options.batchSize}&clientId=${encodeURIComponent(ctx.clientId)}`
     const reply = parsePullReply(

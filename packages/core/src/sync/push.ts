@@ -74,6 +74,7 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
     return true
   }
   const revs = sent.map((row) => row.rev)
+  ctx.checkPaused()
   onSend()
   const reply = parsePushReply(
     await requestJson(

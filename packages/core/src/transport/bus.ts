@@ -12,64 +12,64 @@ type Listener<T> = (value: T) => void
  * throws is reported and the others still run.
  */
 export class Bus {
-  private readonly tables = mitt<Record<string, ChangeEvent>>()
-  private readonly batches = new Set<Listener<ChangeBatch>>()
-  private readonly errors = new Set<Listener<ChangecastError>>()
-  private readonly live = new Set<() => void>()
+  readonly #tables = mitt<Record<string, ChangeEvent>>()
+  readonly #batches = new Set<Listener<ChangeBatch>>()
+  readonly #errors = new Set<Listener<ChangecastError>>()
+  readonly #live = new Set<() => void>()
   /** Changecast's own batch listeners (e.g. the sync): not counted as subscriptions. */
-  private readonly taps = new Listeners<ChangeBatch>()
+  readonly #taps = new Listeners<ChangeBatch>()
 
   /** Number of live subscriptions (events, batches and errors). */
   get size(): number {
-    return this.live.size
+    return this.#live.size
   }
 
   subscribe(matcher: Matcher, handler: Listener<ChangeEvent>): Unsubscribe {
     const { test } = matcher
     const run = (event: ChangeEvent): void => {
       if (test && !test(event)) return
-      this.call(handler, event)
+      this.#call(handler, event)
     }
     const wildcard = (_type: string, event: ChangeEvent): void => run(event)
     const tables = matcher.tables
-    if (tables) tables.forEach((table) => this.tables.on(table, run))
-    else this.tables.on('*', wildcard)
-    return this.track(() => {
-      if (tables) tables.forEach((table) => this.tables.off(table, run))
-      else this.tables.off('*', wildcard)
+    if (tables) tables.forEach((table) => this.#tables.on(table, run))
+    else this.#tables.on('*', wildcard)
+    return this.#track(() => {
+      if (tables) tables.forEach((table) => this.#tables.off(table, run))
+      else this.#tables.off('*', wildcard)
     })
   }
 
   onBatch(handler: Listener<ChangeBatch>): Unsubscribe {
-    const run: Listener<ChangeBatch> = (batch) => this.call(handler, batch)
-    this.batches.add(run)
-    return this.track(() => this.batches.delete(run))
+    const run: Listener<ChangeBatch> = (batch) => this.#call(handler, batch)
+    this.#batches.add(run)
+    return this.#track(() => this.#batches.delete(run))
   }
 
   onError(handler: Listener<ChangecastError>): Unsubscribe {
-    this.errors.add(handler)
-    return this.track(() => this.errors.delete(handler))
+    this.#errors.add(handler)
+    return this.#track(() => this.#errors.delete(handler))
   }
 
   /** Delivers a committed batch: each event to its subscribers, in order, then the batch. */
   publish(batch: ChangeBatch): void {
-    for (const event of batch.events) this.tables.emit(event.table, event)
-    for (const handler of [...this.batches]) handler(batch)
-    this.taps.emit(batch)
+    for (const event of batch.events) this.#tables.emit(event.table, event)
+    for (const handler of [...this.#batches]) handler(batch)
+    this.#taps.emit(batch)
   }
 
   /** Adds an internal batch listener (not counted in `size`, not removed by `clear()`). */
   tap(handler: Listener<ChangeBatch>): Unsubscribe {
-    return this.taps.add(handler)
+    return this.#taps.add(handler)
   }
 
   /** Hands an error to `onError` handlers, or to `console.error` when there are none. */
   report(error: ChangecastError): void {
-    if (this.errors.size === 0) {
+    if (this.#errors.size === 0) {
       console.error(error)
       return
     }
-    for (const handler of [...this.errors]) {
+    for (const handler of [...this.#errors]) {
       try {
         handler(error)
       } catch (failure) {
@@ -80,10 +80,10 @@ export class Bus {
 
   /** Removes every subscription. */
   clear(): void {
-    for (const remove of [...this.live]) remove()
+    for (const remove of [...this.#live]) remove()
   }
 
-  private call<T>(handler: Listener<T>, value: T): void {
+  #call<T>(handler: Listener<T>, value: T): void {
     try {
       handler(value)
     } catch (error) {
@@ -91,11 +91,11 @@ export class Bus {
     }
   }
 
-  private track(remove: () => void): Unsubscribe {
+  #track(remove: () => void): Unsubscribe {
     const unsubscribe = (): void => {
-      if (this.live.delete(unsubscribe)) remove()
+      if (this.#live.delete(unsubscribe)) remove()
     }
-    this.live.add(unsubscribe)
+    this.#live.add(unsubscribe)
     return unsubscribe
   }
 }

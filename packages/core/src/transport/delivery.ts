@@ -44,23 +44,26 @@ const COMPACT_EVERY = 200
  * when something was missed.
  */
 export class Delivery {
-  private seq = 0
-  private readonly seen = new Map<string, number>()
-  private readonly sequencer: Sequencer | undefined
-  private readonly channel: TabChannel | undefined
-  private readonly stopLifecycle: () => void
-  private readonly keepers = new Set<() => number | Promise<number>>()
-  private commits = 0
-  private compacting = false
+  #seq = 0
+  readonly #seen = new Map<string, number>()
+  readonly #sequencer: Sequencer | undefined
+  readonly #channel: TabChannel | undefined
+  readonly #stopLifecycle: () => void
+  readonly #keepers = new Set<() => number | Promise<number>>()
+  #commits = 0
+  #compacting = false
   /** The changelog's identity, once the database opened (see `openLog`). */
-  private logId: string | undefined
+  #logId: string | undefined
 
-  constructor(private readonly config: DeliveryConfig) {
+  readonly #config: DeliveryConfig
+
+  constructor(config: DeliveryConfig) {
+    this.#config = config
     const { bus, log, channel } = config
     if (log) {
-      this.sequencer = new Sequencer(
+      this.#sequencer = new Sequencer(
         (batch) => batch.events.length > 0 && bus.publish(batch),
-        (after) => this.readRange(after),
+        (after) => this.#readRange(after),
         () => config.resync({ reason: 'log-compacted' }),
         (error) => {
           bus.report(
@@ -70,12 +73,12 @@ export class Delivery {
         },
       )
     }
-    this.channel = channel === false ? undefined : openTabChannel(channel, (data) => this.receive(data))
-    this.stopLifecycle = this.channel
+    this.#channel = channel === false ? undefined : openTabChannel(channel, (data) => this.#receive(data))
+    this.#stopLifecycle = this.#channel
       ? watchLifecycle(
-          () => this.channel?.suspend(),
+          () => this.#channel?.suspend(),
           () => {
-            this.channel?.resume()
+            this.#channel?.resume()
             void this.catchUp()
           },
         )
@@ -84,12 +87,12 @@ export class Delivery {
 
   /** True when batches reach other tabs and workers (a BroadcastChannel is open). */
   get crossTab(): boolean {
-    return this.channel !== undefined
+    return this.#channel !== undefined
   }
 
   /** The last delivered changelog rev. */
   get rev(): number | undefined {
-    return this.sequencer?.rev
+    return this.#sequencer?.rev
   }
 
   /**
@@ -99,56 +102,56 @@ export class Delivery {
    * and created again) or went back starts over from its newest rev, with a resync.
    */
   start({ id, rev }: { id: string; rev: number }): void {
-    const known = this.logId
-    this.logId = id
-    const sequencer = this.sequencer
+    const known = this.#logId
+    this.#logId = id
+    const sequencer = this.#sequencer
     if (sequencer) {
       if (known === undefined || sequencer.rev === undefined) sequencer.start(rev)
       else if (known !== id || rev < sequencer.rev) {
         sequencer.reset(rev)
-        this.config.resync({ reason: 'log-reset' })
+        this.#config.resync({ reason: 'log-reset' })
       } else void sequencer.catchUp()
     }
-    void this.compact()
+    void this.#compact()
   }
 
   /** A transaction of this context committed. */
   local(batch: ChangeBatch): void {
-    this.send(batch)
-    if (this.sequencer && batch.rev !== undefined) this.sequencer.offer(batch)
-    else this.config.bus.publish(batch)
-    if (this.config.log && ++this.commits % COMPACT_EVERY === 0) void this.compact()
+    this.#send(batch)
+    if (this.#sequencer && batch.rev !== undefined) this.#sequencer.offer(batch)
+    else this.#config.bus.publish(batch)
+    if (this.#config.log && ++this.#commits % COMPACT_EVERY === 0) void this.#compact()
   }
 
   /** Reads the changelog for commits after the last delivered rev, and delivers them. */
   catchUp(): Promise<void> {
-    return this.sequencer ? this.sequencer.catchUp() : Promise.resolve()
+    return this.#sequencer ? this.#sequencer.catchUp() : Promise.resolve()
   }
 
   /** Committed batches after `rev`, from the changelog. */
   async since(rev: number): Promise<ChangeBatch[]> {
-    const rows = await readLog(this.config.db, rev)
-    return rows.map((row) => rowToBatch(row, this.config.origin))
+    const rows = await readLog(this.#config.db, rev)
+    return rows.map((row) => rowToBatch(row, this.#config.origin))
   }
 
   /** Registers the oldest rev something still needs (compaction keeps it). Returns an unregister function. */
   keep(oldestNeeded: () => number | Promise<number>): () => void {
-    this.keepers.add(oldestNeeded)
-    return () => this.keepers.delete(oldestNeeded)
+    this.#keepers.add(oldestNeeded)
+    return () => this.#keepers.delete(oldestNeeded)
   }
 
   close(): void {
-    this.stopLifecycle()
-    this.channel?.close()
-    this.sequencer?.close()
+    this.#stopLifecycle()
+    this.#channel?.close()
+    this.#sequencer?.close()
   }
 
-  private send(batch: ChangeBatch): void {
-    if (!this.channel) return
-    const seq = ++this.seq
-    const { origin } = this.config
+  #send(batch: ChangeBatch): void {
+    if (!this.#channel) return
+    const seq = ++this.#seq
+    const { origin } = this.#config
     try {
-      this.channel.post({ v: ENVELOPE_VERSION, origin, seq, log: this.logId, batch } satisfies Envelope)
+      this.#channel.post({ v: ENVELOPE_VERSION, origin, seq, log: this.#logId, batch } satisfies Envelope)
     } catch (error) {
       // The batch cannot cross (a value the structured clone algorithm refuses): tell
       // the others to read this commit from the changelog instead.
@@ -156,48 +159,48 @@ export class Delivery {
         v: ENVELOPE_VERSION,
         origin,
         seq,
-        log: this.logId,
+        log: this.#logId,
         notice: { tx: batch.tx, rev: batch.rev },
       }
       try {
-        this.channel.post(notice)
+        this.#channel.post(notice)
       } catch {
         // The channel itself is gone; receivers notice the gap on the next message.
       }
-      this.config.bus.report(new NotCloneableError(batch.tx, error))
+      this.#config.bus.report(new NotCloneableError(batch.tx, error))
     }
   }
 
-  private receive(data: unknown): void {
-    const envelope = validateEnvelope(data, this.config.isTable)
+  #receive(data: unknown): void {
+    const envelope = validateEnvelope(data, this.#config.isTable)
     if (typeof envelope === 'string') {
       console.warn(`[changecast] Ignored a malformed message on the tab channel: ${envelope}.`)
       return
     }
     const { origin, seq } = envelope
-    if (origin === this.config.origin) return
+    if (origin === this.#config.origin) return
     // A commit to another generation of the database (deleted and created again): this
     // context reads the new log when it reopens.
-    if (envelope.log !== undefined && this.logId !== undefined && envelope.log !== this.logId) return
+    if (envelope.log !== undefined && this.#logId !== undefined && envelope.log !== this.#logId) return
     if ('notice' in envelope) {
-      if (classifySeq(this.seen, origin, seq) === 'duplicate') return
-      if (this.sequencer && envelope.notice.rev !== undefined) void this.sequencer.catchUp()
-      else this.config.resync({ reason: 'missed-messages', origin })
+      if (classifySeq(this.#seen, origin, seq) === 'duplicate') return
+      if (this.#sequencer && envelope.notice.rev !== undefined) void this.#sequencer.catchUp()
+      else this.#config.resync({ reason: 'missed-messages', origin })
       return
     }
     const batch = receivedBatch(envelope.batch)
-    if (this.sequencer && batch.rev !== undefined) {
-      this.sequencer.offer(batch)
+    if (this.#sequencer && batch.rev !== undefined) {
+      this.#sequencer.offer(batch)
       return
     }
-    const verdict = classifySeq(this.seen, origin, seq)
+    const verdict = classifySeq(this.#seen, origin, seq)
     if (verdict === 'duplicate') return
-    if (verdict === 'gap') this.config.resync({ reason: 'missed-messages', origin })
-    this.config.bus.publish(batch)
+    if (verdict === 'gap') this.#config.resync({ reason: 'missed-messages', origin })
+    this.#config.bus.publish(batch)
   }
 
-  private async readRange(after: number): Promise<RangeRead> {
-    const { db, origin } = this.config
+  async #readRange(after: number): Promise<RangeRead> {
+    const { db, origin } = this.#config
     const table = db.table<LogRow, number>(LOG_TABLE)
     return db.transaction('r', table, async () => {
       const rows = await readLog(db, after)
@@ -206,18 +209,18 @@ export class Delivery {
     })
   }
 
-  private async compact(): Promise<void> {
-    const { log, db, bus } = this.config
-    if (!log || this.compacting || !db.isOpen()) return
-    this.compacting = true
+  async #compact(): Promise<void> {
+    const { log, db, bus } = this.#config
+    if (!log || this.#compacting || !db.isOpen()) return
+    this.#compacting = true
     try {
-      const needed = await Promise.all([...this.keepers].map((keeper) => Promise.resolve(keeper())))
+      const needed = await Promise.all([...this.#keepers].map((keeper) => Promise.resolve(keeper())))
       const keepFrom = Math.min(Infinity, ...needed)
       await compactLog(db, log, keepFrom)
     } catch (error) {
       bus.report(new ChangecastError('log-unreadable', 'Changecast could not compact its changelog.', { cause: error }))
     } finally {
-      this.compacting = false
+      this.#compacting = false
     }
   }
 }

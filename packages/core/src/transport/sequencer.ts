@@ -60,115 +60,125 @@ interface Waiting {
  * Nothing is delivered before `start()` gives the baseline.
  */
 export class Sequencer {
-  private last: number | undefined
-  private readonly waiting: Waiting[] = []
-  private busy = false
-  private closed = false
-  private reads = 0
+  #last: number | undefined
+  readonly #waiting: Waiting[] = []
+  #busy = false
+  #closed = false
+  #reads = 0
+
+  readonly #deliver: (batch: ChangeBatch) => void
+  readonly #readRange: ReadRange
+  readonly #onLost: OnLost
+  readonly #onError: (error: unknown) => void
 
   constructor(
-    private readonly deliver: (batch: ChangeBatch) => void,
-    private readonly readRange: ReadRange,
-    private readonly onLost: OnLost,
-    private readonly onError: (error: unknown) => void,
-  ) {}
+    deliver: (batch: ChangeBatch) => void,
+    readRange: ReadRange,
+    onLost: OnLost,
+    onError: (error: unknown) => void,
+  ) {
+    this.#deliver = deliver
+    this.#readRange = readRange
+    this.#onLost = onLost
+    this.#onError = onError
+  }
 
   /** The last delivered rev (`undefined` before the baseline is known). */
   get rev(): number | undefined {
-    return this.last
+    return this.#last
   }
 
   /** Sets the baseline: revs up to it count as delivered. */
   start(baseline: number): void {
-    this.last = Math.max(baseline, this.last ?? 0)
-    this.drain()
+    this.#last = Math.max(baseline, this.#last ?? 0)
+    this.#drain()
   }
 
   /** Starts over from `baseline` (the changelog was recreated or went back): what waits is dropped. */
   reset(baseline: number): void {
-    this.last = baseline
-    for (const item of this.waiting.splice(0)) item.resolve?.()
+    this.#last = baseline
+    for (const item of this.#waiting.splice(0)) item.resolve?.()
   }
 
   /** Delivers a batch that carries a rev: at once when it is the next one, else through the changelog. */
   offer(batch: ChangeBatch): void {
-    if (this.closed) return
-    if (this.last === undefined && batch.source === 'local') {
+    if (this.#closed) return
+    if (this.#last === undefined && batch.source === 'local') {
       // A local commit before the baseline is known (a schema upgrade) sets the baseline.
-      this.last = batch.rev! - 1
+      this.#last = batch.rev! - 1
     }
-    this.waiting.push({ batch, rev: batch.rev!, reads: this.reads })
-    this.drain()
+    this.#waiting.push({ batch, rev: batch.rev!, reads: this.#reads })
+    this.#drain()
   }
 
   /** Reads and delivers everything committed after the last delivered rev. */
   catchUp(): Promise<void> {
-    if (this.closed) return Promise.resolve()
+    if (this.#closed) return Promise.resolve()
     return new Promise((resolve) => {
-      this.waiting.push({ batch: undefined, rev: Infinity, reads: this.reads, resolve })
-      this.drain()
+      this.#waiting.push({ batch: undefined, rev: Infinity, reads: this.#reads, resolve })
+      this.#drain()
     })
   }
 
   close(): void {
-    this.closed = true
-    for (const item of this.waiting.splice(0)) item.resolve?.()
+    this.#closed = true
+    for (const item of this.#waiting.splice(0)) item.resolve?.()
   }
 
-  private drain(): void {
-    while (!this.busy && !this.closed && this.last !== undefined && this.waiting.length > 0) {
-      this.waiting.sort((a, b) => a.rev - b.rev)
-      const next = this.waiting[0]!
-      const verdict = next.batch ? classifyRev(this.last, next.rev) : 'gap'
+  #drain(): void {
+    while (!this.#busy && !this.#closed && this.#last !== undefined && this.#waiting.length > 0) {
+      this.#waiting.sort((a, b) => a.rev - b.rev)
+      const next = this.#waiting[0]!
+      const verdict = next.batch ? classifyRev(this.#last, next.rev) : 'gap'
       if (verdict === 'duplicate') {
-        this.waiting.shift()
+        this.#waiting.shift()
         continue
       }
       if (verdict === 'deliver') {
-        this.waiting.shift()
-        this.last = next.rev
-        this.deliver(next.batch!)
+        this.#waiting.shift()
+        this.#last = next.rev
+        this.#deliver(next.batch!)
         continue
       }
-      this.busy = true
-      const after = this.last
-      const started = ++this.reads
-      this.readRange(after)
+      this.#busy = true
+      const after = this.#last
+      const started = ++this.#reads
+      this.#readRange(after)
         .then(
-          ({ batches, oldest }) => this.replay(after, batches, oldest, started),
+          ({ batches, oldest }) => this.#replay(after, batches, oldest, started),
           (error: unknown) => {
-            this.onError(error)
-            this.dropStale(started)
+            this.#onError(error)
+            this.#dropStale(started)
           },
         )
         .finally(() => {
-          this.busy = false
-          this.drain()
+          this.#busy = false
+          this.#drain()
         })
       return
     }
   }
 
-  private replay(after: number, batches: ChangeBatch[], oldest: number, read: number): void {
-    if (this.closed) return
-    if (wasCompacted(after, oldest)) this.onLost(after)
+  #replay(after: number, batches: ChangeBatch[], oldest: number, read: number): void {
+    if (this.#closed) return
+    if (wasCompacted(after, oldest)) this.#onLost(after)
     for (const batch of batches) {
-      if (batch.rev! <= this.last!) continue
-      this.last = batch.rev!
-      this.deliver(batch)
+      if (batch.rev! <= this.#last!) continue
+      this.#last = batch.rev!
+      this.#deliver(batch)
     }
-    this.dropStale(read)
+    this.#dropStale(read)
   }
 
   /**
    * Whatever waited before changelog read number `read` and is still ahead is not in the
    * changelog: not a real commit (or already compacted). It is dropped, never skipped to.
    */
-  private dropStale(read: number): void {
-    for (let i = this.waiting.length - 1; i >= 0; i--) {
-      const item = this.waiting[i]!
-      if (item.reads < read && (!item.batch || item.rev > this.last!)) {
-        this.waiting.splice(i, 1)
+  #dropStale(read: number): void {
+    for (let i = this.#waiting.length - 1; i >= 0; i--) {
+      const item = this.#waiting[i]!
+      if (item.reads < read && (!item.batch || item.rev > this.#last!)) {
+        this.#waiting.splice(i, 1)
         item.resolve?.()
       }
     }

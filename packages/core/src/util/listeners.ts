@@ -6,35 +6,38 @@ import type { Unsubscribe } from '../types.js'
  * never stop the code that emitted.
  */
 export class Listeners<T> {
-  private readonly handlers = new Set<(value: T) => void>()
+  readonly #handlers = new Set<(value: T) => void>()
+  readonly #fail: (error: unknown) => void
 
-  constructor(private readonly fail: (error: unknown) => void = (error) => console.error(error)) {}
+  constructor(fail: (error: unknown) => void = (error) => console.error(error)) {
+    this.#fail = fail
+  }
 
   get size(): number {
-    return this.handlers.size
+    return this.#handlers.size
   }
 
   /** Adds a handler; the returned function removes it (calling it twice is harmless). */
   add(handler: (value: T) => void): Unsubscribe {
     // Wrapped, so adding the same function twice makes two subscriptions that end separately.
     const entry = (value: T): void => handler(value)
-    this.handlers.add(entry)
+    this.#handlers.add(entry)
     return () => {
-      this.handlers.delete(entry)
+      this.#handlers.delete(entry)
     }
   }
 
   emit(value: T): void {
-    for (const handler of [...this.handlers]) {
+    for (const handler of [...this.#handlers]) {
       try {
         handler(value)
       } catch (error) {
-        this.fail(error)
+        this.#fail(error)
       }
     }
   }
 
   clear(): void {
-    this.handlers.clear()
+    this.#handlers.clear()
   }
 }
