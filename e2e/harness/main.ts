@@ -65,7 +65,12 @@ const harness = {
   async logRows(name: string) {
     const db = new Dexie(name)
     await db.open()
-    const rows = (await db.table('_changecast_log').toArray()) as Array<{ rev: number; tx: string; changes: unknown[] }>
+    // Rows after key 0, the changelog's identity row.
+    const rows = (await db.table('_changecast_log').where(':id').above(0).toArray()) as Array<{
+      rev: number
+      tx: string
+      changes: unknown[]
+    }>
     db.close()
     return rows.map((row) => ({ rev: row.rev, tx: row.tx, events: row.changes.length }))
   },
