@@ -7,6 +7,9 @@ const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const alias = {
   // More specific first: an alias also matches the paths below it.
   '@changecast/core/sync': source('./packages/core/src/sync/index.ts'),
+  '@changecast/core/protocol': source('./packages/core/src/sync/protocol.ts'),
+  '@changecast/server/node': source('./packages/server/src/node.ts'),
+  '@changecast/server': source('./packages/server/src/index.ts'),
   '@changecast/core': source('./packages/core/src/index.ts'),
   '@changecast/react': source('./packages/react/src/index.ts'),
   '@changecast/vue': source('./packages/vue/src/index.ts'),
@@ -25,6 +28,7 @@ export default defineConfig({
           include: ['packages/*/test/**/*.test.ts'],
           exclude: ['**/*.browser.test.ts', '**/node_modules/**'],
           setupFiles: ['fake-indexeddb/auto'],
+          globalSetup: ['./scripts/vitest-postgres.ts'],
           typecheck: {
             enabled: true,
             include: ['packages/*/test/**/*.test-d.ts'],

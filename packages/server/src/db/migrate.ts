@@ -1,0 +1,42 @@
+import { readdir, readFile } from 'node:fs/promises'
+import type { Database } from './port.js'
+
+const DIRECTORY = new URL('../../migrations/', import.meta.url)
+
+/**
+ * Brings the schema up to date: applies, in order, each `migrations/NNN-*.sql` not applied
+ * yet, each in a transaction with its version record. Safe to run from several instances at
+ * once (an advisory lock serialises them) and again at every start.
+ */
+export async function migrate(db: Database): Promise<number[]> {
+  const files = (await readdir(DIRECTORY)).filter((name) => /^\d{3}-.*\.sql$/.test(name)).sort()
+  await db.exec(
+    'create table if not exists changecast_migrations (version int primary key, name text not null, applied_at timestamptz not null default now())',
+  )
+  const applied: number[] = []
+  for (const name of files) {
+    const version = Number(name.slice(0, 3))
+    const sql = await readFile(new URL(name, DIRECTORY), 'utf8')
+    const done = await db.transaction(async (tx) => {
+      await tx.query("select pg_advisory_xact_lock(hashtext('changecast-migrations'))")
+      const found = await tx.query('select 1 from changecast_migrations where version = $1', [version])
+      if (found.length > 0) return false
+      for (const statement of statements(sql)) await tx.query(statement)
+      await tx.query('insert into changecast_migrations (version, name) values ($1, $2)', [version, name])
+      return true
+    })
+    if (done) applied.push(version)
+  }
+  return applied
+}
+
+/** The statements of a migration file (split on `;` at line ends; comments dropped). */
+function statements(sql: string): string[] {
+  return sql
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('--'))
+    .join('\n')
+    .split(/;\s*$/m)
+    .map((statement) => statement.trim())
+    .filter(Boolean)
+}

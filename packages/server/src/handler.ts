@@ -1,0 +1,308 @@
+import { Hono, type Context } from 'hono'
+import { cors } from 'hono/cors'
+import {
+  encodeWireKey,
+  LIMITS,
+  parsePushRequest,
+  PROTOCOL_VERSION,
+  ProtocolViolation,
+  type PullReply,
+  type WireChange,
+} from '@changecast/core/protocol'
+import { AuthError, ClientBindings, ForeignClientError, type Authenticate, type Principal } from './auth.js'
+import type { Database, Queryable } from './db/port.js'
+import { migrate } from './db/migrate.js'
+import { CHANNEL, Fanout } from './fanout.js'
+import { review, UnknownTableError, type Authorize, type TableRules } from './rules.js'
+import { appendBackendBatch, batchJson, ConflictError, push, readAfter, readMeta } from './store.js'
+
+/** Options of {@link createSyncHandler}. */
+export interface SyncHandlerOptions {
+  /** The database (see `openPGlite` and `openPostgres`), or a promise of it. */
+  database: Database | Promise<Database>
+  /** Who makes each request: `jwt({ secret })`, `jwt({ jwksUrl })`, your own function, or `insecureNoAuth` for local development. */
+  authenticate: Authenticate
+  /**
+   * The tables this server syncs, with their rules. A change to another table is refused
+   * with 400. @default every table, unchecked
+   */
+  tables?: Record<string, TableRules>
+  /** Allows or refuses each pushed change (see {@link Authorize}). @default everything allowed */
+  authorize?: Authorize
+  /** Path the protocol is served under: `/sync` serves `/sync/push`, `/sync/pull`, `/sync/stream`. @default '' */
+  basePath?: string
+  /** Origins of browser apps on other origins (CORS), or `'*'`. @default same origin only */
+  corsOrigin?: string | string[]
+  /** Most batches in one push request (more: 413). @default 500 */
+  maxBatches?: number
+  /** Milliseconds between reads of the log when no commit was announced. @default 1500 */
+  pollInterval?: number
+  /** Milliseconds between heartbeats on open streams. @default 15000 */
+  heartbeat?: number
+}
+
+/** A change written by the backend itself, with its key as the app uses it (a number, string, Date…). */
+export type BackendChange = Omit<WireChange, 'key'> & { key: unknown }
+
+/** A transaction of the database driver the app uses (`pg` client, PGlite transaction). */
+export interface DriverTransaction {
+  query(sql: string, params?: unknown[]): Promise<{ rows: unknown[] }>
+}
+
+/**
+ * The sync server: a web-standard `(request: Request) => Promise<Response>` (Node, Bun, Deno,
+ * any runtime with fetch types), with the backend's own write path and lifecycle.
+ */
+export interface SyncHandler {
+  (request: Request): Promise<Response>
+  /** Resolves once migrations ran and the fan-out listens (requests wait for it anyway). */
+  readonly ready: Promise<void>
+  /** Streams open on this instance. */
+  readonly streams: number
+  /**
+   * Writes changes from the backend as one batch (origin `backend` unless given): committed,
+   * then streamed to every client. Resolves with its server revision.
+   * @example
+   * await sync.write([{ type: 'update', table: 'todos', key: 7, value: { id: 7, title: 'Renamed by a job' } }])
+   */
+  write(changes: readonly BackendChange[], options?: { origin?: string }): Promise<number>
+  /**
+   * Writes changes as part of the app's own database transaction (a `pg` client after
+   * `BEGIN`, or a PGlite transaction): they reach clients exactly when that transaction
+   * commits, and not at all if it rolls back.
+   */
+  writeWith(
+    transaction: DriverTransaction,
+    changes: readonly BackendChange[],
+    options?: { origin?: string },
+  ): Promise<number>
+  /** Closes every stream and stops listening; the database stays open. */
+  close(): Promise<void>
+}
+
+class TooLargeError extends Error {}
+
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
+const problem = (status: number, error: string, headers: Record<string, string> = {}) =>
+  json({ error }, status, headers)
+
+/**
+ * The Changecast sync server (protocol version 2, docs/protocol.md) as a web-standard
+ * handler: migrations run by themselves first; pushes are stored in the database with
+ * server revisions that readers can never skip; every instance on the same database
+ * streams every batch to its clients (LISTEN/NOTIFY, and a slow poll in case a
+ * notification is lost).
+ *
+ * @example
+ * import { createSyncHandler, jwt, openPostgres } from '@changecast/server'
+ * const sync = createSyncHandler({
+ *   database: openPostgres(process.env.DATABASE_URL!),
+ *   authenticate: jwt({ secret: process.env.JWT_SECRET! }),
+ *   basePath: '/sync',
+ * })
+ * Deno.serve(sync) // or Bun.serve({ fetch: sync }), or serve(sync) from '@changecast/server/node'
+ */
+export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
+  const { authenticate, tables, authorize, maxBatches = 500 } = options
+  let db!: Database
+  let fanout!: Fanout
+  let bindings!: ClientBindings
+  const ready = (async () => {
+    db = await options.database
+    await migrate(db)
+    fanout = new Fanout(db, { pollInterval: options.pollInterval, heartbeat: options.heartbeat })
+    await fanout.start()
+    bindings = new ClientBindings(db)
+  })()
+  // Requests wait; a failed start answers 503 (logged once).
+  ready.catch((error: Error) => console.error(`[changecast-server] Could not start: ${error.message}`))
+
+  const app = new Hono().basePath(options.basePath ?? '')
+  if (options.corsOrigin) {
+    app.use(
+      '*',
+      cors({
+        origin: options.corsOrigin,
+        allowMethods: ['GET', 'POST'],
+        exposeHeaders: ['Retry-After'],
+        maxAge: 600,
+      }),
+    )
+  }
+
+  /** The principal of a request, and proof its client id is theirs. */
+  const identify = async (request: Request, clientId: string | null | undefined): Promise<Principal> => {
+    const principal = await authenticate(request)
+    if (!principal) throw new AuthError('not authenticated')
+    if (typeof clientId !== 'string' || clientId === '' || clientId.length > 200) {
+      throw new ProtocolViolation('clientId must be a non-empty string of at most 200 characters')
+    }
+    await bindings.check(clientId, principal)
+    return principal
+  }
+
+  app.get('/', async () => {
+    const { epoch, head } = await readMeta(db)
+    return json({ server: 'changecast', protocol: PROTOCOL_VERSION, epoch, head, streams: fanout.size })
+  })
+
+  app.post('/push', async (c) => {
+    const text = await readBody(c.req.raw, LIMITS.pushBytes)
+    let body
+    try {
+      body = parsePushRequest(JSON.parse(text))
+    } catch (error) {
+      throw error instanceof ProtocolViolation ? error : new ProtocolViolation('the body is not JSON')
+    }
+    if (body.batches.length > maxBatches) throw new TooLargeError(`at most ${maxBatches} batches per push`)
+    const large = body.batches.find((batch) => JSON.stringify(batch).length > LIMITS.batchBytes)
+    if (large) throw new TooLargeError(`batch ${large.rev} is over ${LIMITS.batchBytes} bytes`)
+    const principal = await identify(c.req.raw, body.clientId)
+    const decided = []
+    for (const batch of body.batches) {
+      decided.push({ batch, refusal: await review(batch, { tables, authorize, principal, clientId: body.clientId }) })
+    }
+    const { reply, appended } = await push(db, body.clientId, decided)
+    if (appended > 0) fanout.announce()
+    return json(reply)
+  })
+
+  app.get('/pull', async (c) => {
+    const since = position(c)
+    const limit = Number(c.req.query('limit') ?? '50')
+    if (!Number.isInteger(limit) || limit < 1) throw new ProtocolViolation('limit must be a positive integer')
+    const clientId = c.req.query('clientId')
+    await identify(c.req.raw, clientId)
+    const { epoch, head } = await readMeta(db)
+    // The log does not reach the client's position (it was recreated, or restored from an
+    // older backup): upTo below since tells the client to start over.
+    if (since > head) return pullReply({ epoch, batches: [], upTo: head, more: false })
+    const rows = await readAfter(db, since, Math.min(limit, 1000))
+    const page: string[] = []
+    let upTo = since
+    let bytes = 0
+    for (const row of rows) {
+      if (page.length > 0 && bytes + row.size > LIMITS.pushBytes) break
+      upTo = row.rev
+      if (row.origin === clientId) continue
+      bytes += row.size
+      page.push(batchJson(row))
+    }
+    return pullReply({ epoch, batches: page, upTo, more: upTo < head })
+  })
+
+  app.get('/stream', async (c) => {
+    const since = position(c)
+    const clientId = c.req.query('clientId')!
+    await identify(c.req.raw, clientId)
+    const { epoch } = await readMeta(db)
+    return new Response(fanout.open(clientId, since, epoch, c.req.raw.signal), {
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
+    })
+  })
+
+  app.notFound((c) => problem(404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`))
+  app.onError((error) => {
+    if (error instanceof AuthError) return problem(401, error.message, { 'www-authenticate': 'Bearer' })
+    if (error instanceof ForeignClientError) return problem(403, error.message)
+    if (error instanceof ProtocolViolation || error instanceof UnknownTableError) return problem(400, error.message)
+    if (error instanceof TooLargeError) return problem(413, error.message)
+    if (error instanceof ConflictError) return problem(409, error.message)
+    console.error('[changecast-server]', error)
+    return problem(500, 'internal error')
+  })
+
+  const handler = (async (request: Request): Promise<Response> => {
+    try {
+      await ready
+    } catch {
+      return problem(503, 'the sync server could not start (see its log)', { 'retry-after': '5' })
+    }
+    return app.fetch(request)
+  }) as SyncHandler
+
+  const backendBatch = async (tx: Queryable, changes: readonly BackendChange[], origin = 'backend') => {
+    const wire = changes.map((change) => ({ ...change, key: encodeWireKey(change.key) }))
+    const batch = { rev: 1, tx: 'backend', at: 0, changes: wire }
+    // The same checks as a push: a backend write the clients could not read would stop them.
+    parsePushRequest({ v: PROTOCOL_VERSION, clientId: origin, batches: [batch] })
+    if (JSON.stringify(batch).length > LIMITS.batchBytes)
+      throw new TooLargeError(`the batch is over ${LIMITS.batchBytes} bytes`)
+    return appendBackendBatch(tx, wire, origin)
+  }
+
+  Object.defineProperty(handler, 'streams', { get: () => fanout?.size ?? 0 })
+  return Object.assign(handler, {
+    ready,
+    async write(changes: readonly BackendChange[], { origin }: { origin?: string } = {}) {
+      await ready
+      const rev = await db.transaction((tx) => backendBatch(tx, changes, origin))
+      fanout.announce()
+      return rev
+    },
+    async writeWith(
+      transaction: DriverTransaction,
+      changes: readonly BackendChange[],
+      { origin }: { origin?: string } = {},
+    ) {
+      await ready
+      const tx: Queryable = {
+        query: async <R>(sql: string, params?: readonly unknown[]) =>
+          (await transaction.query(sql, params as unknown[])).rows as R[],
+      }
+      const rev = await backendBatch(tx, changes, origin)
+      // Inside the app's transaction: delivered to every instance if, and when, it commits.
+      await tx.query('select pg_notify($1, $2)', [CHANNEL, ''])
+      return rev
+    },
+    async close() {
+      await ready.catch(() => undefined)
+      await fanout?.close()
+    },
+  })
+}
+
+/** `since` and `v` of a pull or stream request. */
+function position(c: Context): number {
+  if (c.req.query('v') !== String(PROTOCOL_VERSION)) {
+    throw new ProtocolViolation(
+      `unsupported protocol version (this server speaks ${PROTOCOL_VERSION}; add v=${PROTOCOL_VERSION})`,
+    )
+  }
+  const since = Number(c.req.query('since') ?? '0')
+  if (!Number.isSafeInteger(since) || since < 0)
+    throw new ProtocolViolation('since must be a revision (an integer ≥ 0)')
+  return since
+}
+
+/** A pull reply whose batches are JSON text already. */
+function pullReply({ epoch, batches, upTo, more }: Omit<PullReply, 'batches'> & { batches: string[] }): Response {
+  return new Response(
+    `{"epoch":${JSON.stringify(epoch)},"batches":[${batches.join(',')}],"upTo":${upTo},"more":${more}}`,
+    {
+      headers: { 'content-type': 'application/json' },
+    },
+  )
+}
+
+/** The request body as text, refusing more than `limit` bytes. */
+async function readBody(request: Request, limit: number): Promise<string> {
+  if (Number(request.headers.get('content-length')) > limit) throw new TooLargeError(`the body is over ${limit} bytes`)
+  if (!request.body) return ''
+  const reader = request.body.getReader()
+  const decoder = new TextDecoder()
+  const parts: string[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      void reader.cancel().catch(() => undefined)
+      throw new TooLargeError(`the body is over ${limit} bytes`)
+    }
+    parts.push(decoder.decode(value, { stream: true }))
+  }
+  return parts.join('') + decoder.decode()
+}

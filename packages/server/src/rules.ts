@@ -1,0 +1,73 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec'
+import type { PushBatch, WireChange } from '@changecast/core/protocol'
+import type { Principal } from './auth.js'
+
+/** How the server treats one table. */
+export interface TableRules {
+  /**
+   * A Standard Schema validator (zod, valibot, arktype…) every stored value must pass. It
+   * checks; it does not transform: the value is stored as the client sent it (a different
+   * stored value would leave the client with something else than the server).
+   */
+  schema?: StandardSchemaV1
+}
+
+/** What `authorize` is asked about: one change of a pushed batch. */
+export interface AuthorizeContext {
+  principal: Principal
+  clientId: string
+  change: WireChange
+}
+
+/**
+ * Allows a change (return `true` or nothing) or refuses it with a reason (a string): the
+ * whole batch is then rejected, and the client gets the server's current values back.
+ */
+export type Authorize = (context: AuthorizeContext) => boolean | string | void | Promise<boolean | string | void>
+
+/** A change to a table the server does not sync (answered 400: the client's schema and the server's disagree). */
+export class UnknownTableError extends Error {
+  constructor(table: string) {
+    super(`table ${JSON.stringify(table)} is not synced by this server`)
+    this.name = 'UnknownTableError'
+  }
+}
+
+/**
+ * Decides on each batch before it is stored: every change must be to a known table (when
+ * `tables` is given), pass its table's schema, and be authorized. Returns the reason a
+ * batch is refused, or undefined.
+ */
+export async function review(
+  batch: PushBatch,
+  {
+    tables,
+    authorize,
+    principal,
+    clientId,
+  }: { tables?: Record<string, TableRules>; authorize?: Authorize; principal: Principal; clientId: string },
+): Promise<string | undefined> {
+  for (const change of batch.changes) {
+    const rules = tables?.[change.table]
+    if (tables && !rules) throw new UnknownTableError(change.table)
+    if (rules?.schema && change.type !== 'delete') {
+      const result = await rules.schema['~standard'].validate(change.value)
+      if (result.issues) return `${change.table} ${JSON.stringify(change.key)}: ${describe(result.issues)}`
+    }
+    if (authorize) {
+      const verdict = await authorize({ principal, clientId, change })
+      if (typeof verdict === 'string') return verdict
+      if (verdict === false) return `not allowed to ${change.type} ${change.table} ${JSON.stringify(change.key)}`
+    }
+  }
+  return undefined
+}
+
+function describe(issues: readonly StandardSchemaV1.Issue[]): string {
+  return issues
+    .map((issue) => {
+      const path = issue.path?.map((part) => (typeof part === 'object' ? String(part.key) : String(part))).join('.')
+      return path ? `${path}: ${issue.message}` : issue.message
+    })
+    .join('; ')
+}

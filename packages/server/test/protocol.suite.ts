@@ -1,0 +1,204 @@
+// The sync protocol (docs/protocol.md) as raw requests: every server implementation runs it.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { readEvents, type PullReply, type PushReply, type ServerEvent } from '@changecast/core/sync'
+import { startServer, type Backend, type TestServer } from './backends.js'
+
+const BASE = 'http://sync.test'
+const change = (key: unknown, title: string) => ({ type: 'create', table: 'todos', key, value: { id: key, title } })
+const batch = (rev: number, title = `t${rev}`, key: unknown = rev) => ({
+  rev,
+  tx: `tx-${rev}-${title}`,
+  at: 1,
+  changes: [change(key, title)],
+})
+
+export function protocolSuite(backend: Backend): void {
+  describe(`protocol 2 against the ${backend} server`, () => {
+    let server: TestServer
+    beforeEach(async () => {
+      server = await startServer(backend)
+    })
+    afterEach(async () => {
+      await server.close()
+    })
+
+    const push = (body: unknown, raw?: string) =>
+      server.handle(
+        new Request(`${BASE}/push`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: raw ?? JSON.stringify(body),
+        }),
+      )
+    const pushOk = async (clientId: string, batches: unknown[]) => {
+      const response = await push({ v: 2, clientId, batches })
+      expect(response.status).toBe(200)
+      return (await response.json()) as PushReply
+    }
+    const pull = async (query: string) => {
+      const response = await server.handle(new Request(`${BASE}/pull?v=2&${query}`))
+      expect(response.status).toBe(200)
+      return (await response.json()) as PullReply
+    }
+
+    it('acks a new batch with the next server revision, and a repeat of it with the same revision', async () => {
+      const first = await pushOk('a', [batch(1), batch(2)])
+      expect(first.acked).toEqual([
+        { rev: 1, serverRev: 1 },
+        { rev: 2, serverRev: 2 },
+      ])
+      expect(typeof first.epoch).toBe('string')
+      const again = await pushOk('a', [batch(2), batch(3)])
+      expect(again.acked).toEqual([
+        { rev: 2, serverRev: 2 },
+        { rev: 3, serverRev: 3 },
+      ])
+      expect(again.epoch).toBe(first.epoch)
+      expect((await pull('since=0&clientId=b')).batches.map((b) => b.rev)).toEqual([1, 2, 3])
+    })
+
+    it('refuses a rev reused with another transaction (409), and stores nothing of that request', async () => {
+      await pushOk('a', [batch(1)])
+      const response = await push({ v: 2, clientId: 'a', batches: [batch(2), { ...batch(1), tx: 'another' }] })
+      expect(response.status).toBe(409)
+      expect(((await response.json()) as { error: string }).error).toMatch(/already used by another transaction/)
+      expect((await pull('since=0&clientId=b')).batches).toHaveLength(1)
+    })
+
+    it('rejects a refused batch with the state as of the batches before it in the same request, and does not remember the refusal', async () => {
+      await pushOk('a', [batch(1, 'first', 7)])
+      const reply = await pushOk('a', [batch(2, 'second', 7), batch(3, 'refused', 7), batch(4, 'refused', 8)])
+      expect(reply.acked).toEqual([{ rev: 2, serverRev: 2 }])
+      expect(reply.rejected).toEqual([
+        {
+          rev: 3,
+          reason: expect.any(String),
+          serverRev: 2,
+          current: [{ table: 'todos', key: 7, value: { id: 7, title: 'second' } }],
+        },
+        { rev: 4, reason: expect.any(String), serverRev: 2, current: [{ table: 'todos', key: 8 }] },
+      ])
+      // Sent again (now acceptable), a refused rev is evaluated again.
+      const retried = await pushOk('a', [{ ...batch(3, 'fine', 7), tx: 'tx-3-refused' }])
+      expect(retried.acked).toEqual([{ rev: 3, serverRev: 3 }])
+    })
+
+    it("pulls other clients' batches after since, leaves out the asker's own, and covers them with upTo", async () => {
+      await pushOk('a', [batch(1)])
+      await pushOk('b', [batch(1, 'b1', 10)])
+      await pushOk('a', [batch(2)])
+      const forB = await pull('since=0&clientId=b')
+      expect(forB.batches.map((b) => [b.rev, b.origin])).toEqual([
+        [1, 'a'],
+        [3, 'a'],
+      ])
+      expect(forB).toMatchObject({ upTo: 3, more: false })
+      const forA = await pull('since=1&clientId=a')
+      expect(forA.batches.map((b) => b.rev).filter((rev) => rev !== 3)).toEqual([2])
+      expect(forA.upTo).toBe(3)
+      expect(forA.batches[0]!.changes[0]).toEqual({
+        type: 'create',
+        table: 'todos',
+        key: 10,
+        value: { id: 10, title: 'b1' },
+      })
+    })
+
+    it('pages by limit, with more', async () => {
+      await pushOk('a', [batch(1), batch(2), batch(3)])
+      const page = await pull('since=0&limit=2&clientId=b')
+      expect(page).toMatchObject({ upTo: 2, more: true })
+      expect(page.batches.map((b) => b.rev)).toEqual([1, 2])
+      expect((await pull('since=2&limit=2&clientId=b')).batches.map((b) => b.rev)).toEqual([3])
+    })
+
+    it("answers upTo below since when the log does not reach the client's position", async () => {
+      await pushOk('a', [batch(1)])
+      const reply = await pull('since=50&clientId=b')
+      expect(reply.upTo).toBeLessThan(50)
+      expect(reply.batches).toEqual([])
+    })
+
+    it('streams hello first, then the batches after since, then new ones as they commit', async () => {
+      await pushOk('a', [batch(1), batch(2)])
+      const controller = new AbortController()
+      const response = await server.handle(
+        new Request(`${BASE}/stream?v=2&since=1&clientId=b`, { signal: controller.signal }),
+      )
+      expect(response.headers.get('content-type')).toMatch(/text\/event-stream/)
+      const events = readEvents(response.body!)
+      const next = async (): Promise<ServerEvent> => (await events.next()).value as ServerEvent
+      const hello = await next()
+      expect(hello.event).toBe('hello')
+      expect(JSON.parse(hello.data)).toMatchObject({ epoch: expect.any(String), head: 2 })
+      const second = await next()
+      expect([second.event, (JSON.parse(second.data) as { rev: number }).rev]).toEqual(['batch', 2])
+      await pushOk('a', [batch(3)])
+      await server.edit([{ type: 'update', table: 'todos', key: 1, value: { id: 1, title: 'edited' } }])
+      const third = JSON.parse((await next()).data) as { rev: number }
+      const fourth = JSON.parse((await next()).data) as { rev: number; origin: string }
+      expect([third.rev, fourth.rev, fourth.origin]).toEqual([3, 4, 'another-user'])
+      controller.abort()
+      await events.return(undefined)
+    })
+
+    it('keeps one entity per key whatever the spelling of a typed key', async () => {
+      await pushOk('a', [batch(1, 'one', { $date: '2026-11-28T10:00:00Z' })])
+      const reply = await pushOk('a', [batch(2, 'refused', { $date: '2026-11-28T10:00:00.000Z' })])
+      expect(reply.rejected[0]!.current).toEqual([
+        {
+          table: 'todos',
+          key: { $date: '2026-11-28T10:00:00.000Z' },
+          value: { id: { $date: '2026-11-28T10:00:00Z' }, title: 'one' },
+        },
+      ])
+    })
+
+    const malformed: Array<[string, unknown, string?]> = [
+      ['a body that is not JSON', undefined, '{not json'],
+      ['protocol version 1', { v: 1, clientId: 'a', batches: [] }],
+      ['no client id', { v: 2, batches: [] }],
+      ['a batch that is not an object', { v: 2, clientId: 'a', batches: [null] }],
+      ['changes that are not a list', { v: 2, clientId: 'a', batches: [{ rev: 1, tx: 't', at: 1, changes: 5 }] }],
+      ['a change with an invalid key', { v: 2, clientId: 'a', batches: [{ ...batch(1), changes: [change({}, 'x')] }] }],
+      [
+        'a create without a value',
+        { v: 2, clientId: 'a', batches: [{ ...batch(1), changes: [{ type: 'create', table: 'todos', key: 1 }] }] },
+      ],
+      ['a rev twice in one request', { v: 2, clientId: 'a', batches: [batch(1), batch(1)] }],
+      [
+        'a value nested 100 levels deep',
+        {
+          v: 2,
+          clientId: 'a',
+          batches: [
+            {
+              ...batch(1),
+              changes: [{ ...change(1, 'x'), value: JSON.parse('['.repeat(100) + ']'.repeat(100)) as unknown }],
+            },
+          ],
+        },
+      ],
+    ]
+    it.each(malformed)('answers %s with 400 and a message, and stores nothing', async (_name, body, raw) => {
+      const response = await push(body, raw)
+      expect(response.status).toBe(400)
+      expect(((await response.json()) as { error: string }).error.length).toBeGreaterThan(5)
+      expect((await pull('since=0&clientId=b')).batches).toEqual([])
+    })
+
+    it('answers a body over 8 MiB with 413, and bad pull and stream queries with 400', async () => {
+      const big = await push(undefined, 'x'.repeat(9 * 1024 * 1024))
+      expect(big.status).toBe(413)
+      for (const query of [
+        'v=1&since=0&clientId=a',
+        'v=2&since=-1&clientId=a',
+        'v=2&since=abc&clientId=a',
+        'v=2&since=0&limit=0&clientId=a',
+      ]) {
+        expect((await server.handle(new Request(`${BASE}/pull?${query}`))).status).toBe(400)
+      }
+      expect((await server.handle(new Request(`${BASE}/stream?since=0&clientId=a`))).status).toBe(400)
+    })
+  })
+}
