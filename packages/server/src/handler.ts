@@ -223,6 +223,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   }) as SyncHandler
 
   const backendBatch = async (tx: Queryable, changes: readonly BackendChange[], origin = 'backend') => {
+    if (!(changes?.length > 0)) throw new TypeError('write(): give at least one change')
     const wire = changes.map((change) => ({ ...change, key: encodeWireKey(change.key) }))
     const batch = { rev: 1, tx: 'backend', at: 0, changes: wire }
     // The same checks as a push: a backend write the clients could not read would stop them.
