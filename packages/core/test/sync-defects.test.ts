@@ -597,6 +597,53 @@ describe('regression: a server reset is ignored', () => {
     expect(a.sync.status.serverRev).toBe(2)
     expect((await a.db.todos.toArray()).map((todo) => todo.id)).toEqual([2, 5])
   })
+
+  it("regression: a stream's hello below the client's position was ignored (the client waited past a log that went back)", async () => {
+    const batch5 = {
+      rev: 5,
+      tx: 't5',
+      origin: 'o',
+      at: 1,
+      changes: [{ type: 'create', table: 'todos', key: 5, value: { id: 5, title: 't' } }],
+    }
+    const streams: Array<{ since: number; head: number }> = []
+    mock.use(
+      http.get(`${BASE}/a/pull`, ({ request }) => {
+        const since = Number(new URL(request.url).searchParams.get('since'))
+        return HttpResponse.json({ epoch: 'same', batches: since < 5 ? [batch5] : [], upTo: 5, more: false })
+      }),
+      http.get(`${BASE}/a/stream`, ({ request }) => {
+        // The first stream from revision 5 reaches a server restored to revision 2; streams
+        // before it end at once (the client comes back), the ones after it stay open.
+        const since = Number(new URL(request.url).searchParams.get('since'))
+        const wentBack = since === 5 && !streams.some((stream) => stream.head === 2)
+        const head = wentBack ? 2 : 5
+        streams.push({ since, head })
+        const stays = since === 5 && !wentBack
+        const hello = `event: hello\ndata: ${JSON.stringify({ epoch: 'same', head })}\n\n`
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(hello))
+            if (!stays) controller.close()
+          },
+        })
+        return new HttpResponse(body, { headers: { 'content-type': 'text/event-stream' } })
+      }),
+    )
+    const a = await openClient({ url: `${BASE}/a`, pull: 'stream' })
+    await until(() => streams.some((stream) => stream.head === 5 && stream.since === 5 && a.errors.length > 0), {
+      what: 'a stream from revision 5 after the reset',
+    })
+    await until(() => a.sync.status.serverRev === 5)
+    expect(a.errors).toEqual([
+      expect.objectContaining({
+        reason: 'server-reset',
+        message: expect.stringMatching(/went back from revision 5 to 2/),
+      }),
+    ])
+    expect(a.sync.status.serverRev).toBe(5)
+    expect(await a.db.todos.toArray()).toEqual([{ id: 5, title: 't' }])
+  })
 })
 
 describe('regression: the test server trusts its input', () => {

@@ -1,6 +1,6 @@
 import { applyBatch } from './apply-batch.js'
 import type { SyncContext } from './context.js'
-import { checkEpoch } from './epoch.js'
+import { checkEpoch, resetServerPosition } from './epoch.js'
 import { send } from './http.js'
 import { parseHello, parseRemoteBatch, ProtocolViolation } from './protocol.js'
 import { readEvents } from './sse.js'
@@ -44,7 +44,15 @@ export async function readStream(
       if (event.event === 'hello') {
         const hello = parseHello(json(event.data))
         // A new epoch resets this client's position: this connection's batches start from the old one.
-        if (await ctx.exclusive(() => checkEpoch(ctx, hello.epoch))) return
+        const reset = await ctx.exclusive(async () => {
+          if (await checkEpoch(ctx, hello.epoch)) return true
+          if (hello.head >= serverRev) return false
+          // The log does not reach this client's position (restored from an older backup).
+          const why = `The sync server went back from revision ${serverRev} to ${hello.head}`
+          await resetServerPosition(ctx, hello.epoch, why)
+          return true
+        })
+        if (reset) return
         open = true
         onOpen()
       } else if (event.event === 'batch') {
