@@ -8,8 +8,9 @@ import {
   type RemoteBatch,
   type WireChange,
   type WireCurrent,
-} from '@changecast/core/sync'
-import { decodeWireKey, encodeWireKey } from '@changecast/core/sync'
+  decodeWireKey,
+  encodeWireKey,
+} from '@changecast/core/protocol'
 
 /** Faults and rules of the in-memory server; every field can be changed at run time with `server.configure()`. */
 export interface SyncServerOptions {
