@@ -11,31 +11,16 @@ import {
   decodeWireKey,
   encodeWireKey,
 } from '@changecast/core/protocol'
+import { withFaults, type FaultOptions } from './faults.js'
 
 /** Faults and rules of the in-memory server; every field can be changed at run time with `server.configure()`. */
-export interface SyncServerOptions {
-  /** Delay before each answer, ms, or a [min, max] range. @default 0 */
-  latency?: number | [number, number]
-  /** Share of requests answered with 503 or 429 (with `Retry-After`). @default 0 */
-  failureRate?: number
-  /** `Retry-After` sent with 429 and 503, seconds. @default 0 */
-  retryAfter?: number
-  /** Share of requests whose connection drops before the server reads them (a network error). @default 0 */
-  dropRate?: number
-  /** Share of push requests processed, whose reply is then lost (a network error after the commit). @default 0 */
-  lostReplyRate?: number
-  /** Share of pulled or streamed batches sent twice. @default 0 */
-  duplicateRate?: number
-  /** Share of streamed batches followed, later, by an older batch sent again. @default 0 */
-  lateRate?: number
+export interface SyncServerOptions extends FaultOptions {
   /** Leave a client's own batches out of its pulls and streams (the protocol allows either). @default true */
   omitOwn?: boolean
   /** Milliseconds between stream heartbeats (comments). @default 15000 */
   heartbeat?: number
   /** Rejects a pushed batch when it returns a reason for one of its changes. */
   reject?: (change: WireChange, clientId: string) => string | undefined
-  /** Randomness, for reproducible fault injection. @default Math.random */
-  random?: () => number
 }
 
 /** An in-memory sync server, and what it holds, for assertions. */
@@ -98,25 +83,8 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   const streams = new Set<Stream>()
   let pushes = 0
 
-  const random = () => (options.random ?? Math.random)()
-  const chance = (rate = 0) => rate > 0 && random() < rate
   const entity = (table: string, key: unknown) => `${table}\u0000${wireKeyText(key)}`
   const head = () => batches.length
-
-  async function delay() {
-    const { latency = 0 } = options
-    const ms = Array.isArray(latency) ? latency[0] + random() * (latency[1] - latency[0]) : latency
-    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms))
-  }
-
-  function fault(): Response | undefined {
-    if (chance(options.dropRate)) return Response.error()
-    if (chance(options.failureRate)) {
-      const headers = { 'retry-after': String(options.retryAfter ?? 0) }
-      return random() < 0.5 ? json({ error: 'overloaded' }, 503, headers) : json({ error: 'slow down' }, 429, headers)
-    }
-    return undefined
-  }
 
   const visible = (batch: RemoteBatch, clientId: string) => !(options.omitOwn ?? true) || batch.origin !== clientId
 
@@ -133,13 +101,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   }
 
   function sendBatch(stream: Stream, batch: RemoteBatch) {
-    const event = `event: batch\nid: ${batch.rev}\ndata: ${JSON.stringify(batch)}\n\n`
-    stream.send(event)
-    if (chance(options.duplicateRate)) stream.send(event)
-    if (chance(options.lateRate)) {
-      const older = batches[Math.floor(random() * batch.rev)]!
-      setTimeout(() => stream.send(`event: batch\ndata: ${JSON.stringify(older)}\n\n`), random() * 50)
-    }
+    stream.send(`event: batch\nid: ${batch.rev}\ndata: ${JSON.stringify(batch)}\n\n`)
   }
 
   function current(changes: WireChange[]): WireCurrent[] {
@@ -193,7 +155,6 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       accepted.set(id, { tx: batch.tx, serverRev })
       reply.acked.push({ rev: batch.rev, serverRev })
     }
-    if (chance(options.lostReplyRate)) return Response.error()
     return json(reply)
   }
 
@@ -220,7 +181,6 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       if (!visible(batch, clientId)) continue
       bytes += size
       page.push(batch)
-      if (chance(options.duplicateRate)) page.push(batch)
     }
     const reply: PullReply = { epoch, batches: page, upTo, more: upTo < head() }
     return json(reply)
@@ -274,22 +234,23 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     for (const entry of [...streams]) entry.close()
   }
 
+  const faulty = withFaults(async (request) => {
+    try {
+      const url = new URL(request.url)
+      const route = url.pathname.split('/').pop()
+      if (route === 'push' && request.method === 'POST') return await push(request)
+      if (route === 'pull' && request.method === 'GET') return pull(url)
+      if (route === 'stream' && request.method === 'GET') return stream(url, request)
+      return problem(404, `no route ${request.method} ${url.pathname}`)
+    } catch (error) {
+      return problem(500, `the test server failed: ${String(error)}`)
+    }
+  }, options)
+
   return {
-    async handle(request) {
-      try {
-        const url = new URL(request.url)
-        const route = url.pathname.split('/').pop()
-        if (route === 'push') pushes++
-        await delay()
-        const injected = fault()
-        if (injected) return injected
-        if (route === 'push' && request.method === 'POST') return await push(request)
-        if (route === 'pull' && request.method === 'GET') return pull(url)
-        if (route === 'stream' && request.method === 'GET') return stream(url, request)
-        return problem(404, `no route ${request.method} ${url.pathname}`)
-      } catch (error) {
-        return problem(500, `the test server failed: ${String(error)}`)
-      }
+    handle(request) {
+      if (new URL(request.url).pathname.endsWith('/push')) pushes++
+      return faulty(request)
     },
     get batches() {
       return batches
@@ -322,6 +283,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     },
     configure(next) {
       Object.assign(options, next)
+      faulty.configure(next)
     },
     restart: closeStreams,
     reset() {
