@@ -1,22 +1,11 @@
-// Seeded, randomized convergence: several clients × tabs against the in-memory server with
-// every fault it has, and the properties of docs/protocol.md checked exactly at the end.
+// Seeded, randomized convergence against the in-memory server with every fault it has;
+// the properties of docs/protocol.md are checked exactly at the end (see convergence.ts).
 // CI runs a fixed handful of seeds; CONVERGENCE_SEEDS=200 (or a list: "3,17") runs more.
-import { http, HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createSyncServer, type SyncServer } from '@changecast/testing'
-import { LOG_TABLE, type LogRow } from '../src/log/changelog.js'
-import { SYNC_TABLE } from '../src/sync/store.js'
-import {
-  BASE,
-  closeAll,
-  installBrowserGlobals,
-  openClient,
-  seeded,
-  until,
-  type Client,
-  type Todo,
-} from './sync-helpers.js'
+import { afterAll, afterEach, beforeAll, describe, it } from 'vitest'
+import { createSyncServer } from '@changecast/testing'
+import { FAULTS, FORBIDDEN, scenario, seedsToRun, useMock, type OpenTarget } from './convergence.js'
+import { closeAll, type Todo } from './sync-helpers.js'
 
 const mock = setupServer()
 beforeAll(() => mock.listen({ onUnhandledRequest: 'error' }))
@@ -25,208 +14,32 @@ afterEach(async () => {
   await closeAll()
   mock.resetHandlers()
 })
+useMock(mock)
 
-function seedsToRun(): number[] {
-  const given = process.env.CONVERGENCE_SEEDS
-  if (!given) return [1, 2, 3, 4, 5, 6]
-  if (given.includes(',')) return given.split(',').map(Number)
-  return Array.from({ length: Number(given) }, (_, i) => i + 1)
-}
-
-interface Tab {
-  client: number
-  context: Client
-  /** Server revisions of the remote batches this tab's subscribers received, in order. */
-  received: number[]
-}
-
-async function scenario(seed: number): Promise<void> {
-  const random = seeded(seed)
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
-  const browser = installBrowserGlobals()
-  const server: SyncServer = createSyncServer({
+const inMemory: OpenTarget = (random) => {
+  const server = createSyncServer({
     random,
-    latency: [0, 4],
-    failureRate: 0.08,
-    retryAfter: 0,
-    dropRate: 0.05,
-    lostReplyRate: 0.1,
-    duplicateRate: 0.15,
-    lateRate: 0.1,
+    ...FAULTS,
     heartbeat: 50,
-    reject: (change) => ((change.value as Todo | undefined)?.title === 'forbidden' ? 'forbidden title' : undefined),
+    reject: (change) => ((change.value as Todo | undefined)?.title === FORBIDDEN ? 'forbidden title' : undefined),
   })
-  const offline = new Set<number>()
-  const streams = new Map<number, Set<AbortController>>()
-  mock.use(
-    http.all(`${BASE}/:client/:route`, async ({ request, params }) => {
-      const client = Number(params.client)
-      if (offline.has(client)) return HttpResponse.error()
-      const response = await server.handle(request)
-      // A reply travels a while after the server committed: meanwhile other writes land and stream in.
-      if (params.route === 'push') await new Promise((resolve) => setTimeout(resolve, random() * 15))
-      if (params.route !== 'stream' || !response.body)
-        return response.type === 'error' ? HttpResponse.error() : response
-      // A client going offline cuts its open streams too.
-      const cut = new AbortController()
-      const set = streams.get(client) ?? new Set()
-      streams.set(client, set.add(cut))
-      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
-      void response.body.pipeTo(writable, { signal: cut.signal }).catch(() => undefined)
-      return new Response(readable, { headers: response.headers })
-    }),
-  )
-  const byTx = () => new Map(server.batches.map((batch) => [batch.tx, batch.rev]))
-  const clients = 2 + Math.floor(random() * 2)
-  const names = Array.from({ length: clients }, (_, i) => `converge-${seed}-${i}-${Date.now()}`)
-  const pulls = names.map(() => pick(['stream', 'poll'] as const))
-  const tabs: Tab[] = []
-  const all: Tab[] = []
-
-  const openTab = async (client: number): Promise<Tab> => {
-    const context = await openClient({
-      name: names[client],
-      url: `${BASE}/${client}`,
-      pull: pulls[client],
-      interval: 15,
-      batchSize: 1 + Math.floor(random() * 6),
-      backoff: { base: 2, cap: 30 },
-    })
-    const tab: Tab = { client, context, received: [] }
-    context.feed.onBatch((batch) => {
-      if (batch.source !== 'remote' || batch.origin === 'server') return
-      const rev = byTx().get(batch.tx)
-      tab.received.push(rev ?? -1)
-    })
-    tabs.push(tab)
-    all.push(tab)
-    return tab
-  }
-  for (let client = 0; client < clients; client++) {
-    await openTab(client)
-    await openTab(client)
-  }
-
-  const keys = [1, 2, 3, 4]
-  const title = () => (random() < 0.08 ? 'forbidden' : `t${Math.floor(random() * 1000)}`)
-  try {
-    for (let step = 0; step < 70; step++) {
-      const tab = pick(tabs)
-      const { db } = tab.context
-      const roll = random()
-      if (roll < 0.4) {
-        const key = pick(keys)
-        const write = random()
-        const op =
-          write < 0.5
-            ? db.todos.put({ id: key, title: title() })
-            : write < 0.7
-              ? db.todos.update(key, { title: title(), done: random() < 0.5 })
-              : write < 0.85
-                ? db.todos.delete(key)
-                : db.transaction('rw', db.todos, async () => {
-                    await db.todos.put({ id: key, title: title() })
-                    await db.todos.put({ id: pick(keys), title: title() })
-                  })
-        await op
-      } else if (roll < 0.6) {
-        const key = pick(keys)
-        server.edit(
-          random() < 0.25
-            ? [{ type: 'delete', table: 'todos', key }]
-            : [{ type: 'update', table: 'todos', key, value: { id: key, title: `server ${step}` } }],
-        )
-      } else if (roll < 0.68) {
-        const client = Math.floor(random() * clients)
-        if (offline.has(client)) offline.delete(client)
-        else {
-          offline.add(client)
-          for (const cut of streams.get(client) ?? []) cut.abort()
-        }
-      } else if (roll < 0.74) {
-        // A reload, or the leader tab closing.
-        const leader = tabs.find((candidate) => candidate.context.sync.status.leader)
-        const closing = random() < 0.5 && leader ? leader : tab
-        tabs.splice(tabs.indexOf(closing), 1)
-        closing.context.close()
-        await openTab(closing.client)
-      } else if (roll < 0.77) {
-        server.restart()
-      } else if (roll < 0.8) {
-        browser.setOnline(false)
-        await new Promise((resolve) => setTimeout(resolve, random() * 20))
-        browser.setOnline(true)
-      } else if (roll < 0.88) {
-        void tab.context.sync.flush({ attempts: 1 }).catch(() => undefined)
-      }
-      await new Promise((resolve) => setTimeout(resolve, random() * 12))
-    }
-
-    // Everything online and quiet.
-    offline.clear()
-    server.configure({ failureRate: 0, dropRate: 0, lostReplyRate: 0, duplicateRate: 0, lateRate: 0, latency: 0 })
-    let stable = 0
-    let seen = -1
-    await until(
-      async () => {
-        for (let client = 0; client < clients; client++) {
-          await tabs.find((tab) => tab.client === client)!.context.sync.flush({ attempts: 10 })
-        }
-        stable = server.batches.length === seen ? stable + 1 : 0
-        seen = server.batches.length
-        return stable >= 2
-      },
-      { timeout: 20_000, what: `seed ${seed} to quiesce` },
-    )
-
-    for (let client = 0; client < clients; client++) {
-      const { db, sync } = tabs.find((tab) => tab.client === client)!.context
-      const label = `seed ${seed}, client ${client}`
-      const state = (await db.table(SYNC_TABLE).get('state')) as { clientId: string }
-      // 1. Every committed local transaction is on the server exactly once, or was rejected.
-      const local = (await db.table<LogRow>(LOG_TABLE).toArray()).filter((row) => row.source === 'local')
-      const receipts = await Promise.all(local.map((row) => sync.settled(row.rev)))
-      local.forEach((row, i) => {
-        const copies = server.batches.filter((batch) => batch.origin === state.clientId && batch.tx === row.tx).length
-        expect(copies, `${label}, rev ${row.rev}`).toBe(receipts[i]!.status === 'acked' ? 1 : 0)
-        expect(receipts[i]!.status, `${label}, rev ${row.rev}`).not.toBe('dropped')
-      })
-      expect(
-        server.batches.filter((batch) => batch.origin === state.clientId),
-        label,
-      ).toHaveLength(receipts.filter((receipt) => receipt.status === 'acked').length)
-      // 2, 3. The client's table equals the server's state, exactly.
-      const server_ = server
-        .rows('todos')
-        .map((row) => row.value as Todo)
-        .sort((a, b) => a.id - b.id)
-      expect(await db.todos.toArray(), label).toEqual(server_)
-      // 5. Nothing was set aside, nothing is waiting.
-      expect(await sync.setAside(), label).toEqual([])
-      expect(sync.status, label).toMatchObject({ outbox: 0, setAside: 0 })
-    }
-    // 4. Each server batch reached each tab's subscribers at most once, in server order.
-    for (const tab of all) {
-      expect(tab.received.includes(-1), `seed ${seed}: an unknown remote batch`).toBe(false)
-      for (let i = 1; i < tab.received.length; i++) {
-        expect(
-          tab.received[i]!,
-          `seed ${seed}, tab of client ${tab.client}: ${tab.received.join(',')}`,
-        ).toBeGreaterThan(tab.received[i - 1]!)
-      }
-    }
-  } finally {
-    await closeAll()
-    browser.uninstall()
-    server.close()
-  }
+  const done = <T>(value?: T) => Promise.resolve(value as T)
+  return done({
+    handle: (request) => server.handle(request),
+    configure: (faults) => server.configure(faults),
+    edit: (changes) => done(void server.edit(changes)),
+    restart: () => done(server.restart()),
+    batches: () => done(server.batches),
+    rows: (table) => done(server.rows(table).map((row) => row.value)),
+    close: () => done(server.close()),
+  })
 }
 
 describe('sync converges under faults (seeded, randomized)', () => {
   for (const seed of seedsToRun()) {
     it(
       `seed ${seed}: every client ends on the server's state; every commit on the server once or rejected`,
-      () => scenario(seed),
+      () => scenario(seed, inMemory),
       60_000,
     )
   }

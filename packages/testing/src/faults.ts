@@ -80,7 +80,11 @@ export function withFaults(handle: (request: Request) => Promise<Response>, init
               const older = seen[Math.floor(random() * seen.length)]!
               const timer = setTimeout(() => {
                 late.delete(timer)
-                if (!closed) controller.enqueue(encoder.encode(older))
+                try {
+                  if (!closed) controller.enqueue(encoder.encode(older))
+                } catch {
+                  // The client closed the stream meanwhile.
+                }
               }, random() * 50)
               late.add(timer)
             }

@@ -10,15 +10,16 @@ const DIRECTORY = new URL('../../migrations/', import.meta.url)
  */
 export async function migrate(db: Database): Promise<number[]> {
   const files = (await readdir(DIRECTORY)).filter((name) => /^\d{3}-.*\.sql$/.test(name)).sort()
-  await db.exec(
-    'create table if not exists changecast_migrations (version int primary key, name text not null, applied_at timestamptz not null default now())',
-  )
   const applied: number[] = []
   for (const name of files) {
     const version = Number(name.slice(0, 3))
     const sql = await readFile(new URL(name, DIRECTORY), 'utf8')
     const done = await db.transaction(async (tx) => {
+      // Under the lock, so instances starting together do not race to create the table.
       await tx.query("select pg_advisory_xact_lock(hashtext('changecast-migrations'))")
+      await tx.query(
+        'create table if not exists changecast_migrations (version int primary key, name text not null, applied_at timestamptz not null default now())',
+      )
       const found = await tx.query('select 1 from changecast_migrations where version = $1', [version])
       if (found.length > 0) return false
       for (const statement of statements(sql)) await tx.query(statement)
