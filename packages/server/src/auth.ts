@@ -1,5 +1,6 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import type { Queryable } from './db/port.js'
+import type { Names } from './names.js'
 
 /** Who is making a request. */
 export interface Principal {
@@ -82,23 +83,25 @@ export class ForeignClientError extends Error {
  */
 export class ClientBindings {
   readonly #db: Queryable
+  readonly #t: Names
   readonly #known = new Map<string, string>()
 
-  constructor(db: Queryable) {
+  constructor(db: Queryable, t: Names) {
     this.#db = db
+    this.#t = t
   }
 
   async check(clientId: string, principal: Principal): Promise<void> {
     let owner = this.#known.get(clientId)
     if (owner === undefined) {
       const inserted = await this.#db.query<{ principal: string }>(
-        'insert into changecast_clients (client_id, principal) values ($1, $2) on conflict (client_id) do nothing returning principal',
+        `insert into ${this.#t.clients} (client_id, principal) values ($1, $2) on conflict (client_id) do nothing returning principal`,
         [clientId, principal.id],
       )
       owner =
         inserted[0]?.principal ??
         (
-          await this.#db.query<{ principal: string }>('select principal from changecast_clients where client_id = $1', [
+          await this.#db.query<{ principal: string }>(`select principal from ${this.#t.clients} where client_id = $1`, [
             clientId,
           ])
         )[0]!.principal

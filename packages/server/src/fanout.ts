@@ -1,8 +1,6 @@
 import type { Database } from './db/port.js'
+import type { Names } from './names.js'
 import { batchJson, readAfter, readMeta, type StoredBatch } from './store.js'
-
-/** The channel commits are announced on (NOTIFY without payload: readers read the log). */
-export const CHANNEL = 'changecast'
 
 const PAGE = 500
 const encoder = new TextEncoder()
@@ -37,6 +35,7 @@ interface Stream {
  */
 export class Fanout {
   readonly #db: Database
+  readonly #t: Names
   readonly #options: Required<FanoutOptions>
   readonly #streams = new Set<Stream>()
   #last = 0
@@ -48,8 +47,9 @@ export class Fanout {
   #notifyAgain = false
   #closed = false
 
-  constructor(db: Database, options: FanoutOptions = {}) {
+  constructor(db: Database, t: Names, options: FanoutOptions = {}) {
     this.#db = db
+    this.#t = t
     this.#options = { pollInterval: options.pollInterval ?? 1500, heartbeat: options.heartbeat ?? 15_000 }
   }
 
@@ -59,8 +59,8 @@ export class Fanout {
   }
 
   async start(): Promise<void> {
-    this.#last = (await readMeta(this.#db)).head
-    this.#unlisten = await this.#db.listen(CHANNEL, () => this.kick())
+    this.#last = (await readMeta(this.#db, this.#t)).head
+    this.#unlisten = await this.#db.listen(this.#t.channel, () => this.kick())
     this.#timers.push(
       setInterval(() => this.kick(), this.#options.pollInterval),
       setInterval(() => {
@@ -100,7 +100,7 @@ export class Fanout {
     }
     this.#notifying = true
     void this.#db
-      .query('select pg_notify($1, $2)', [CHANNEL, ''])
+      .query('select pg_notify($1, $2)', [this.#t.channel, ''])
       .catch((error: Error) => console.error(`[changecast-server] NOTIFY failed: ${error.message}`))
       .finally(() => {
         this.#notifying = false
@@ -161,7 +161,7 @@ export class Fanout {
   /** Reads the log from the stream's position until it reaches the fan-out's; then it is live. */
   async #catchUp(stream: Stream): Promise<void> {
     for (;;) {
-      const batches = await readAfter(this.#db, stream.position, PAGE)
+      const batches = await readAfter(this.#db, this.#t, stream.position, PAGE)
       for (const batch of batches) this.#deliver(stream, batch, encoder.encode(event(batch)))
       if (stream.closed) return
       // Nothing between the last read and the fan-out's position: from here on, no gap.
@@ -174,7 +174,7 @@ export class Fanout {
 
   async #read(): Promise<void> {
     for (;;) {
-      const batches = await readAfter(this.#db, this.#last, PAGE)
+      const batches = await readAfter(this.#db, this.#t, this.#last, PAGE)
       for (const batch of batches) {
         const bytes = encoder.encode(event(batch))
         for (const stream of this.#streams) if (stream.live) this.#deliver(stream, batch, bytes)

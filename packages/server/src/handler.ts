@@ -8,11 +8,13 @@ import {
   ProtocolViolation,
   type PullReply,
   type WireChange,
+  wireKeyText,
 } from '@changecast/core/protocol'
 import { AuthError, ClientBindings, ForeignClientError, type Authenticate, type Principal } from './auth.js'
 import type { Database, Queryable } from './db/port.js'
 import { migrate } from './db/migrate.js'
-import { CHANNEL, Fanout } from './fanout.js'
+import { Fanout } from './fanout.js'
+import { names } from './names.js'
 import { review, UnknownTableError, type Authorize, type TableRules } from './rules.js'
 import { appendBackendBatch, batchJson, ConflictError, push, readAfter, readMeta } from './store.js'
 
@@ -29,6 +31,11 @@ export interface SyncHandlerOptions {
   tables?: Record<string, TableRules>
   /** Allows or refuses each pushed change (see {@link Authorize}). @default everything allowed */
   authorize?: Authorize
+  /**
+   * PostgreSQL schema of the server's tables (created when missing): several servers can
+   * share one database, each in its own schema. @default 'public'
+   */
+  schema?: string
   /** Path the protocol is served under: `/sync` serves `/sync/push`, `/sync/pull`, `/sync/stream`. @default '' */
   basePath?: string
   /** Origins of browser apps on other origins (CORS), or `'*'`. @default same origin only */
@@ -76,6 +83,13 @@ export interface SyncHandler {
     changes: readonly BackendChange[],
     options?: { origin?: string },
   ): Promise<number>
+  /**
+   * The server's current value of an entity (`key` as the app uses it), or `undefined` when
+   * it does not exist (never written, or deleted).
+   * @example
+   * const todo = await sync.read('todos', 7)
+   */
+  read(table: string, key: unknown): Promise<unknown>
   /** Closes every stream and stops listening; the database stays open. */
   close(): Promise<void>
 }
@@ -105,15 +119,16 @@ const problem = (status: number, error: string, headers: Record<string, string> 
  */
 export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   const { authenticate, tables, authorize, maxBatches = 500 } = options
+  const t = names(options.schema)
   let db!: Database
   let fanout!: Fanout
   let bindings!: ClientBindings
   const ready = (async () => {
     db = await options.database
-    await migrate(db)
-    fanout = new Fanout(db, { pollInterval: options.pollInterval, heartbeat: options.heartbeat })
+    await migrate(db, t.schema)
+    fanout = new Fanout(db, t, { pollInterval: options.pollInterval, heartbeat: options.heartbeat })
     await fanout.start()
-    bindings = new ClientBindings(db)
+    bindings = new ClientBindings(db, t)
   })()
   // Requests wait; a failed start answers 503 (logged once).
   ready.catch((error: Error) => console.error(`[changecast-server] Could not start: ${error.message}`))
@@ -143,7 +158,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   }
 
   app.get('/', async () => {
-    const { epoch, head } = await readMeta(db)
+    const { epoch, head } = await readMeta(db, t)
     return json({ server: 'changecast', protocol: PROTOCOL_VERSION, epoch, head, streams: fanout.size })
   })
 
@@ -163,7 +178,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     for (const batch of body.batches) {
       decided.push({ batch, refusal: await review(batch, { tables, authorize, principal, clientId: body.clientId }) })
     }
-    const { reply, appended } = await push(db, body.clientId, decided)
+    const { reply, appended } = await push(db, t, body.clientId, decided)
     if (appended > 0) fanout.announce()
     return json(reply)
   })
@@ -174,11 +189,11 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     if (!Number.isInteger(limit) || limit < 1) throw new ProtocolViolation('limit must be a positive integer')
     const clientId = c.req.query('clientId')
     await identify(c.req.raw, clientId)
-    const { epoch, head } = await readMeta(db)
+    const { epoch, head } = await readMeta(db, t)
     // The log does not reach the client's position (it was recreated, or restored from an
     // older backup): upTo below since tells the client to start over.
     if (since > head) return pullReply({ epoch, batches: [], upTo: head, more: false })
-    const rows = await readAfter(db, since, Math.min(limit, 1000))
+    const rows = await readAfter(db, t, since, Math.min(limit, 1000))
     const page: string[] = []
     let upTo = since
     let bytes = 0
@@ -196,7 +211,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     const since = position(c)
     const clientId = c.req.query('clientId')!
     await identify(c.req.raw, clientId)
-    const { epoch } = await readMeta(db)
+    const { epoch } = await readMeta(db, t)
     return new Response(fanout.open(clientId, since, epoch, c.req.raw.signal), {
       headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
     })
@@ -230,7 +245,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     parsePushRequest({ v: PROTOCOL_VERSION, clientId: origin, batches: [batch] })
     if (JSON.stringify(batch).length > LIMITS.batchBytes)
       throw new TooLargeError(`the batch is over ${LIMITS.batchBytes} bytes`)
-    return appendBackendBatch(tx, wire, origin)
+    return appendBackendBatch(tx, t, wire, origin)
   }
 
   Object.defineProperty(handler, 'streams', { get: () => fanout?.size ?? 0 })
@@ -254,8 +269,16 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
       }
       const rev = await backendBatch(tx, changes, origin)
       // Inside the app's transaction: delivered to every instance if, and when, it commits.
-      await tx.query('select pg_notify($1, $2)', [CHANNEL, ''])
+      await tx.query('select pg_notify($1, $2)', [t.channel, ''])
       return rev
+    },
+    async read(table: string, key: unknown) {
+      await ready
+      const [row] = await db.query<{ value: string | null }>(
+        `select value from ${t.entities} where tbl = $1 and key = $2`,
+        [table, wireKeyText(encodeWireKey(key))],
+      )
+      return row?.value == null ? undefined : (JSON.parse(row.value) as unknown)
     },
     async close() {
       await ready.catch(() => undefined)

@@ -6,6 +6,7 @@ import {
   type WireCurrent,
 } from '@changecast/core/protocol'
 import type { Database, Queryable } from './db/port.js'
+import type { Names } from './names.js'
 
 /** A stored batch, as read back (its changes as the JSON text they were stored as). */
 export interface StoredBatch {
@@ -36,9 +37,9 @@ const entityId = (table: string, keyText: string) => `${table}\u0000${keyText}`
 const keyTextOf = (change: Pick<WireChange, 'key'>) => wireKeyText(change.key)
 
 /** The log's epoch and newest revision. `lock`: hold the row (every write does) until the transaction ends. */
-export async function readMeta(db: Queryable, lock = false): Promise<{ epoch: string; head: number }> {
+export async function readMeta(db: Queryable, t: Names, lock = false): Promise<{ epoch: string; head: number }> {
   const [row] = await db.query<{ epoch: string; head: string | number }>(
-    `select epoch, head from changecast_meta where id = 1${lock ? ' for update' : ''}`,
+    `select epoch, head from ${t.meta} where id = 1${lock ? ' for update' : ''}`,
   )
   return { epoch: row!.epoch, head: Number(row!.head) }
 }
@@ -53,14 +54,15 @@ export async function readMeta(db: Queryable, lock = false): Promise<{ epoch: st
  */
 export async function push(
   db: Database,
+  t: Names,
   clientId: string,
   decided: readonly Decided[],
 ): Promise<{ reply: PushReply; appended: number }> {
   return db.transaction(async (tx) => {
-    const meta = await readMeta(tx, true)
+    const meta = await readMeta(tx, t, true)
     let head = meta.head
     const done = await tx.query<{ client_rev: string | number; rev: string | number; tx: string }>(
-      'select client_rev, rev, tx from changecast_batches where origin = $1 and client_rev = any($2::bigint[])',
+      `select client_rev, rev, tx from ${t.batches} where origin = $1 and client_rev = any($2::bigint[])`,
       [clientId, decided.map(({ batch }) => batch.rev)],
     )
     const accepted = new Map(done.map((row) => [Number(row.client_rev), { rev: Number(row.rev), tx: row.tx }]))
@@ -73,6 +75,7 @@ export async function push(
     const fresh = decided.filter(({ batch }) => !accepted.has(batch.rev))
     const state = await readEntities(
       tx,
+      t,
       fresh.flatMap(({ batch }) => batch.changes),
     )
     const reply: PushReply = { epoch: meta.epoch, acked: [], rejected: [] }
@@ -103,7 +106,7 @@ export async function push(
         reply.acked.push({ rev: batch.rev, serverRev: head })
       }
     }
-    if (appended.length > 0) await store(tx, appended, state, head)
+    if (appended.length > 0) await store(tx, t, appended, state, head)
     return { reply, appended: appended.length }
   })
 }
@@ -112,8 +115,13 @@ export async function push(
  * Appends a batch written by the backend itself (no client), in `tx`: the caller's own
  * transaction, or one of the server's. Returns its revision.
  */
-export async function appendBackendBatch(tx: Queryable, changes: WireChange[], origin: string): Promise<number> {
-  const meta = await readMeta(tx, true)
+export async function appendBackendBatch(
+  tx: Queryable,
+  t: Names,
+  changes: WireChange[],
+  origin: string,
+): Promise<number> {
+  const meta = await readMeta(tx, t, true)
   const rev = meta.head + 1
   const json = JSON.stringify(changes)
   const state: State = new Map()
@@ -127,7 +135,7 @@ export async function appendBackendBatch(tx: Queryable, changes: WireChange[], o
     changes: json,
     size: json.length,
   }
-  await store(tx, [batch], state, rev)
+  await store(tx, t, [batch], state, rev)
   return rev
 }
 
@@ -137,7 +145,7 @@ type State = Map<string, { table: string; key: string; value: string | null; rev
 /** A batch about to be appended: `clientRev` is null for backend writes. */
 type Appended = StoredBatch & { clientRev: number | null }
 
-async function readEntities(tx: Queryable, changes: readonly WireChange[]): Promise<State> {
+async function readEntities(tx: Queryable, t: Names, changes: readonly WireChange[]): Promise<State> {
   const state: State = new Map()
   const tables: string[] = []
   const keys: string[] = []
@@ -150,7 +158,7 @@ async function readEntities(tx: Queryable, changes: readonly WireChange[]): Prom
   }
   if (tables.length === 0) return new Map()
   const rows = await tx.query<{ tbl: string; key: string; value: string | null }>(
-    'select tbl, key, value from changecast_entities where (tbl, key) in (select * from unnest($1::text[], $2::text[]))',
+    `select tbl, key, value from ${t.entities} where (tbl, key) in (select * from unnest($1::text[], $2::text[]))`,
     [tables, keys],
   )
   const found: State = new Map()
@@ -190,9 +198,9 @@ function currentOf(changes: readonly WireChange[], state: State): WireCurrent[] 
 }
 
 /** Writes appended batches, the entities they changed (the state's entries with a rev), and the new head. */
-async function store(tx: Queryable, batches: Appended[], state: State, head: number): Promise<void> {
+async function store(tx: Queryable, t: Names, batches: Appended[], state: State, head: number): Promise<void> {
   await tx.query(
-    `insert into changecast_batches (rev, origin, client_rev, tx, at, changes, size)
+    `insert into ${t.batches} (rev, origin, client_rev, tx, at, changes, size)
      select * from unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::float8[], $6::text[], $7::int[])`,
     [
       batches.map((b) => b.rev),
@@ -207,17 +215,17 @@ async function store(tx: Queryable, batches: Appended[], state: State, head: num
   const written = [...state.values()].filter((entry) => entry.rev !== undefined)
   if (written.length > 0) {
     await tx.query(
-      `insert into changecast_entities (tbl, key, value, rev)
+      `insert into ${t.entities} (tbl, key, value, rev)
        select * from unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
        on conflict (tbl, key) do update set value = excluded.value, rev = excluded.rev`,
       [written.map((e) => e.table), written.map((e) => e.key), written.map((e) => e.value), written.map((e) => e.rev)],
     )
   }
-  await tx.query('update changecast_meta set head = $1 where id = 1', [head])
+  await tx.query(`update ${t.meta} set head = $1 where id = 1`, [head])
 }
 
 /** Batches after revision `after`, in order, at most `limit`. */
-export async function readAfter(db: Queryable, after: number, limit: number): Promise<StoredBatch[]> {
+export async function readAfter(db: Queryable, t: Names, after: number, limit: number): Promise<StoredBatch[]> {
   const rows = await db.query<{
     rev: string | number
     origin: string
@@ -225,10 +233,7 @@ export async function readAfter(db: Queryable, after: number, limit: number): Pr
     at: number
     changes: string
     size: number
-  }>('select rev, origin, tx, at, changes, size from changecast_batches where rev > $1 order by rev limit $2', [
-    after,
-    limit,
-  ])
+  }>(`select rev, origin, tx, at, changes, size from ${t.batches} where rev > $1 order by rev limit $2`, [after, limit])
   return rows.map((row) => ({ ...row, rev: Number(row.rev), at: Number(row.at), size: Number(row.size) }))
 }
 
