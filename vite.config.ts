@@ -1,20 +1,7 @@
-import { fileURLToPath } from 'node:url'
 import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
 import { chromiumArgs } from './scripts/chromium.mjs'
-
-const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
-const alias = {
-  // More specific first: an alias also matches the paths below it.
-  '@changecast/core/sync': source('./packages/core/src/sync/index.ts'),
-  '@changecast/core/protocol': source('./packages/core/src/sync/protocol.ts'),
-  '@changecast/server/node': source('./packages/server/src/node.ts'),
-  '@changecast/server': source('./packages/server/src/index.ts'),
-  '@changecast/core': source('./packages/core/src/index.ts'),
-  '@changecast/react': source('./packages/react/src/index.ts'),
-  '@changecast/vue': source('./packages/vue/src/index.ts'),
-  '@changecast/testing': source('./packages/testing/src/index.ts'),
-}
+import { workspaceAliases as alias } from './scripts/aliases.ts'
 
 export default defineConfig({
   resolve: { alias },

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vite'
-import { playgroundSyncServer } from './sync-server.ts'
+import { workspaceAliases } from '../scripts/aliases.ts'
+import { playgroundSyncServer } from './server/plugin.ts'
 
 // The playground runs against the packages' sources, so edits show up without a build.
 const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
@@ -9,12 +10,7 @@ export default defineConfig({
   root: source('.'),
   plugins: [playgroundSyncServer()],
   resolve: {
-    alias: {
-      '@changecast/core/sync': source('../packages/core/src/sync/index.ts'),
-      '@changecast/core': source('../packages/core/src/index.ts'),
-      '@changecast/react': source('../packages/react/src/index.ts'),
-      '@changecast/vue': source('../packages/vue/src/index.ts'),
-    },
+    alias: workspaceAliases,
   },
   server: { host: '127.0.0.1' },
   // Vue's compile-time flags, set explicitly so the esm-bundler build does not warn.

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vite'
+import { workspaceAliases } from '../../scripts/aliases.ts'
 
 const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 
@@ -7,10 +8,7 @@ const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 export default defineConfig({
   root: source('.'),
   resolve: {
-    alias: {
-      '@changecast/core/sync': source('../../packages/core/src/sync/index.ts'),
-      '@changecast/core': source('../../packages/core/src/index.ts'),
-    },
+    alias: workspaceAliases,
   },
   server: { host: '127.0.0.1' },
   logLevel: 'warn',

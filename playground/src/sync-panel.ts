@@ -6,7 +6,7 @@ export function syncRoom(): string {
   return new URLSearchParams(location.search).get('room') ?? 'default'
 }
 
-/** Server sync status and the mock server's controls (network, latency, failures, another user). */
+/** Server sync status and the playground server's controls (network, latency, failures, another user). */
 export function createSyncPanel(sync: SyncController, room: string) {
   const control = (body: object) =>
     fetch(`/api/sync/${room}/control`, { method: 'POST', body: JSON.stringify(body) }).then((r) =>
@@ -122,7 +122,9 @@ export function createSyncPanel(sync: SyncController, room: string) {
     h(
       'p',
       {},
-      'Pushes every commit to an in-memory server (room ',
+      'Pushes every commit to the Changecast server (',
+      h('code', {}, '@changecast/server'),
+      ' on PGlite, room ',
       h('code', {}, room),
       ') and streams back what others write, as ',
       h('span', { class: 'chip remote' }, 'remote'),
