@@ -14,6 +14,7 @@ import { AuthError, ClientBindings, ForeignClientError, type Authenticate, type 
 import type { Database, Queryable } from './db/port.js'
 import { migrate } from './db/migrate.js'
 import { Fanout } from './fanout.js'
+import { PushQueue } from './push-queue.js'
 import { names } from './names.js'
 import { review, UnknownTableError, type Authorize, type TableRules } from './rules.js'
 import { appendBackendBatch, batchJson, ConflictError, push, readAfter, readMeta } from './store.js'
@@ -123,6 +124,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   let db!: Database
   let fanout!: Fanout
   let bindings!: ClientBindings
+  const pushes = new PushQueue((requests) => push(db, t, requests))
   const ready = (async () => {
     db = await options.database
     await migrate(db, t.schema)
@@ -178,9 +180,10 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     for (const batch of body.batches) {
       decided.push({ batch, refusal: await review(batch, { tables, authorize, principal, clientId: body.clientId }) })
     }
-    const { reply, appended } = await push(db, t, body.clientId, decided)
-    if (appended > 0) fanout.announce()
-    return json(reply)
+    const outcome = await pushes.push({ clientId: body.clientId, decided }, text.length)
+    if (outcome instanceof ConflictError) throw outcome
+    if (outcome.appended > 0) fanout.announce()
+    return json(outcome.reply)
   })
 
   app.get('/pull', async (c) => {

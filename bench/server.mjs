@@ -1,0 +1,283 @@
+// pnpm bench:server [--quick]: the sync server under load, as real processes on this host
+// (the built CLI; the load generator is this process). Writes bench/server-results.json and
+// the server section of BENCHMARKS.md.
+//
+// - throughput: 50 concurrent clients, each pushing one batch of 10 changes at a time, on
+//   PostgreSQL (a throwaway cluster) and on PGlite (a data directory);
+// - fan-out: 1,000 open streams over 2 instances on one PostgreSQL; a client pushes one
+//   batch at a time to either instance; latency from its push acknowledged to each stream
+//   receiving the batch;
+// - idle cost: resident memory per open stream, and CPU of an instance holding its streams
+//   with nothing happening.
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startPostgres } from '../scripts/postgres.mjs'
+
+const quick = process.argv.includes('--quick')
+const root = fileURLToPath(new URL('..', import.meta.url))
+const cli = join(root, 'packages/server/dist/cli.js')
+const CLIENTS = 50
+const CHANGES = 10
+const SECONDS = quick ? 4 : 10
+const STREAMS = quick ? 200 : 1000
+const FANOUT_PUSHES = quick ? 30 : 100
+const IDLE_SECONDS = quick ? 5 : 15
+const CLK_TCK = 100
+
+const log = (...args) => console.log('[bench:server]', ...args)
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function build() {
+  for (const pkg of ['core', 'server']) {
+    const result = spawnSync('pnpm', ['--filter', `@changecast/${pkg}`, 'build'], { cwd: root, stdio: 'inherit' })
+    if (result.status !== 0) throw new Error(`could not build @changecast/${pkg}`)
+  }
+}
+
+/** Starts the CLI; resolves with its URL and pid once it listens. */
+function startServer(args) {
+  const child = spawn(process.execPath, [cli, '--port', '0', '--insecure-no-auth', ...args], {
+    env: { ...process.env, DATABASE_URL: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const stop = () => {
+    child.kill('SIGTERM')
+    return exited
+  }
+  return new Promise((resolve, reject) => {
+    const read = (chunk) => {
+      output += chunk
+      const url = output.match(/listening on (http:\/\/\S+?)\/?\s/)?.[1]
+      if (url) resolve({ url, pid: child.pid, stop })
+    }
+    child.stdout.on('data', read)
+    child.stderr.on('data', read)
+    child.once('exit', (code) => reject(new Error(`server exited (${code}): ${output}`)))
+  })
+}
+
+/** Resident memory of a process, bytes. */
+function rss(pid) {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)
+  return Number(line[1]) * 1024
+}
+
+/** CPU time of a process so far, ms. */
+function cpu(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
+}
+
+const push = async (url, clientId, rev, changes) => {
+  const response = await fetch(`${url}/push`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ v: 2, clientId, batches: [{ rev, tx: `${clientId}.${rev}`, at: Date.now(), changes }] }),
+  })
+  if (response.status !== 200) throw new Error(`push answered ${response.status}: ${await response.text()}`)
+  const reply = await response.json()
+  if (reply.acked.length !== 1) throw new Error(`push not acked: ${JSON.stringify(reply)}`)
+}
+
+/** 50 clients push batches of 10 changes (to 1,000 entities each, so updates too) for `seconds`. */
+async function throughput(url, label) {
+  const run = Date.now().toString(36)
+  const changesOf = (client, rev) =>
+    Array.from({ length: CHANGES }, (_, i) => {
+      const key = `${client}-${(rev * CHANGES + i) % 1000}`
+      return { type: 'update', table: 'items', key, value: { id: key, n: rev, text: 'lorem ipsum '.repeat(8) } }
+    })
+  const drive = async (seconds) => {
+    let accepted = 0
+    const end = Date.now() + seconds * 1000
+    const latencies = []
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, client) => {
+        const clientId = `load-${run}-${seconds}-${client}`
+        for (let rev = 1; Date.now() < end; rev++) {
+          const started = performance.now()
+          await push(url, clientId, rev, changesOf(client, rev))
+          latencies.push(performance.now() - started)
+          accepted += CHANGES
+        }
+      }),
+    )
+    return { perSecond: accepted / seconds, latencies }
+  }
+  await drive(2) // warm-up
+  const { perSecond, latencies } = await drive(SECONDS)
+  const result = {
+    perSecond: Math.round(perSecond),
+    pushP50: percentile(latencies, 50),
+    pushP99: percentile(latencies, 99),
+  }
+  log(`${label}: ${result.perSecond} changes/s (push p50 ${result.pushP50} ms, p99 ${result.pushP99} ms)`)
+  return result
+}
+
+function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b)
+  const value = sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+  return Math.round(value * 10) / 10
+}
+
+/** Opens `count` streams spread over `urls`; each records when it receives each fan-out batch. */
+async function openStreams(urls, count, arrivals) {
+  const controller = new AbortController()
+  const { head } = await (await fetch(urls[0])).json()
+  let ready = 0
+  const decoder = () => new TextDecoder()
+  for (let i = 0; i < count; i++) {
+    const url = urls[i % urls.length]
+    void (async () => {
+      const response = await fetch(`${url}/stream?v=2&since=${head}&clientId=stream-${i}`, {
+        signal: controller.signal,
+      })
+      const text = decoder()
+      let first = true
+      for await (const chunk of response.body) {
+        const at = performance.now()
+        const data = text.decode(chunk, { stream: true })
+        if (first && data.includes('event: hello')) {
+          first = false
+          ready++
+        }
+        for (const match of data.matchAll(/"tx":"fanout\.(\d+)"/g)) arrivals[Number(match[1])].push(at)
+      }
+    })().catch((error) => {
+      if (!controller.signal.aborted) console.error('stream failed:', error.message)
+    })
+  }
+  while (ready < count) await sleep(50)
+  return () => controller.abort()
+}
+
+async function fanout(urls, pids) {
+  const before = pids.map(rss)
+  const arrivals = Array.from({ length: FANOUT_PUSHES + 1 }, () => [])
+  const close = await openStreams(urls, STREAMS, arrivals)
+  await sleep(3000)
+  const after = pids.map(rss)
+  const perStream = (after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0)) / STREAMS
+  log(`memory per idle stream: ${(perStream / 1024).toFixed(1)} KB`)
+
+  const cpuBefore = pids.map(cpu)
+  await sleep(IDLE_SECONDS * 1000)
+  const idleCpu = pids.map((pid, i) => (cpu(pid) - cpuBefore[i]) / (IDLE_SECONDS * 1000))
+  log(
+    `idle CPU with ${STREAMS / pids.length} streams each: ${idleCpu.map((share) => `${(share * 100).toFixed(2)} %`).join(', ')}`,
+  )
+
+  const acked = []
+  for (let n = 1; n <= FANOUT_PUSHES; n++) {
+    const url = urls[n % urls.length]
+    const changes = [{ type: 'update', table: 'items', key: 'fan', value: { id: 'fan', n } }]
+    const response = await fetch(`${url}/push`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        v: 2,
+        clientId: 'fanout',
+        batches: [{ rev: n, tx: `fanout.${n}`, at: Date.now(), changes }],
+      }),
+    })
+    await response.json()
+    acked[n] = performance.now()
+    await sleep(100)
+  }
+  await sleep(1000)
+  close()
+  const latencies = []
+  let missing = 0
+  for (let n = 1; n <= FANOUT_PUSHES; n++) {
+    missing += STREAMS - arrivals[n].length
+    for (const at of arrivals[n]) latencies.push(Math.max(0, at - acked[n]))
+  }
+  const result = {
+    streams: STREAMS,
+    instances: urls.length,
+    pushes: FANOUT_PUSHES,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    missing,
+    memoryPerStreamKB: Math.round(perStream / 102.4) / 10,
+    idleCpuPercent: idleCpu.map((share) => Math.round(share * 10000) / 100),
+  }
+  log(`fan-out: p50 ${result.p50} ms, p99 ${result.p99} ms over ${latencies.length} deliveries, ${missing} missing`)
+  return result
+}
+
+function report(results) {
+  const pass = (value, target, below = false) => ((below ? value <= target : value >= target) ? '✓' : '✗')
+  const { environment, postgres, pglite, fanout: f } = results
+  return `<!-- server:start -->
+## Sync server (\`pnpm bench:server\`)
+
+Generated on ${results.date}${results.quick ? ' (quick run)' : ''}. ${environment}. The built \`changecast-server\` CLI runs
+as separate processes; the load generator shares the machine's cores with them.
+
+| measure | result | target |
+| --- | --: | --: |
+| accepted changes/s, PostgreSQL (${CLIENTS} clients × batches of ${CHANGES}) | ${postgres.perSecond} (push p50 ${postgres.pushP50} ms, p99 ${postgres.pushP99} ms) | ≥ 5,000 ${pass(postgres.perSecond, 5000)} |
+| accepted changes/s, PGlite (${CLIENTS} clients × batches of ${CHANGES}) | ${pglite.perSecond} (push p50 ${pglite.pushP50} ms, p99 ${pglite.pushP99} ms) | ≥ 2,000 ${pass(pglite.perSecond, 2000)} |
+| fan-out latency p50, ${f.streams} streams over ${f.instances} instances | ${f.p50} ms | ≤ 20 ms ${pass(f.p50, 20, true)} |
+| fan-out latency p99 | ${f.p99} ms | ≤ 100 ms ${pass(f.p99, 100, true)} |
+| deliveries missing | ${f.missing} of ${f.streams * f.pushes} | 0 ${pass(f.missing, 0, true)} |
+| memory per idle stream | ${f.memoryPerStreamKB} KB | ≤ 50 KB ${pass(f.memoryPerStreamKB, 50, true)} |
+| CPU of an idle instance holding ${f.streams / f.instances} streams | ${f.idleCpuPercent.map((p) => `${p} %`).join(', ')} | ≈ 0 |
+<!-- server:end -->`
+}
+
+/** Replaces the server section of BENCHMARKS.md (or appends it). */
+export function spliceServerSection(markdown, section) {
+  const start = markdown.indexOf('<!-- server:start -->')
+  const end = markdown.indexOf('<!-- server:end -->')
+  if (start < 0 || end < 0) return `${markdown.trimEnd()}\n\n${section}\n`
+  return `${markdown.slice(0, start)}${section}${markdown.slice(end + '<!-- server:end -->'.length)}`
+}
+
+async function main() {
+  build()
+  const cpus = os.cpus()
+  const environment = `Node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB`
+  const postgres = await startPostgres()
+  const dataDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-pglite-'))
+  const servers = []
+  try {
+    const pg = await startServer(['--database-url', postgres.url])
+    servers.push(pg)
+    const postgresResult = await throughput(pg.url, 'PostgreSQL')
+    const lite = await startServer(['--data', dataDir])
+    servers.push(lite)
+    const pgliteResult = await throughput(lite.url, 'PGlite')
+    await lite.stop()
+    const second = await startServer(['--database-url', postgres.url])
+    servers.push(second)
+    const fanoutResult = await fanout([pg.url, second.url], [pg.pid, second.pid])
+    const results = {
+      date: new Date().toISOString().slice(0, 10),
+      quick,
+      environment,
+      postgres: postgresResult,
+      pglite: pgliteResult,
+      fanout: fanoutResult,
+    }
+    writeFileSync(join(root, 'bench/server-results.json'), `${JSON.stringify(results, null, 2)}\n`)
+    const file = join(root, 'BENCHMARKS.md')
+    const markdown = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n'
+    writeFileSync(file, spliceServerSection(markdown, report(results)))
+    log('wrote bench/server-results.json and the server section of BENCHMARKS.md')
+  } finally {
+    for (const server of servers) await server.stop().catch(() => undefined)
+    postgres.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  process.exit(0)
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main()
