@@ -3,7 +3,7 @@
 // pnpm bench --only=put-1k-single,clear-10k [--variants=raw,dexie-hooks,changecast] [--rounds=N]:
 // just those throughput cases, printed and written nowhere (for working on one case).
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
@@ -246,7 +246,10 @@ const environment = {
   latency_transactions: latencyCount,
 }
 writeFileSync(`${root}bench/results.json`, JSON.stringify({ environment, cases }, null, 2) + '\n')
-writeFileSync(`${root}BENCHMARKS.md`, report(environment, cases))
+// The server's section (pnpm bench:server) is kept as it was.
+const previous = existsSync(`${root}BENCHMARKS.md`) ? readFileSync(`${root}BENCHMARKS.md`, 'utf8') : ''
+const serverSection = previous.match(/<!-- server:start -->[\s\S]*<!-- server:end -->/)?.[0]
+writeFileSync(`${root}BENCHMARKS.md`, report(environment, cases) + (serverSection ? `\n${serverSection}\n` : ''))
 log(`wrote BENCHMARKS.md and bench/results.json in ${((Date.now() - started) / 1000).toFixed(0)} s`)
 
 function report(env, all) {
