@@ -15,7 +15,7 @@ export default defineConfig({
           include: ['packages/*/test/**/*.test.ts'],
           exclude: ['**/*.browser.test.ts', '**/node_modules/**'],
           setupFiles: ['fake-indexeddb/auto'],
-          globalSetup: ['./scripts/vitest-postgres.ts'],
+          globalSetup: ['./scripts/vitest-build.ts', './scripts/vitest-postgres.ts'],
           typecheck: {
             enabled: true,
             include: ['packages/*/test/**/*.test-d.ts'],

@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildPackages } from '../scripts/build-packages.mjs'
 import { startPostgres } from '../scripts/postgres.mjs'
 
 const quick = process.argv.includes('--quick')
@@ -30,13 +31,6 @@ const CLK_TCK = 100
 
 const log = (...args) => console.log('[bench:server]', ...args)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function build() {
-  for (const pkg of ['core', 'server']) {
-    const result = spawnSync('pnpm', ['--filter', `@changecast/${pkg}`, 'build'], { cwd: root, stdio: 'inherit' })
-    if (result.status !== 0) throw new Error(`could not build @changecast/${pkg}`)
-  }
-}
 
 /** Starts the CLI; resolves with its URL and pid once it listens. */
 function startServer(args) {
@@ -248,7 +242,7 @@ export function spliceServerSection(markdown, section) {
 }
 
 async function main() {
-  build()
+  buildPackages(['core', 'server'])
   const cpus = os.cpus()
   const environment = `Node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB`
   const postgres = await startPostgres()

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCommandLine } from '../src/cli.js'
-import { ensureBuilt, startCli } from './processes.js'
+import { startCli } from './processes.js'
 
 describe('changecast-server options', () => {
   it('defaults: port 8787, loopback, PGlite in ./.changecast, no auth, the protocol at the root', () => {
@@ -56,7 +56,6 @@ describe('changecast-server options', () => {
 describe('changecast-server process', () => {
   let dir: string
   beforeAll(() => {
-    ensureBuilt()
     dir = mkdtempSync(join(tmpdir(), 'changecast-cli-'))
   }, 120_000)
   afterAll(() => rmSync(dir, { recursive: true, force: true }))

@@ -17,7 +17,7 @@ import {
   type Todo,
 } from '../../core/test/sync-helpers.js'
 import { freshPostgres } from './backends.js'
-import { ensureBuilt, startCli, type CliProcess } from './processes.js'
+import { startCli, type CliProcess } from './processes.js'
 
 /** A load balancer in front of the instances: forwards each request to the current upstream. */
 async function balancer(upstream: () => string): Promise<{ url: string; close(): Promise<void> }> {
@@ -61,7 +61,6 @@ let database: Awaited<ReturnType<typeof freshPostgres>>
 let browser: ReturnType<typeof installBrowserGlobals>
 const processes: CliProcess[] = []
 beforeAll(async () => {
-  ensureBuilt()
   database = await freshPostgres()
   browser = installBrowserGlobals()
 }, 120_000)

@@ -1,36 +1,10 @@
-// The CLI as a real process (its built `dist`), for tests that start, stop and kill servers.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+// The CLI as a real process (its built `dist`, made by the global setup scripts/vitest-build.ts),
+// for tests that start, stop and kill servers.
+import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
-
-/** Newest modification time of the files under `dir`, ms. */
-function newest(dir: string): number {
-  let time = 0
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) time = Math.max(time, statSync(`${entry.parentPath}/${entry.name}`).mtimeMs)
-  }
-  return time
-}
-
-/** Builds core and server when their `dist` is missing or older than their sources. */
-export function ensureBuilt(): void {
-  const stale = (pkg: string) => {
-    try {
-      return newest(`${root}packages/${pkg}/src`) > statSync(`${root}packages/${pkg}/dist/index.js`).mtimeMs
-    } catch {
-      return true
-    }
-  }
-  const built = (pkg: string) => {
-    const result = spawnSync('pnpm', ['--filter', `@changecast/${pkg}`, 'build'], { cwd: root, encoding: 'utf8' })
-    if (result.status !== 0) throw new Error(`Could not build @changecast/${pkg}:\n${result.stdout}${result.stderr}`)
-  }
-  if (stale('core')) built('core')
-  if (stale('server') || newest(`${root}packages/server/migrations`) > statSync(cli).mtimeMs) built('server')
-}
 
 export interface CliProcess {
   /** Base URL the server listens on. */

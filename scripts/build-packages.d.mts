@@ -1,0 +1,1 @@
+export declare function buildPackages(names: string[]): void
