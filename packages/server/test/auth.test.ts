@@ -156,6 +156,7 @@ for (const backend of ['pglite', 'postgres'] satisfies Backend[]) {
         },
         authorize: ({ principal, change }) =>
           change.table === 'notes' && change.type === 'delete' ? `${principal.id} may not delete notes` : true,
+        maxBatches: 3,
       })
     })
     afterAll(() => server.close())
@@ -214,6 +215,17 @@ for (const backend of ['pglite', 'postgres'] satisfies Backend[]) {
       expect(response.status).toBe(400)
       expect(await error(response)).toBe('table "secrets" is not synced by this server')
       expect(await stored('unused')).toEqual(before)
+    })
+
+    it('answers a push with more batches than maxBatches with 413, and stores none of them', async () => {
+      const before = await stored('unused')
+      const batches = [1, 2, 3, 4].map((rev) => todo(rev, 20 + rev, { id: 20 + rev, title: 'many' }))
+      const response = await push(undefined, 'rules-d', batches)
+      expect(response.status).toBe(413)
+      expect(await error(response)).toBe('at most 3 batches per push')
+      expect(await stored('unused')).toEqual(before)
+      const fits = await push(undefined, 'rules-d', batches.slice(0, 3))
+      expect(((await fits.json()) as PushReply).acked.map((ack) => ack.rev)).toEqual([1, 2, 3])
     })
   })
 }
