@@ -3,7 +3,8 @@ import Dexie from 'dexie'
 import { setupWorker } from 'msw/browser'
 import { changecast } from '@changecast/core'
 import { httpSync } from '@changecast/core/sync'
-import { createSyncServer, syncHandlers } from '@changecast/testing'
+import { createSyncServer } from '@changecast/testing'
+import { syncHandlers } from '@changecast/testing/msw'
 import { openContext, type Context } from './context'
 
 let context: Context | undefined

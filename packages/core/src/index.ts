@@ -11,9 +11,10 @@ export {
 } from './errors.js'
 export type { ChangecastErrorCode, SyncErrorReason } from './errors.js'
 export type { ResyncInfo } from './transport/delivery.js'
-export { entityStore } from './stores/entity-store.js'
+export { entityStateStore, entityStore } from './stores/entity-store.js'
+export type { EntityState } from './stores/entity-store.js'
 export { tableStore } from './stores/table-store.js'
-export type { TableQuery } from './stores/table-store.js'
+export type { KeyPath, TableQuery } from './stores/table-store.js'
 export { changesStore } from './stores/changes-store.js'
 export { rejectionsStore } from './stores/rejections-store.js'
 export type {
@@ -35,6 +36,10 @@ export type {
   ChangeBatch,
   ChangecastOptions,
   ChangeEvent,
+  ChangeEventBase,
+  CreateEvent,
+  DeleteEvent,
+  UpdateEvent,
   ChangeFilter,
   ChangeSource,
   ChangeType,

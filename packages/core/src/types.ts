@@ -10,26 +10,12 @@ export type ChangeType = 'create' | 'update' | 'delete'
  */
 export type ChangeSource = 'local' | 'tab' | 'remote'
 
-/**
- * One entity-level change, emitted once the transaction that made it has committed.
- *
- * Treat events as immutable: the same object is handed to every subscriber. Its
- * `value` and `previous` are copies owned by Changecast, never objects that Dexie
- * (or your own code) still holds.
- */
-export interface ChangeEvent<T = unknown, K = IndexableType> {
-  /** `create`, `update` or `delete`. */
-  type: ChangeType
+/** Fields every change event has, whatever its type. */
+export interface ChangeEventBase<K = IndexableType> {
   /** Name of the Dexie table. */
   table: string
   /** Primary key, final: auto-increment keys are filled in from the write's results. */
   key: K
-  /** The stored object after the write (`create`, `update`). */
-  value?: T
-  /** The object before the write (`update`, `delete`), when previous capture is on. */
-  previous?: T
-  /** `update` only: changed key paths (dotted for nested objects) → new value (`undefined` when removed). */
-  changes?: Record<string, unknown>
   /** Where the change was made. */
   source: ChangeSource
   /** Id of the context (tab, worker, server) that made the write. */
@@ -41,6 +27,51 @@ export interface ChangeEvent<T = unknown, K = IndexableType> {
   /** Commit time, in ms since the epoch. */
   at: number
 }
+
+/** An entity that did not exist before the write. */
+export interface CreateEvent<T = unknown, K = IndexableType> extends ChangeEventBase<K> {
+  type: 'create'
+  /** The stored object after the write. */
+  value: T
+  previous?: undefined
+  changes?: undefined
+}
+
+/** An entity whose stored object changed. */
+export interface UpdateEvent<T = unknown, K = IndexableType> extends ChangeEventBase<K> {
+  type: 'update'
+  /** The stored object after the write. */
+  value: T
+  /** The object before the write, when previous capture is on for the table. */
+  previous?: T
+  /** Changed key paths (dotted for nested objects) → new value (`undefined` when removed). Never empty. */
+  changes: Record<string, unknown>
+}
+
+/** An entity that existed and was deleted. */
+export interface DeleteEvent<T = unknown, K = IndexableType> extends ChangeEventBase<K> {
+  type: 'delete'
+  value?: undefined
+  /** The object before the write, when previous capture is on for the table. */
+  previous?: T
+  changes?: undefined
+}
+
+/**
+ * One entity-level change, emitted once the transaction that made it has committed. A union
+ * on `type`: after `if (e.type === 'create')`, `e.value` is a `T`; after `'update'`,
+ * `e.changes` is defined too.
+ *
+ * Treat events as immutable: the same object is handed to every subscriber. Its
+ * `value` and `previous` are copies owned by Changecast, never objects that Dexie
+ * (or your own code) still holds.
+ *
+ * @example
+ * feed.on('todos', (e) => {
+ *   if (e.type === 'update') console.log(e.key, Object.keys(e.changes))
+ * })
+ */
+export type ChangeEvent<T = unknown, K = IndexableType> = CreateEvent<T, K> | UpdateEvent<T, K> | DeleteEvent<T, K>
 
 /** All events of one committed transaction, in write order. */
 export interface ChangeBatch<E extends ChangeEvent<unknown, unknown> = ChangeEvent> {
@@ -183,9 +214,10 @@ export type RegisteredTables = Register extends { feed: { on(topic: '*', handler
   : AnyTables
 
 type TablesOfEvents<E> = {
-  [N in E extends { table: infer Name extends string } ? Name : never]: E extends ChangeEvent<infer T, infer K> & {
-    table: N
-  }
+  [N in E extends { table: infer Name extends string } ? Name : never]: Extract<
+    E,
+    { table: N; type: 'create' }
+  > extends { value: infer T; key: infer K }
     ? TableShape<T, K>
     : never
 }

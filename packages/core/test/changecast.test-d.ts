@@ -1,6 +1,15 @@
 import Dexie, { type EntityTable, type Table } from 'dexie'
 import { describe, expectTypeOf, it } from 'vitest'
-import { changecast, type ChangeBatch, type ChangeEvent, type Feed, type Unsubscribe } from '@changecast/core'
+import {
+  changecast,
+  type ChangeBatch,
+  type ChangeEvent,
+  type CreateEvent,
+  type DeleteEvent,
+  type Feed,
+  type Unsubscribe,
+  type UpdateEvent,
+} from '@changecast/core'
 
 interface Todo {
   id: number
@@ -31,6 +40,29 @@ describe('typed feed', () => {
       expectTypeOf(event.value).toEqualTypeOf<Note | undefined>()
       expectTypeOf(event.key).toEqualTypeOf<string>()
     })
+  })
+
+  it('narrows events by type: a create and an update have a value, an update its changes', () => {
+    feed.on('todos', (event) => {
+      if (event.type === 'create') {
+        expectTypeOf(event.value).toEqualTypeOf<Todo>()
+        expectTypeOf(event.previous).toEqualTypeOf<undefined>()
+      } else if (event.type === 'update') {
+        expectTypeOf(event.value).toEqualTypeOf<Todo>()
+        expectTypeOf(event.changes).toEqualTypeOf<Record<string, unknown>>()
+        expectTypeOf(event.previous).toEqualTypeOf<Todo | undefined>()
+      } else {
+        expectTypeOf(event.type).toEqualTypeOf<'delete'>()
+        expectTypeOf(event.value).toEqualTypeOf<undefined>()
+        expectTypeOf(event.previous).toEqualTypeOf<Todo | undefined>()
+      }
+    })
+    feed.on('*', (event) => {
+      if (event.type === 'create' && event.table === 'notes') expectTypeOf(event.value).toEqualTypeOf<Note>()
+    })
+    expectTypeOf<ChangeEvent<Todo, number>>().toEqualTypeOf<
+      CreateEvent<Todo, number> | UpdateEvent<Todo, number> | DeleteEvent<Todo, number>
+    >()
   })
 
   it('types filter objects by their table, and narrows "*" events by table name', () => {

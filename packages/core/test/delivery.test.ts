@@ -1,6 +1,12 @@
 import Dexie from 'dexie'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { changecast, NotCloneableError, type ChangeBatch, type ChangecastError } from '@changecast/core'
+import {
+  changecast,
+  NotCloneableError,
+  type ChangeBatch,
+  type ChangecastError,
+  type ChangeEvent,
+} from '@changecast/core'
 import { Bus } from '../src/transport/bus.js'
 import { Delivery } from '../src/transport/delivery.js'
 import { DEFAULT_RETENTION, openLog } from '../src/log/changelog.js'
@@ -56,7 +62,10 @@ describe('Delivery', () => {
     // The same log as the receiver's (messages of another database generation are ignored),
     // from before the commit it is about to hand on.
     delivery.start({ id: (await openLog(writerDb)).id, rev: 0 })
-    const uncloneable = { ...committed!, events: committed!.events.map((e) => ({ ...e, value: { fn: () => 1 } })) }
+    const uncloneable = {
+      ...committed!,
+      events: committed!.events.map((e) => ({ ...e, value: { fn: () => 1 } }) as ChangeEvent),
+    }
     delivery.local(uncloneable)
 
     expect(local).toEqual([uncloneable])

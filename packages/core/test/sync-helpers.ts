@@ -10,7 +10,8 @@ import {
   type TableMap,
 } from '@changecast/core'
 import { httpSync, type HttpSyncOptions } from '@changecast/core/sync'
-import { syncHandlers, type SyncServer } from '@changecast/testing'
+import type { SyncServer } from '@changecast/testing'
+import { syncHandlers } from '@changecast/testing/msw'
 
 export type Todo = { id: number; title: string; done?: boolean }
 export type SyncDb = Dexie & { todos: Table<Todo, number>; events: Table<{ when: Date; what: string }, Date> }

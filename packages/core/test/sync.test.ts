@@ -4,7 +4,8 @@ import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { changecast, InvalidOptionsError, SyncError } from '@changecast/core'
 import { httpSync } from '@changecast/core/sync'
-import { createSyncServer, syncHandlers } from '@changecast/testing'
+import { createSyncServer } from '@changecast/testing'
+import { syncHandlers } from '@changecast/testing/msw'
 import { LOG_TABLE } from '../src/log/changelog.js'
 import { BASE, closeAll, openClient, seeded, until, type Todo } from './sync-helpers.js'
 
@@ -105,6 +106,23 @@ describe('sync: push', () => {
     await until(() => server.batches.length === 1)
     expect(times.length).toBeGreaterThanOrEqual(2)
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(290)
+  })
+
+  it('status after eight acknowledged pushes: lastSyncedRev and serverRev both read 8, and count what they say', async () => {
+    const server = createSyncServer()
+    const { db, sync } = await openClient({ server, mock, pull: 'poll' })
+    for (let id = 1; id <= 8; id++) {
+      await db.todos.put({ id, title: `todo ${id}` })
+      await sync.settled()
+    }
+    await sync.flush()
+    expect(server.batches.map((batch) => batch.rev)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    // lastSyncedRev: the newest local commit the server answered; serverRev: the server
+    // revision this client is up to date with — its own eight batches included.
+    expect(sync.status).toMatchObject({ outbox: 0, lastSyncedRev: 8, serverRev: 8 })
+    server.edit([{ type: 'create', table: 'todos', key: 9, value: { id: 9, title: 'elsewhere' } }])
+    await sync.flush()
+    expect(sync.status).toMatchObject({ lastSyncedRev: 8, serverRev: 9 })
   })
 
   it('does not duplicate a batch whose acknowledgement was lost', async () => {

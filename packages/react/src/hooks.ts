@@ -1,10 +1,12 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useSyncExternalStore } from 'react'
 import {
   changesStore,
+  entityStateStore,
   entityStore,
   rejectionsStore,
   tableStore,
   type ChangeFilter,
+  type EntityState,
   type EventOf,
   type ExternalStore,
   type Feed,
@@ -35,7 +37,7 @@ function useStore<T>(store: ExternalStore<T>): T {
 
 /**
  * The current value of one entity, or `undefined` while loading and when it does not
- * exist. Read from Dexie once, then kept current from change events (local, other tabs,
+ * exist ({@link useEntityState} tells the two apart). Read from Dexie once, then kept current from change events (local, other tabs,
  * the server). The component re-renders only when *that* key changes.
  *
  * @example
@@ -53,6 +55,31 @@ export function useEntity<Tables = RegisteredTables, N extends TableName<Tables>
   const keyId = identity(key)
   // Dependencies: the key is compared by value
   const store = useMemo(() => entityStore(feed, table, key), [feed, table, keyId])
+  return useStore(store)
+}
+
+/**
+ * The state of one entity, for when "still loading" and "does not exist" must look
+ * different: `{ status: 'loading' }`, `{ status: 'found', value }`, `{ status: 'missing' }`
+ * or `{ status: 'error', error }`. Kept current like {@link useEntity}.
+ *
+ * @example
+ * function TodoPage({ id }: { id: number }) {
+ *   const todo = useEntityState('todos', id)
+ *   if (todo.status === 'loading') return <Spinner />
+ *   if (todo.status !== 'found') return <p>No such todo</p>
+ *   return <h1>{todo.value.title}</h1>
+ * }
+ */
+export function useEntityState<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  table: N,
+  key: KeyOf<Tables, N>,
+  options: FeedOption<Tables> = {},
+): EntityState<ValueOf<Tables, N>> {
+  const feed = useFeed(options.feed, 'useEntityState')
+  const keyId = identity(key)
+  // Dependencies: the key is compared by value
+  const store = useMemo(() => entityStateStore(feed, table, key), [feed, table, keyId])
   return useStore(store)
 }
 

@@ -7,6 +7,7 @@ import {
   useChangeEvent,
   useChanges,
   useEntity,
+  useEntityState,
   useRejections,
   useSyncStatus,
   useTable,
@@ -46,11 +47,11 @@ function probe<T, Args>(feed: Feed<AnyTables>, args: Args, useHook: (args: Args)
 export const reactDriver: BindingDriver = {
   name: 'React',
   entity: (feed, args) => probe(feed, args, (a) => useEntity(a.table, a.key)),
+  entityState: (feed, args) => probe(feed, args, (a) => useEntityState(a.table, a.key)),
   table: (feed, args) => probe(feed, args, (a) => useTable(a.table, a.query)),
   changes: (feed, args) =>
     probe(feed, args, (a) => useChanges(a.filter as string, { limit: a.limit }) as readonly ChangeEvent[]),
-  changeEvent: (feed, args) =>
-    probe(feed, args, (a) => useChangeEvent(a.filter as string, (e) => a.handler(e as ChangeEvent))),
+  changeEvent: (feed, args) => probe(feed, args, (a) => useChangeEvent(a.filter as string, (e) => a.handler(e))),
   syncStatus: (feed) => probe(feed, undefined, () => useSyncStatus()),
   rejections: (feed) => probe(feed, undefined, () => useRejections()),
   withoutFeed() {

@@ -10,10 +10,12 @@ import {
 } from 'vue'
 import {
   changesStore,
+  entityStateStore,
   entityStore,
   rejectionsStore,
   tableStore,
   type ChangeFilter,
+  type EntityState,
   type EventOf,
   type ExternalStore,
   type Feed,
@@ -61,7 +63,7 @@ function follow<T>(initial: T, parameters: () => unknown, make: () => ExternalSt
 
 /**
  * A readonly ref to one entity's current value (`undefined` while loading and when it
- * does not exist), read once from Dexie and kept current from change events of that key.
+ * does not exist; {@link useEntityState} tells the two apart), read once from Dexie and kept current from change events of that key.
  * `table` and `key` may be refs or getters: changing them follows the new entity.
  *
  * @example
@@ -77,6 +79,29 @@ export function useEntity<Tables = RegisteredTables, N extends TableName<Tables>
     undefined,
     () => [toValue(table), identity(toValue(key))],
     () => entityStore(feed, toValue(table), toValue(key)),
+  )
+}
+
+/**
+ * A readonly ref to the state of one entity, for when "still loading" and "does not exist"
+ * must look different: `{ status: 'loading' }`, `{ status: 'found', value }`,
+ * `{ status: 'missing' }` or `{ status: 'error', error }`. Kept current like
+ * {@link useEntity}; `table` and `key` may be refs or getters.
+ *
+ * @example
+ * const todo = useEntityState('todos', () => props.id)
+ * // <p v-if="todo.status === 'missing'">No such todo</p>
+ */
+export function useEntityState<Tables = RegisteredTables, N extends TableName<Tables> = TableName<Tables>>(
+  table: MaybeRefOrGetter<N>,
+  key: MaybeRefOrGetter<KeyOf<Tables, N>>,
+  options: FeedOption<Tables> = {},
+): Readonly<Ref<EntityState<ValueOf<Tables, N>>>> {
+  const feed = useFeed(options.feed, 'useEntityState')
+  return follow<EntityState<ValueOf<Tables, N>>>(
+    { status: 'loading', value: undefined },
+    () => [toValue(table), identity(toValue(key))],
+    () => entityStateStore(feed, toValue(table), toValue(key)),
   )
 }
 

@@ -1,3 +1,12 @@
 export { changecastPlugin, useFeed } from './plugin.js'
-export { useChangeEvent, useChanges, useEntity, useRejections, useSyncStatus, useTable } from './composables.js'
+export {
+  useChangeEvent,
+  useChanges,
+  useEntity,
+  useEntityState,
+  useRejections,
+  useSyncStatus,
+  useTable,
+} from './composables.js'
+export type { EntityState } from '@changecast/core'
 export type { FeedOption } from './composables.js'

@@ -2,7 +2,16 @@ import Dexie, { type EntityTable } from 'dexie'
 import { describe, expectTypeOf, it } from 'vitest'
 import { changecast, type ChangeEvent, type SyncRejection, type SyncStatus } from '@changecast/core'
 import type { Ref } from 'vue'
-import { useChangeEvent, useChanges, useEntity, useRejections, useSyncStatus, useTable } from '@changecast/vue'
+import {
+  useChangeEvent,
+  useChanges,
+  useEntity,
+  useEntityState,
+  useRejections,
+  useSyncStatus,
+  useTable,
+  type EntityState,
+} from '@changecast/vue'
 
 interface Todo {
   id: number
@@ -31,6 +40,14 @@ describe('@changecast/vue types', () => {
     useEntity('todos', 'one', { feed })
     // @ts-expect-error -- where must use todo fields
     useTable('todos', { where: { nope: 1 } }, { feed })
+    // @ts-expect-error -- orderBy must name a field of a todo
+    useTable('todos', { orderBy: 'titel' }, { feed })
+  })
+
+  it('types useEntityState as a ref to a union on status', () => {
+    const state = useEntityState('todos', () => 1, { feed })
+    expectTypeOf(state).toEqualTypeOf<Readonly<Ref<EntityState<Todo>>>>()
+    if (state.value.status === 'found') expectTypeOf(state.value.value).toEqualTypeOf<Todo>()
   })
 
   it('accepts any table, with unknown values, without a registered or passed feed', () => {

@@ -7,6 +7,7 @@ import {
   useChangeEvent,
   useChanges,
   useEntity,
+  useEntityState,
   useRejections,
   useSyncStatus,
   useTable,
@@ -58,6 +59,13 @@ export const vueDriver: BindingDriver = {
         () => a().key,
       ),
     ),
+  entityState: (feed, args) =>
+    probe(feed, args, (a) =>
+      useEntityState(
+        () => a().table,
+        () => a().key,
+      ),
+    ),
   table: (feed, args) =>
     probe(feed, args, (a) =>
       useTable(
@@ -78,7 +86,7 @@ export const vueDriver: BindingDriver = {
     probe(feed, args, (a) =>
       useChangeEvent(
         () => a().filter as string,
-        (e) => a().handler(e as ChangeEvent),
+        (e) => a().handler(e),
       ),
     ),
   syncStatus: (feed) => probe(feed, undefined, () => useSyncStatus()),

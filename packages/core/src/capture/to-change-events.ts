@@ -73,9 +73,7 @@ export function toChangeEvents(write: WriteRecord, stamp: EventStamp): ChangeEve
     }
     const changes = diff(before, value)
     if (!changes) continue
-    const update = event('update', table, key, stamp, value, keepPrevious ? before : undefined)
-    update.changes = changes
-    events.push(update)
+    events.push(event('update', table, key, stamp, value, keepPrevious ? before : undefined, changes))
   }
   return events
 }
@@ -87,8 +85,9 @@ function event(
   stamp: EventStamp,
   value: unknown,
   previous: unknown,
+  changes?: Record<string, unknown>,
 ): ChangeEvent {
-  const result: ChangeEvent = {
+  const result = {
     type,
     table,
     key: key as ChangeEvent['key'],
@@ -96,8 +95,10 @@ function event(
     origin: stamp.origin,
     tx: stamp.tx,
     at: stamp.at,
-  }
+  } as { value?: unknown; previous?: unknown; changes?: Record<string, unknown> }
   if (value !== undefined) result.value = value
   if (previous !== undefined) result.previous = previous
-  return result
+  if (changes) result.changes = changes
+  // The fields of each type are set above: a value on create and update, changes on update.
+  return result as ChangeEvent
 }

@@ -83,8 +83,9 @@ export function rowToBatch(row: LogRow, self: string): ChangeBatch {
   // A damaged row (written by something else than Changecast) yields no events rather than an error.
   const changes = Array.isArray(row.changes) ? row.changes : []
   const events = changes.map(({ undo, ...change }): ChangeEvent => {
-    const event: ChangeEvent = { ...change, source, origin: row.origin, tx: row.tx, rev: row.rev, at: row.at }
-    if (undo) event.previous = rebuildPrevious(change.value, undo)
+    // A logged change has the fields of its type (written from an event, checked on read).
+    const event = { ...change, source, origin: row.origin, tx: row.tx, rev: row.rev, at: row.at } as ChangeEvent
+    if (undo && event.type !== 'create') event.previous = rebuildPrevious(change.value, undo)
     return event
   })
   return { tx: row.tx, origin: row.origin, source, rev: row.rev, at: row.at, events }

@@ -1,15 +1,41 @@
 import Dexie, { cmp } from 'dexie'
 import type { Feed } from '../changecast.js'
 import type { AnyTables, ChangeEvent, TableName, ValueOf } from '../types.js'
+import { InvalidOptionsError } from '../errors.js'
 import { encodeKey } from '../util/encode-key.js'
 import { lazyStore, type ExternalStore } from './external-store.js'
+
+type Leaf = string | number | boolean | bigint | symbol | null | undefined | Date | ArrayBuffer | ArrayBufferView
+
+/**
+ * The key paths of `T` a list can sort by: its fields and dotted paths into nested plain
+ * objects (three levels deep); any string when `T` is not known (`unknown`, `any`).
+ */
+export type KeyPath<T, Depth extends unknown[] = []> = unknown extends T
+  ? string
+  : Depth['length'] extends 3
+    ? never
+    : T extends Leaf | readonly unknown[]
+      ? never
+      : {
+          [K in keyof T & string]:
+            | K
+            | (NonNullable<T[K]> extends Leaf | readonly unknown[]
+                ? never
+                : `${K}.${KeyPath<NonNullable<T[K]>, [...Depth, unknown]>}`)
+        }[keyof T & string]
 
 /** Which rows of a table a live list holds, and in which order. */
 export interface TableQuery<T = unknown> {
   /** Rows to keep: field values that must be equal, or a predicate. @default every row */
   where?: Partial<T> | ((value: T) => boolean)
-  /** Key path to sort by (ties by primary key). @default the primary key */
-  orderBy?: string
+  /**
+   * Key path to sort by (ties by primary key): a field of the value, or a dotted path into a
+   * nested object (`'author.name'`). Typed from the value, so a typo does not compile; at
+   * run time a path that no loaded row has, and that is not an index, is reported once
+   * with `console.warn` (rows then sort by primary key). @default the primary key
+   */
+  orderBy?: KeyPath<T>
   /** Sort descending. @default false */
   reverse?: boolean
   /** Return at most this many rows (after sorting). @default no limit */
@@ -32,8 +58,10 @@ export function tableStore<Tables, N extends TableName<Tables>>(
   type T = ValueOf<Tables, N>
   // One feed type inside: the table map only shapes the signature.
   const feed = typedFeed as unknown as Feed<AnyTables>
+  const orderBy = checkOrderBy(query.orderBy)
   const matches = predicate(query.where)
-  const order = comparator<T>(query.orderBy, query.reverse === true)
+  const order = comparator<T>(orderBy, query.reverse === true)
+  let warned = false
   const rows = new Map<string, { key: unknown; value: T }>()
   let snapshot: readonly T[] = []
 
@@ -71,6 +99,12 @@ export function tableStore<Tables, N extends TableName<Tables>>(
             if (!active) return
             rows.clear()
             for (const row of loaded) if (matches(row.value)) rows.set(encodeKey(row.key), row)
+            if (orderBy && !warned && isUnknownPath(feed.db, table, orderBy, loaded)) {
+              warned = true
+              console.warn(
+                `[changecast] orderBy '${orderBy}': no ${table} row has this field and it is not an index; rows are sorted by primary key. A typo?`,
+              )
+            }
             apply(pending)
             rebuild()
             notify()
@@ -107,6 +141,23 @@ async function readRows<T>(db: Dexie, name: string): Promise<Array<{ key: unknow
     const values = await table.toArray()
     return values.map((value, i) => ({ key: keys[i], value }))
   })
+}
+
+function checkOrderBy(orderBy: unknown): string | undefined {
+  if (orderBy === undefined) return undefined
+  if (typeof orderBy !== 'string' || orderBy === '') {
+    throw new InvalidOptionsError(
+      `orderBy must be a field name or a dotted key path ('title', 'author.name'), got ${JSON.stringify(orderBy) ?? typeof orderBy}.`,
+    )
+  }
+  return orderBy
+}
+
+/** True when rows were read, none has a value at `path`, and `path` is neither the primary key nor an index. */
+function isUnknownPath(db: Dexie, name: string, path: string, loaded: ReadonlyArray<{ value: unknown }>): boolean {
+  const { primKey, indexes } = db.table(name).schema
+  if (primKey.keyPath === path || indexes.some((index) => index.keyPath === path || index.name === path)) return false
+  return loaded.length > 0 && loaded.every((row) => Dexie.getByKeyPath(row.value as object, path) === undefined)
 }
 
 function predicate<T>(where: TableQuery<T>['where']): (value: T) => boolean {

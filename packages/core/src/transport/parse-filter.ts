@@ -74,7 +74,10 @@ function checkTable(table: unknown, catalog: TableCatalog): void {
   }
   const declared = catalog.declared()
   if (declared.length > 0 && !declared.includes(table)) {
-    throw new InvalidFilterError(`Unknown table '${table}'. The database declares: ${declared.join(', ')}.`)
+    const captured = declared.filter((name) => catalog.isCaptured(name))
+    throw new InvalidFilterError(
+      `Unknown table '${table}'. Tables you can subscribe to: ${captured.length ? captured.join(', ') : 'none'}.`,
+    )
   }
   if (!catalog.isCaptured(table)) {
     throw new InvalidFilterError(

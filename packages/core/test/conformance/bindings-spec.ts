@@ -6,6 +6,7 @@ import {
   changecast,
   type AnyTables,
   type ChangeEvent,
+  type EntityState,
   type Feed,
   type SyncRejection,
   type SyncStatus,
@@ -51,6 +52,8 @@ export interface ChangeEventArgs {
 export interface BindingDriver {
   name: string
   entity(feed: AnyFeed, args: EntityArgs): Probe<unknown, EntityArgs>
+  /** Mounts `useEntityState`. */
+  entityState(feed: AnyFeed, args: EntityArgs): Probe<EntityState<unknown>, EntityArgs>
   table(feed: AnyFeed, args: TableArgs): Probe<readonly unknown[], TableArgs>
   changes(feed: AnyFeed, args: ChangesArgs): Probe<readonly ChangeEvent[], ChangesArgs>
   changeEvent(feed: AnyFeed, args: ChangeEventArgs): Probe<void, ChangeEventArgs>
@@ -178,6 +181,33 @@ export function bindingsConformance(driver: BindingDriver): void {
       })
     })
 
+    describe('useEntityState', () => {
+      it('tells loading, found and missing apart, and follows changes', async () => {
+        const probe = mount(driver.entityState(feed, { table: 'todos', key: 1 }))
+        expect(probe.value()).toEqual({ status: 'loading', value: undefined })
+        await vi.waitFor(() => expect(probe.value()).toEqual({ status: 'found', value: todo(1) }))
+        await db.todos.update(1, { title: 'changed' })
+        await vi.waitFor(() => expect(probe.value()).toEqual({ status: 'found', value: todo(1, { title: 'changed' }) }))
+        await db.todos.delete(1)
+        await vi.waitFor(() => expect(probe.value()).toEqual({ status: 'missing', value: undefined }))
+        await probe.update({ table: 'todos', key: 99 })
+        await vi.waitFor(() => expect(probe.value()).toEqual({ status: 'missing', value: undefined }))
+        await db.todos.add(todo(99))
+        await vi.waitFor(() => expect(probe.value()).toEqual({ status: 'found', value: todo(99) }))
+      })
+
+      it('does not re-render when another key changes, and keeps its snapshot while nothing changes', async () => {
+        const probe = mount(driver.entityState(feed, { table: 'todos', key: 2 }))
+        await vi.waitFor(() => expect(probe.value().status).toBe('found'))
+        const [renders, snapshot] = [probe.renders(), probe.value()]
+        await db.todos.update(1, { title: 'other' })
+        await db.notes.add({ id: 2, text: 'other table' })
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        expect(probe.renders()).toBe(renders)
+        expect(probe.value()).toBe(snapshot)
+      })
+    })
+
     describe('useTable', () => {
       it('loads the rows once, then follows creates, updates and deletes without re-querying', async () => {
         const probe = mount(driver.table(feed, { table: 'todos' }))
@@ -190,6 +220,23 @@ export function bindingsConformance(driver: BindingDriver): void {
           expect(probe.value()).toEqual([todo(2, { title: 'two' }), todo(3, { done: true }), todo(4)]),
         )
         expect(reads.query).toBe(queries)
+      })
+
+      it('warns once when no row has the orderBy field and it is not an index, and sorts by key', async () => {
+        const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+        try {
+          const probe = mount(
+            driver.table(feed, { table: 'todos', query: { orderBy: 'titel' as 'title', reverse: true } }),
+          )
+          await vi.waitFor(() => expect(probe.value()).toEqual([todo(3, { done: true }), todo(2), todo(1)]))
+          await db.todos.add(todo(4))
+          await vi.waitFor(() => expect(probe.value()).toHaveLength(4))
+          expect(warn.mock.calls.map((call) => String(call[0]))).toEqual([
+            "[changecast] orderBy 'titel': no todos row has this field and it is not an index; rows are sorted by primary key. A typo?",
+          ])
+        } finally {
+          warn.mockRestore()
+        }
       })
 
       it('applies where, orderBy, reverse and limit', async () => {

@@ -635,7 +635,11 @@ export function captureSuite(): void {
     it('throws InvalidFilterError, a TypeError, for unknown tables, types, fields and bad handlers', async () => {
       const { feed } = await open()
       const cases: Array<[() => unknown, RegExp]> = [
-        [() => feed.on('nope' as never, () => {}), /Unknown table 'nope'/],
+        [
+          () => feed.on('nope' as never, () => {}),
+          /^Unknown table 'nope'. Tables you can subscribe to: todos, notes, pairs, docs, blobs\.$/,
+        ],
+        [() => feed.on('_changecast_log' as never, () => {}), /not captured/],
         [() => feed.on('nope:1' as never, () => {}), /Unknown table 'nope'/],
         [() => feed.on({ table: 'todos', type: 'created' as never }, () => {}), /Unknown type 'created'/],
         [() => feed.on({ table: 'todos', source: 'server' as never }, () => {}), /Unknown source 'server'/],
