@@ -10,6 +10,7 @@ export default tseslint.config(
       'test-results/**',
       'playwright-report/**',
       '**/public/mockServiceWorker.js',
+      'scripts/check-packages/**',
     ],
   },
   js.configs.recommended,

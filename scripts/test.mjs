@@ -1,4 +1,5 @@
-// The one command that runs every test: unit (Node), browser (vitest + Chromium), e2e (Playwright).
+// The one command that runs every test: unit (Node), browser (vitest + Chromium), e2e
+// (Playwright), and the packed packages against their READMEs in a scratch app.
 import { spawnSync } from 'node:child_process'
 import { ensureChromium } from './chromium.mjs'
 
@@ -6,6 +7,7 @@ const env = { ...process.env, CHROMIUM_PATH: ensureChromium() }
 const steps = [
   ['unit + browser (vitest)', 'vitest', ['run']],
   ['end to end (playwright)', 'playwright', ['test']],
+  ['packed packages and README examples', process.execPath, ['scripts/check-packages.mjs']],
 ]
 for (const [name, command, args] of steps) {
   console.log(`\n[changecast] ${name}: ${command} ${args.join(' ')}`)

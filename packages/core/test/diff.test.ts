@@ -23,3 +23,16 @@ describe('diff', () => {
     expect(diff(before, after)).toEqual(expected)
   })
 })
+
+describe('the changes object', () => {
+  it('is a plain object (prints and compares like one), even with a changed __proto__ field', () => {
+    const before = JSON.parse('{"a":1,"__proto__":{"x":1}}') as object
+    const after = JSON.parse('{"a":2,"__proto__":{"x":2}}') as object
+    const changes = diff(before, after)!
+    expect(Object.getPrototypeOf(changes)).toBe(Object.prototype)
+    expect(Object.keys(changes)).toEqual(['a', '__proto__.x'])
+    const top = diff(JSON.parse('{"__proto__":1}'), JSON.parse('{"__proto__":2}'))!
+    expect(Object.getPrototypeOf(top)).toBe(Object.prototype)
+    expect(Object.getOwnPropertyDescriptor(top, '__proto__')?.value).toBe(2)
+  })
+})

@@ -29,3 +29,9 @@ describe('README usage example', () => {
     ])
   })
 })
+
+describe('the protocol shipped in the package', () => {
+  it('is docs/protocol.md, verbatim (copy it over after editing the doc)', () => {
+    expect(read('../protocol.md')).toBe(read('../../../docs/protocol.md'))
+  })
+})

@@ -1,3 +1,5 @@
+import { define } from '../util/own-path.js'
+
 /**
  * The changed key paths between two stored objects: `{ 'title': 'new', 'address.city': 'Oslo' }`.
  * Nested plain objects are walked and reported by dotted path; arrays, dates, binary
@@ -5,14 +7,21 @@
  * is reported with `undefined`. Returns `undefined` when nothing changed.
  */
 export function diff(previous: unknown, next: unknown): Record<string, unknown> | undefined {
-  // Null-prototype: a changed path named `__proto__` is a key like any other.
-  const changes = Object.create(null) as Record<string, unknown>
+  // A plain object, as users expect to compare and print; a changed path named `__proto__`
+  // is defined as data (see `put`), never through the prototype setter.
+  const changes: Record<string, unknown> = {}
   if (!isPlainObject(previous) || !isPlainObject(next)) {
     if (deepEqual(previous, next)) return undefined
     changes[''] = next
     return changes
   }
   return walk(previous, next, '', changes) ? changes : undefined
+}
+
+/** `out[path] = value`, as an own data property even for `__proto__`. */
+const put = (out: Record<string, unknown>, path: string, value: unknown): void => {
+  if (path === '__proto__') define(out, path, value)
+  else out[path] = value
 }
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
@@ -32,13 +41,13 @@ function walk(
     if (isPlainObject(a) && isPlainObject(b)) {
       if (walk(a, b, path + '.', out)) changed = true
     } else if (!deepEqual(a, b)) {
-      out[path] = b
+      put(out, path, b)
       changed = true
     }
   }
   for (const key of Object.keys(before)) {
     if (!hasOwn(after, key) && before[key] !== undefined) {
-      out[prefix + key] = undefined
+      put(out, prefix + key, undefined)
       changed = true
     }
   }

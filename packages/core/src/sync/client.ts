@@ -12,6 +12,7 @@ import { SyncLoop, toSyncError } from './loop.js'
 import type { ResolvedOptions } from './options.js'
 import { idsOf, PendingKeys } from './pending.js'
 import { loadState, rowsOf, syncTable, type AsideRow } from './store.js'
+import { unref } from '../transport/tab-channel.js'
 
 const initialStatus: SyncStatus = {
   state: 'closed',
@@ -63,6 +64,7 @@ export class SyncClient implements SyncSession {
     const { db } = host
     if (typeof BroadcastChannel === 'function') {
       const channel = (this.#channel = new BroadcastChannel(`changecast-sync:${db.name}`))
+      unref(channel)
       channel.onmessage = (event: MessageEvent) => this.#onMessage(parseMessage(event.data))
     }
     this.#cleanups.push(host.onBatch((batch) => batch.source !== 'remote' && this.#loop?.wake('commit')))

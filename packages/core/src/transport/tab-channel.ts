@@ -12,12 +12,21 @@ export interface TabChannel {
   close(): void
 }
 
+/**
+ * Lets a Node process (or worker thread) exit while the channel is open, as it would with
+ * only a database open: a feed never keeps a script alive. No-op in browsers.
+ */
+export function unref(channel: BroadcastChannel): void {
+  ;(channel as { unref?: () => void }).unref?.()
+}
+
 /** Opens the channel `name`, or returns `undefined` when BroadcastChannel does not exist. */
 export function openTabChannel(name: string, onMessage: (data: unknown) => void): TabChannel | undefined {
   if (typeof BroadcastChannel !== 'function') return undefined
   let channel: BroadcastChannel | undefined
   const listen = (): void => {
     channel = new BroadcastChannel(name)
+    unref(channel)
     channel.onmessage = (event: MessageEvent) => onMessage(event.data)
     // A message that cannot be deserialised here is dropped; the gap is noticed later.
     channel.onmessageerror = () => onMessage(undefined)
