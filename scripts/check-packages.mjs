@@ -11,7 +11,17 @@
 //
 // Usage: node scripts/check-packages.mjs [--keep]   (--keep leaves the scratch app in place)
 import { spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer } from 'node:net'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -281,6 +291,24 @@ async function main() {
         preview()
       }
     }
+
+    // The main entry of @changecast/testing loads neither msw nor vite: without them installed,
+    // it still imports.
+    const pnpmDir = join(scratch, 'node_modules/.pnpm')
+    for (const dir of readdirSync(pnpmDir).filter((d) => /^(msw|vite)@/.test(d))) {
+      renameSync(join(pnpmDir, dir), join(pnpmDir, `hidden-${dir}`))
+    }
+    const bare = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const t = await import('@changecast/testing'); console.log(Object.keys(t).sort().join())",
+      ],
+      { cwd: scratch, encoding: 'utf8' },
+    )
+    if (bare.status !== 0) fail(`@changecast/testing does not import without msw and vite:\n${bare.stderr}`)
+    else log(`@changecast/testing imports without msw and vite: ${bare.stdout.trim()}`)
   } finally {
     if (keep) log(`kept ${scratch}`)
     else rmSync(scratch, { recursive: true, force: true })
