@@ -1,7 +1,10 @@
+import { fileURLToPath } from 'node:url'
 import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
 import { chromiumArgs } from './scripts/chromium.mjs'
 import { workspaceAliases as alias } from './scripts/aliases.ts'
+
+const solidClient = fileURLToPath(new URL('./packages/solid/node_modules/solid-js/dist/solid.js', import.meta.url))
 
 export default defineConfig({
   resolve: { alias },
@@ -9,6 +12,10 @@ export default defineConfig({
     projects: [
       {
         extends: true,
+        resolve: {
+          // Solid's "node" export is its server build, which does not react: tests run the client one.
+          alias: [{ find: /^solid-js$/, replacement: solidClient }],
+        },
         test: {
           name: 'unit',
           environment: 'node',
@@ -38,6 +45,7 @@ export default defineConfig({
             'react-dom/client',
             'react/jsx-runtime',
             '@testing-library/react',
+            'solid-js',
           ],
         },
         test: {

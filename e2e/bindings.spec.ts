@@ -1,10 +1,10 @@
 import { expect, test } from '@playwright/test'
 import { openPlayground } from './support'
 
-test('the React and the Vue panel both follow a write made in another tab', async ({ context }) => {
+test('the React, Vue and Solid panels all follow a write made in another tab', async ({ context }) => {
   const a = await openPlayground(context)
   const b = await openPlayground(context)
-  for (const prefix of ['react', 'vue']) {
+  for (const prefix of ['react', 'vue', 'solid']) {
     await expect(b.getByTestId(`${prefix}-task-1`)).toHaveText('Sketch the timeline')
     await expect(b.getByTestId(`${prefix}-count-doing`)).toHaveText('1')
   }
@@ -13,7 +13,7 @@ test('the React and the Vue panel both follow a write made in another tab', asyn
   await a.getByLabel('Title of task 1').press('Enter')
   await a.getByLabel('Status of task 3').selectOption('doing')
 
-  for (const prefix of ['react', 'vue']) {
+  for (const prefix of ['react', 'vue', 'solid']) {
     await expect(b.getByTestId(`${prefix}-task-1`)).toHaveText('Changed in tab A')
     await expect(b.getByTestId(`${prefix}-count-doing`)).toHaveText('2')
     await expect(b.getByTestId(`${prefix}-count-todo`)).toHaveText('0')

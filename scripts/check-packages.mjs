@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url'
 import { buildPackages } from './build-packages.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const PACKAGES = ['core', 'react', 'vue', 'testing', 'server']
+const PACKAGES = ['core', 'react', 'vue', 'solid', 'testing', 'server']
 const READMES = ['README.md', ...PACKAGES.map((name) => `packages/${name}/README.md`)]
 /** Third-party packages the examples import, at the versions the workspace tests with. */
 const THIRD_PARTY = [
@@ -39,6 +39,7 @@ const THIRD_PARTY = [
   '@types/react',
   '@types/react-dom',
   'vue',
+  'solid-js',
   'msw',
   'vite',
   'fake-indexeddb',
@@ -57,7 +58,10 @@ const fail = (message) => {
 /** The pnpm that runs this script (`pnpm test`), else the one on the PATH, else npx's. */
 function pnpmCommand() {
   const execPath = process.env.npm_execpath
-  if (execPath && /pnpm/.test(execPath)) return [process.execPath, [execPath]]
+  if (execPath && /pnpm/.test(execPath)) {
+    // A script (pnpm.cjs) runs with Node; pnpm 12 is a native executable.
+    return /\.[cm]?js$/.test(execPath) ? [process.execPath, [execPath]] : [execPath, []]
+  }
   if (spawnSync('pnpm', ['--version']).status === 0) return ['pnpm', []]
   return ['npx', ['--yes', 'pnpm@12.21.0']]
 }
