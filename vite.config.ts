@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { svelte } from '@sveltejs/vite-plugin-svelte'
 import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
 import { chromiumArgs } from './scripts/chromium.mjs'
@@ -20,7 +21,7 @@ export default defineConfig({
           name: 'unit',
           environment: 'node',
           include: ['packages/*/test/**/*.test.ts'],
-          exclude: ['**/*.browser.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.browser.test.ts', '**/node_modules/**', 'packages/svelte/**'],
           setupFiles: ['fake-indexeddb/auto'],
           globalSetup: ['./scripts/vitest-build.ts', './scripts/vitest-postgres.ts'],
           typecheck: {
@@ -32,6 +33,21 @@ export default defineConfig({
       },
       {
         extends: true,
+        // Svelte components and runes modules, compiled; the client build of svelte (its
+        // "default" export is the server build, where effects never run).
+        plugins: [svelte()],
+        resolve: { conditions: ['browser'] },
+        test: {
+          name: 'svelte',
+          environment: 'happy-dom',
+          include: ['packages/svelte/test/**/*.test.ts'],
+          exclude: ['**/*.browser.test.ts'],
+          setupFiles: ['fake-indexeddb/auto'],
+        },
+      },
+      {
+        extends: true,
+        plugins: [svelte()],
         // Pre-bundle every dependency the browser tests import: a dependency discovered
         // mid-run makes Vite reload the page and fail the tests running at that moment.
         optimizeDeps: {

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { svelte } from '@sveltejs/vite-plugin-svelte'
 import { defineConfig } from 'vite'
 import { workspaceAliases } from '../scripts/aliases.ts'
 import { playgroundSyncServer } from './server/plugin.ts'
@@ -8,7 +9,7 @@ const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 
 export default defineConfig({
   root: source('.'),
-  plugins: [playgroundSyncServer()],
+  plugins: [playgroundSyncServer(), svelte()],
   resolve: {
     alias: workspaceAliases,
   },

@@ -14,6 +14,7 @@ export const workspaceAliases: Record<string, string> = {
   '@changecast/react': source('react/src/index.ts'),
   '@changecast/vue': source('vue/src/index.ts'),
   '@changecast/solid': source('solid/src/index.ts'),
+  '@changecast/svelte': source('svelte/src/index.ts'),
   '@changecast/testing/msw': source('testing/src/msw.ts'),
   '@changecast/testing/vite': source('testing/src/vite.ts'),
   '@changecast/testing': source('testing/src/index.ts'),
