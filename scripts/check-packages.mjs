@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url'
 import { buildPackages } from './build-packages.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const PACKAGES = ['core', 'react', 'vue', 'solid', 'svelte', 'testing', 'server']
+const PACKAGES = ['core', 'react', 'vue', 'solid', 'svelte', 'devtools', 'testing', 'server']
 const READMES = ['README.md', ...PACKAGES.map((name) => `packages/${name}/README.md`)]
 /** Third-party packages the examples import, at the versions the workspace tests with. */
 const THIRD_PARTY = [

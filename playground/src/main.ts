@@ -1,19 +1,21 @@
 import { changecast, type ChangeEvent } from '@changecast/core'
 import { httpSync } from '@changecast/core/sync'
+import { mountDevtools } from '@changecast/devtools'
 import { createBindingsPanel } from './bindings/bindings-panel'
 import { createDb } from './db'
 import { h } from './dom'
 import { createEditor } from './editor'
 import { createSyncPanel, syncRoom } from './sync-panel'
 import { createTabsPanel } from './tabs'
-import { createTimeline } from './timeline'
 import { createWorkerPanel } from './worker-panel'
 
 const db = createDb()
 const room = syncRoom()
 const feed = changecast(db, { sync: httpSync({ url: `${location.origin}/api/sync/${room}`, pull: 'stream' }) })
 
-const timeline = createTimeline(['tasks', 'people', 'comments'])
+// The live timeline is @changecast/devtools, mounted inline: what any app gets in development.
+const devtools = h('div', { class: 'devtools' })
+mountDevtools(feed, { target: devtools })
 const editor = createEditor(db)
 const tabs = createTabsPanel(feed.origin)
 const worker = createWorkerPanel(
@@ -24,7 +26,6 @@ const worker = createWorkerPanel(
 // Until the editor has loaded its lists, hold events back so none is applied before the load.
 let loading: ChangeEvent[] | undefined = []
 feed.onBatch((batch) => {
-  timeline.add(batch.events)
   tabs.count(batch.events)
   if (loading) loading.push(...batch.events)
   else editor.apply(batch.events)
@@ -52,7 +53,17 @@ document
       'main',
       {},
       h('div', { class: 'column' }, editor.element, tabs.element, worker.element, createSyncPanel(feed.sync!, room)),
-      h('div', { class: 'column' }, createBindingsPanel(feed), timeline.element),
+      h(
+        'div',
+        { class: 'column' },
+        createBindingsPanel(feed),
+        h(
+          'section',
+          { class: 'panel timeline-panel', 'aria-labelledby': 'timeline-title' },
+          h('h2', { id: 'timeline-title' }, 'Live timeline · @changecast/devtools'),
+          devtools,
+        ),
+      ),
     ),
   )
 
