@@ -17,6 +17,7 @@ export { tableStore } from './stores/table-store.js'
 export type { KeyPath, TableQuery } from './stores/table-store.js'
 export { changesStore } from './stores/changes-store.js'
 export { rejectionsStore } from './stores/rejections-store.js'
+export { parametersKey, syncOf, syncStatusStore } from './stores/binding-support.js'
 export type {
   CurrentValue,
   SetAsideItem,

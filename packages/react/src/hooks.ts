@@ -17,7 +17,7 @@ import {
   type Topic,
   type ValueOf,
 } from '@changecast/core'
-import { ChangecastStateError, type SyncController, type SyncRejection, type SyncStatus } from '@changecast/core'
+import { syncOf, type SyncController, type SyncRejection, type SyncStatus } from '@changecast/core'
 import { useFeed } from './context.js'
 
 /** Options every hook accepts. */
@@ -209,12 +209,6 @@ export function useRejections<Tables = RegisteredTables>(options: FeedOption<Tab
   return useStore(store)
 }
 
-function useSync<Tables>(options: FeedOption<Tables>, hook: string): SyncController {
-  const sync = useFeed(options.feed, hook).sync
-  if (!sync) {
-    throw new ChangecastStateError(
-      `${hook}(): this feed has no server sync. Pass { sync: httpSync({ url }) } to changecast().`,
-    )
-  }
-  return sync
+function useSync<Tables>(options: FeedOption<Tables>, name: string): SyncController {
+  return syncOf(useFeed(options.feed, name), name)
 }

@@ -14,7 +14,10 @@ import {
   changesStore,
   entityStateStore,
   entityStore,
+  parametersKey,
   rejectionsStore,
+  syncOf,
+  syncStatusStore,
   tableStore,
   type AnyTables,
   type ChangeFilter,
@@ -24,7 +27,6 @@ import {
   type Feed,
   type KeyOf,
   type RegisteredTables,
-  type SyncController,
   type SyncRejection,
   type SyncStatus,
   type TableName,
@@ -84,15 +86,7 @@ export function useFeed<Tables = RegisteredTables>(feed?: Feed<Tables>, primitiv
 }
 
 const read = <T>(value: MaybeAccessor<T>): T => (typeof value === 'function' ? (value as Accessor<T>)() : value)
-// Parameters are compared by value; functions in them (a `where` predicate) by identity.
-const functionIds = new WeakMap<object, number>()
-let functions = 0
-const identity = (value: unknown): string =>
-  JSON.stringify(value, (_key, item: unknown) => {
-    if (typeof item !== 'function') return item
-    if (!functionIds.has(item)) functionIds.set(item, ++functions)
-    return `function ${functionIds.get(item)}`
-  }) ?? String(typeof value)
+const identity = parametersKey
 
 /**
  * A signal following the store `make()` returns. `make` runs tracked: when an accessor it
@@ -257,11 +251,11 @@ export function createChangeEvent<Tables = RegisteredTables, N extends TableName
  * return <span>{status().state} · {status().outbox} waiting</span>
  */
 export function createSyncStatus<Tables = RegisteredTables>(options: FeedOption<Tables> = {}): Accessor<SyncStatus> {
-  const sync = syncOf(options, 'createSyncStatus')
+  const sync = syncOf(useFeed(options.feed, 'createSyncStatus'), 'createSyncStatus')
   return follow<SyncStatus>(
     sync.status,
     () => 0,
-    () => ({ subscribe: (fn) => sync.subscribe(fn), getSnapshot: () => sync.status }),
+    () => syncStatusStore(sync),
   )
 }
 
@@ -273,20 +267,10 @@ export function createSyncStatus<Tables = RegisteredTables>(options: FeedOption<
 export function createRejections<Tables = RegisteredTables>(
   options: FeedOption<Tables> = {},
 ): Accessor<readonly SyncRejection[]> {
-  const sync = syncOf(options, 'createRejections')
+  const sync = syncOf(useFeed(options.feed, 'createRejections'), 'createRejections')
   return follow<readonly SyncRejection[]>(
     [],
     () => 0,
     () => rejectionsStore(sync),
   )
-}
-
-function syncOf<Tables>(options: FeedOption<Tables>, primitive: string): SyncController {
-  const sync = useFeed(options.feed, primitive).sync
-  if (!sync) {
-    throw new ChangecastStateError(
-      `${primitive}(): this feed has no server sync. Pass { sync: httpSync({ url }) } to changecast().`,
-    )
-  }
-  return sync
 }

@@ -5,7 +5,10 @@ import {
   changesStore,
   entityStateStore,
   entityStore,
+  parametersKey,
   rejectionsStore,
+  syncOf,
+  syncStatusStore,
   tableStore,
   type AnyTables,
   type ChangeFilter,
@@ -15,7 +18,6 @@ import {
   type Feed,
   type KeyOf,
   type RegisteredTables,
-  type SyncController,
   type SyncRejection,
   type SyncStatus,
   type TableName,
@@ -86,15 +88,7 @@ function inComponent(): boolean {
 }
 
 const read = <T>(value: MaybeGetter<T>): T => (typeof value === 'function' ? (value as () => T)() : value)
-// Parameters are compared by value; functions in them (a `where` predicate) by identity.
-const functionIds = new WeakMap<object, number>()
-let functions = 0
-const identity = (value: unknown): string =>
-  JSON.stringify(value, (_key, item: unknown) => {
-    if (typeof item !== 'function') return item
-    if (!functionIds.has(item)) functionIds.set(item, ++functions)
-    return `function ${functionIds.get(item)}`
-  }) ?? String(typeof value)
+const identity = parametersKey
 
 /**
  * A {@link Live} over the store `make()` returns for the current parameters. Reading
@@ -236,10 +230,10 @@ export function changes<Tables = RegisteredTables, N extends TableName<Tables> =
  * @throws {ChangecastStateError} when the feed has no `sync` option.
  */
 export function syncStatus<Tables = RegisteredTables>(options: FeedOption<Tables> = {}): Live<SyncStatus> {
-  const sync = syncOf(options, 'syncStatus')
+  const sync = syncOf(getFeed(options.feed, 'syncStatus'), 'syncStatus')
   return live(
     () => 0,
-    () => ({ subscribe: (onChange) => sync.subscribe(onChange), getSnapshot: () => sync.status }),
+    () => syncStatusStore(sync),
   )
 }
 
@@ -251,19 +245,9 @@ export function syncStatus<Tables = RegisteredTables>(options: FeedOption<Tables
 export function rejections<Tables = RegisteredTables>(
   options: FeedOption<Tables> = {},
 ): Live<readonly SyncRejection[]> {
-  const sync = syncOf(options, 'rejections')
+  const sync = syncOf(getFeed(options.feed, 'rejections'), 'rejections')
   return live(
     () => 0,
     () => rejectionsStore(sync),
   )
-}
-
-function syncOf<Tables>(options: FeedOption<Tables>, binding: string): SyncController {
-  const sync = getFeed(options.feed, binding).sync
-  if (!sync) {
-    throw new ChangecastStateError(
-      `${binding}(): this feed has no server sync. Pass { sync: httpSync({ url }) } to changecast().`,
-    )
-  }
-  return sync
 }

@@ -26,7 +26,7 @@ import {
   type Topic,
   type ValueOf,
 } from '@changecast/core'
-import { ChangecastStateError, type SyncController, type SyncRejection, type SyncStatus } from '@changecast/core'
+import { syncOf, type SyncController, type SyncRejection, type SyncStatus } from '@changecast/core'
 import { useFeed } from './plugin.js'
 
 /** Options every composable accepts. */
@@ -237,12 +237,6 @@ export function useRejections<Tables = RegisteredTables>(
   return readonly(rejections) as Readonly<Ref<readonly SyncRejection[]>>
 }
 
-function useSync<Tables>(options: FeedOption<Tables>, composable: string): SyncController {
-  const sync = useFeed(options.feed, composable).sync
-  if (!sync) {
-    throw new ChangecastStateError(
-      `${composable}(): this feed has no server sync. Pass { sync: httpSync({ url }) } to changecast().`,
-    )
-  }
-  return sync
+function useSync<Tables>(options: FeedOption<Tables>, name: string): SyncController {
+  return syncOf(useFeed(options.feed, name), name)
 }
