@@ -330,7 +330,8 @@ ${notes}
 
 \`\`\`sh
 npx --yes pnpm@12.21.0 install
-npx --yes pnpm@12.21.0 bench          # full: about 9–10 minutes on 2 cores
+npx --yes pnpm@12.21.0 bench          # full: about 5–6 minutes on 2 cores
+npx --yes pnpm@12.21.0 bench:floor    # what raw IndexedDB allows a capture (see "The floor")
 npx --yes pnpm@12.21.0 bench --quick  # smaller sizes, fewer rounds: under 2 minutes
 \`\`\`
 

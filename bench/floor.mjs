@@ -1,0 +1,96 @@
+// pnpm bench:floor: the least any capture can cost, measured with raw IndexedDB in headless
+// Chromium (no Dexie, no Changecast). A captured write must also read what it replaces
+// (create or update? previous value?) and write its changelog row in the same transaction,
+// so the floor of its ratio to the raw write is:
+//   clear of 10,000 rows:  getAll + clear   vs  clear
+//   one put:               get + put + add (row)  vs  put
+// Each measured the same way as `pnpm bench`: paired rounds, medians of the ratios.
+import { chromium } from 'playwright-core'
+import { createServer } from 'vite'
+import { chromiumArgs, ensureChromium } from '../scripts/chromium.mjs'
+
+const rounds = Number(process.argv.find((arg) => arg.startsWith('--rounds='))?.split('=')[1] ?? 9)
+const server = await createServer({
+  configFile: 'bench/page/vite.config.ts',
+  server: { port: 0, hmr: false, watch: null },
+})
+await server.listen()
+const browser = await chromium.launch({ executablePath: ensureChromium(), args: chromiumArgs })
+try {
+  const page = await (await browser.newContext()).newPage()
+  await page.goto(server.resolvedUrls.local[0])
+  const result = await page.evaluate(async (rounds) => {
+    const request = (r) =>
+      new Promise((resolve, reject) => ((r.onsuccess = () => resolve(r.result)), (r.onerror = () => reject(r.error))))
+    const done = (tx) =>
+      new Promise((resolve, reject) => ((tx.oncomplete = resolve), (tx.onabort = tx.onerror = () => reject(tx.error))))
+    const open = async (name) => {
+      const r = indexedDB.open(name, 1)
+      r.onupgradeneeded = () => {
+        r.result.createObjectStore('items', { keyPath: 'id' })
+        r.result.createObjectStore('log', { autoIncrement: true })
+      }
+      return request(r)
+    }
+    const rows = (n) => Array.from({ length: n }, (_, id) => ({ id, v: 0, title: `task ${id}`, done: id % 2 === 0 }))
+    const seed = async (db) => {
+      const tx = db.transaction('items', 'readwrite')
+      for (const row of rows(10_000)) tx.objectStore('items').put(row)
+      await done(tx)
+    }
+    const time = async (work) => {
+      const start = performance.now()
+      await work()
+      return performance.now() - start
+    }
+    const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
+    const clear = []
+    const put = []
+    for (let round = 0; round < rounds; round++) {
+      const db = await open(`floor-${round}-${Date.now()}`)
+      await seed(db)
+      const rawClear = await time(() => {
+        const tx = db.transaction('items', 'readwrite')
+        tx.objectStore('items').clear()
+        return done(tx)
+      })
+      await seed(db)
+      const readClear = await time(() => {
+        const tx = db.transaction(['items', 'log'], 'readwrite')
+        const store = tx.objectStore('items')
+        store.getAll()
+        store.clear()
+        return done(tx)
+      })
+      clear.push(readClear / rawClear)
+      const rawPut = await time(async () => {
+        for (let id = 0; id < 1000; id++) {
+          const tx = db.transaction('items', 'readwrite')
+          tx.objectStore('items').put({ id, v: round, title: 'x', done: false })
+          await done(tx)
+        }
+      })
+      const capturedPut = await time(async () => {
+        for (let id = 0; id < 1000; id++) {
+          const tx = db.transaction(['items', 'log'], 'readwrite')
+          const store = tx.objectStore('items')
+          store.get(id)
+          store.put({ id, v: round + 1, title: 'x', done: false })
+          tx.objectStore('log').add({ tx: id })
+          await done(tx)
+        }
+      })
+      put.push(capturedPut / rawPut)
+      db.close()
+    }
+    return { clear: median(clear), put: median(put) }
+  }, rounds)
+  console.log(`[bench:floor] ${rounds} rounds, medians of paired ratios (raw IndexedDB, no Dexie):`)
+  console.log(`  clear-10k: getAll + clear = ${result.clear.toFixed(2)}× a bare clear (target for capture: ≤ 6×)`)
+  console.log(
+    `  put-1k-single: get + put + log add = ${result.put.toFixed(2)}× a bare put (target for capture: ≤ 1.10×)`,
+  )
+} finally {
+  await browser.close()
+  await server.close()
+}
