@@ -1,0 +1,79 @@
+// @vitest-environment happy-dom
+import Dexie, { type Table } from 'dexie'
+import { afterEach, describe, expect, it } from 'vitest'
+import { changecast, InvalidOptionsError, type AnyTables, type Feed } from '@changecast/core'
+import { mountDevtools } from '@changecast/devtools'
+
+type Note = { id: number; text: string }
+let counter = 0
+
+describe('mountDevtools (Node, happy-dom, fake-indexeddb)', () => {
+  const cleanup: Array<() => unknown> = []
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step()
+    document.body.replaceChildren()
+  })
+  async function open() {
+    const db = new Dexie(`devtools-${++counter}-${Date.now()}`) as Dexie & { notes: Table<Note, number> }
+    db.version(1).stores({ notes: 'id' })
+    const feed = changecast(db) as unknown as Feed<AnyTables>
+    await db.open()
+    cleanup.push(
+      () => Dexie.delete(db.name),
+      () => db.close(),
+      () => feed.close(),
+    )
+    return { db, feed }
+  }
+  const shadow = () => document.querySelector('[data-changecast-devtools]')?.shadowRoot
+  const byTestId = (id: string) => [...(shadow()?.querySelectorAll(`[data-testid="${id}"]`) ?? [])]
+
+  it('refuses bad options with an InvalidOptionsError, and subscribes to nothing', async () => {
+    const { feed } = await open()
+    const before = feed.listenerCount
+    for (const options of [{ position: 'center' }, { target: 'body' }, { keep: 0 }, { keep: 1.5 }]) {
+      expect(() => mountDevtools(feed, options as never)).toThrow(InvalidOptionsError)
+    }
+    expect(feed.listenerCount).toBe(before)
+    expect(shadow()).toBeUndefined()
+  })
+
+  it('keeps the events committed while the panel loads, and shows them in a shadow root', async () => {
+    const { db, feed } = await open()
+    const target = document.createElement('div')
+    document.body.append(target)
+    const handle = mountDevtools(feed, { target })
+    cleanup.push(() => handle.unmount())
+    await db.notes.put({ id: 1, text: 'before the panel loaded' })
+    await handle.ready
+    await db.notes.put({ id: 1, text: 'after' })
+    expect(target.querySelector('[data-changecast-devtools]')).not.toBeNull()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const events = byTestId('event')
+    expect(events.map((event) => event.getAttribute('data-type'))).toEqual(['update', 'create'])
+    expect(events[0]!.textContent).toContain('text: "before the panel loaded" → "after"')
+    // Nothing of the panel is in the light DOM.
+    expect(document.querySelector('[data-testid="event"]')).toBeNull()
+  })
+
+  it('unmounted before it loads: nothing is mounted and no listener stays', async () => {
+    const { feed } = await open()
+    const before = feed.listenerCount
+    const handle = mountDevtools(feed)
+    handle.unmount()
+    await handle.ready
+    expect(shadow()).toBeUndefined()
+    expect(feed.listenerCount).toBe(before)
+  })
+
+  it('keeps at most `keep` events, and says when the feed does not sync', async () => {
+    const { db, feed } = await open()
+    const handle = mountDevtools(feed, { keep: 3, open: true })
+    cleanup.push(() => handle.unmount())
+    await handle.ready
+    await db.notes.bulkPut([1, 2, 3, 4, 5].map((id) => ({ id, text: `n${id}` })))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(byTestId('timeline-total')[0]!.textContent).toBe('3')
+    expect(byTestId('devtools-sync')[0]!.textContent).toContain('This feed does not sync.')
+  })
+})
