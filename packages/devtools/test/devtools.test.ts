@@ -1,8 +1,10 @@
 // @vitest-environment happy-dom
 import Dexie, { type Table } from 'dexie'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { changecast, InvalidOptionsError, type AnyTables, type Feed } from '@changecast/core'
+import { httpSync } from '@changecast/core/sync'
 import { mountDevtools } from '@changecast/devtools'
+import { createSyncServer } from '@changecast/testing'
 
 type Note = { id: number; text: string }
 let counter = 0
@@ -75,5 +77,42 @@ describe('mountDevtools (Node, happy-dom, fake-indexeddb)', () => {
     await new Promise((resolve) => setTimeout(resolve, 50))
     expect(byTestId('timeline-total')[0]!.textContent).toBe('3')
     expect(byTestId('devtools-sync')[0]!.textContent).toContain('This feed does not sync.')
+  })
+
+  it('shows the sync status, the outbox and the rejections of a syncing feed, and dismisses one', async () => {
+    const server = createSyncServer({ reject: (change) => (change.key === 2 ? 'note 2 is read-only' : undefined) })
+    const original = globalThis.fetch
+    globalThis.fetch = (input, init) => {
+      const request = new Request(input, init)
+      return request.url.startsWith('https://sync.test') ? server.handle(request) : original(input, init)
+    }
+    cleanup.push(() => (globalThis.fetch = original))
+    const db = new Dexie(`devtools-sync-${++counter}-${Date.now()}`) as Dexie & { notes: Table<Note, number> }
+    db.version(1).stores({ notes: 'id' })
+    const feed = changecast(db, {
+      sync: httpSync({ url: 'https://sync.test', pull: false }),
+    }) as unknown as Feed<AnyTables>
+    await db.open()
+    cleanup.push(
+      () => Dexie.delete(db.name),
+      () => db.close(),
+      () => feed.close(),
+    )
+    const handle = mountDevtools(feed, { open: true })
+    cleanup.push(() => handle.unmount())
+    await handle.ready
+    await db.notes.put({ id: 1, text: 'accepted' })
+    await db.notes.put({ id: 2, text: 'refused' })
+    await feed.sync!.flush()
+    const text = (id: string) => byTestId(id)[0]?.textContent
+    await vi.waitFor(() => {
+      expect(text('devtools-sync-outbox')).toBe('0')
+      expect(text('devtools-sync-answered-local-rev')).toBe('2')
+      expect(text('devtools-rejections')).toContain('rev 2: note 2 is read-only')
+    })
+    expect(text('devtools-set-aside')).toBe('Nothing set aside.')
+    const dismiss = byTestId('devtools-rejections')[0]!.querySelector('button')!
+    dismiss.click()
+    await vi.waitFor(() => expect(text('devtools-rejections')).toBe('No rejection.'))
   })
 })
