@@ -5,7 +5,9 @@
 //   - examples marked `<!-- example: node -->` run in Node (with fake-indexeddb) and print
 //     what their `// → …` comments say, in order;
 //   - the example marked `<!-- example: vite.config -->` serves the sync protocol under
-//     both `vite` (dev) and `vite preview`.
+//     both `vite` (dev) and `vite preview`;
+//   - examples marked `<!-- example: browser -->` run as pages of that dev server in
+//     headless Chromium: no error, and they render (or log what their comments say).
 // Fragments (examples without imports) are checked with the declarations of
 // scripts/check-packages/globals.d.ts, the names the READMEs' prose introduces (db, feed, token…).
 //
@@ -165,6 +167,47 @@ async function checkSyncServer(base, what) {
   else log(`${what}: push acknowledged, pull returned it`)
 }
 
+/**
+ * Opens each browser example's page in headless Chromium: it must raise no error, log what
+ * its `// → …` comments say (when it has any), and otherwise render something into
+ * `#root` / `#app` or mount the devtools.
+ */
+async function runInBrowser(pages, base) {
+  if (pages.length === 0) return fail('no README example is marked <!-- example: browser -->')
+  const { chromium } = await import('@playwright/test')
+  const { chromiumArgs, ensureChromium } = await import('./chromium.mjs')
+  const browser = await chromium.launch({ executablePath: ensureChromium(), args: chromiumArgs })
+  try {
+    for (const block of pages) {
+      const where = `${block.readme}:${block.line}`
+      const page = await browser.newPage()
+      const errors = []
+      const logged = []
+      page.on('pageerror', (error) => errors.push(error.message))
+      page.on('console', (message) => {
+        if (message.type() === 'error') errors.push(message.text())
+        if (message.type() === 'log') logged.push(message.text())
+      })
+      await page.goto(`${base}/${block.file}.html`)
+      const expected = expectedOutput(block.code)
+      const deadline = Date.now() + 10_000
+      const done = async () =>
+        expected.length
+          ? logged.length >= expected.length
+          : page.evaluate(() => !!document.querySelector('#root > *, #app > *, [data-changecast-devtools]'))
+      while (!(await done()) && errors.length === 0 && Date.now() < deadline) await page.waitForTimeout(100)
+      if (errors.length) fail(`${where} fails in Chromium: ${errors.join('; ')}`)
+      else if (expected.length && JSON.stringify(logged.slice(0, expected.length)) !== JSON.stringify(expected)) {
+        fail(`${where} logs ${JSON.stringify(logged)} in Chromium, its comments say ${JSON.stringify(expected)}`)
+      } else if (!(await done())) fail(`${where} renders nothing in Chromium`)
+      else log(`${where} runs in Chromium${expected.length ? ' and logs what it says' : ' and renders'}`)
+      await page.close()
+    }
+  } finally {
+    await browser.close()
+  }
+}
+
 async function main() {
   log('building the packages')
   buildPackages(PACKAGES)
@@ -280,10 +323,20 @@ async function main() {
       const where = `${block.readme}:${block.line}`
       writeFileSync(join(scratch, 'vite.config.ts'), block.code)
       writeFileSync(join(scratch, 'index.html'), '<!doctype html><title>scratch</title><p>scratch app</p>\n')
+      // Browser examples are pages of the same dev server: served with the config under test.
+      const pages = blocks.filter((b) => b.mode === 'browser')
+      for (const page of pages) {
+        writeFileSync(
+          join(scratch, `${page.file}.html`),
+          `<!doctype html><link rel="icon" href="data:,"><title>${page.file}</title><div id="root"></div><div id="app"></div>` +
+            `<script type="module" src="/src/${page.file}.ts"></script>\n`,
+        )
+      }
       const devPort = await freePort()
       const dev = await startVite(scratch, [], devPort)
       try {
         await checkSyncServer(`http://127.0.0.1:${devPort}`, `${where} under vite dev`)
+        await runInBrowser(pages, `http://127.0.0.1:${devPort}`)
       } finally {
         dev()
       }
