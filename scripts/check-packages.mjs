@@ -24,11 +24,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
-import { createServer } from 'node:net'
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildPackages } from './build-packages.mjs'
+import { freePort } from './free-port.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const PACKAGES = ['core', 'react', 'vue', 'solid', 'svelte', 'devtools', 'testing', 'server']
@@ -103,17 +103,6 @@ function examples(readme) {
 
 /** Expected output of a runnable example: its `// → …` comments, in order. */
 const expectedOutput = (code) => [...code.matchAll(/\/\/ → (.*)$/gm)].map((m) => m[1].trim())
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** Starts `vite <args>` in `dir`, resolves once it answers on `port`; returns the stop function. */
 async function startVite(dir, args, port) {

@@ -3,9 +3,9 @@
 // removed at the end. Set DATABASE_URL to use a server of your own instead.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from './free-port.mjs'
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
 
@@ -42,17 +42,6 @@ export function ensurePostgres() {
       '  - Debian/Ubuntu: sudo apt-get install -y postgresql\n' +
       '  - or set DATABASE_URL=postgres://user:password@host:port/database to use your own server',
   )
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   parsePushRequest,
   PROTOCOL_VERSION,
   ProtocolViolation,
+  readCappedText,
   type PullReply,
   type WireChange,
   wireKeyText,
@@ -165,7 +166,11 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   })
 
   app.post('/push', async (c) => {
-    const text = await readBody(c.req.raw, LIMITS.pushBytes)
+    const text = await readCappedText(
+      c.req.raw,
+      LIMITS.pushBytes,
+      () => new TooLargeError(`the body is over ${LIMITS.pushBytes} bytes`),
+    )
     let body
     try {
       body = parsePushRequest(JSON.parse(text))
@@ -311,25 +316,4 @@ function pullReply({ epoch, batches, upTo, more }: Omit<PullReply, 'batches'> & 
       headers: { 'content-type': 'application/json' },
     },
   )
-}
-
-/** The request body as text, refusing more than `limit` bytes. */
-async function readBody(request: Request, limit: number): Promise<string> {
-  if (Number(request.headers.get('content-length')) > limit) throw new TooLargeError(`the body is over ${limit} bytes`)
-  if (!request.body) return ''
-  const reader = request.body.getReader()
-  const decoder = new TextDecoder()
-  const parts: string[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limit) {
-      void reader.cancel().catch(() => undefined)
-      throw new TooLargeError(`the body is over ${limit} bytes`)
-    }
-    parts.push(decoder.decode(value, { stream: true }))
-  }
-  return parts.join('') + decoder.decode()
 }

@@ -1,6 +1,6 @@
 import { SyncError, type SyncErrorReason } from '../errors.js'
 import { isRetryable, retryAfterMs } from './backoff.js'
-import { LIMITS, ProtocolViolation } from './protocol.js'
+import { LIMITS, ProtocolViolation, readCappedText } from './protocol.js'
 
 /** A failed request, with the wait the server asked for. */
 export class RequestFailure extends SyncError {
@@ -45,35 +45,15 @@ export async function send(url: string, init: RequestInit, signal: AbortSignal):
 /** Sends a request and returns its JSON body, at most {@link LIMITS.replyBytes} long. */
 export async function requestJson(url: string, init: RequestInit, signal: AbortSignal): Promise<unknown> {
   const response = await send(url, init, signal)
-  const text = await readCapped(response)
+  const limit = LIMITS.replyBytes
+  const text = await readCappedText(
+    response,
+    limit,
+    () => new ProtocolViolation(`The sync server's reply is over the ${limit}-byte limit`),
+  )
   try {
     return JSON.parse(text) as unknown
   } catch (error) {
     throw new ProtocolViolation(`${url} answered with malformed JSON (${String(error)})`)
   }
-}
-
-async function readCapped(response: Response): Promise<string> {
-  const limit = LIMITS.replyBytes
-  if (Number(response.headers.get('content-length')) > limit || !response.body) {
-    void response.body?.cancel().catch(() => undefined)
-    if (!response.body) return ''
-    throw new ProtocolViolation(`The sync server's reply is over the ${limit}-byte limit`)
-  }
-  const reader = response.body.getReader()
-  const decoder = new TextDecoder()
-  const parts: string[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limit) {
-      void reader.cancel().catch(() => undefined)
-      throw new ProtocolViolation(`The sync server's reply is over the ${limit}-byte limit`)
-    }
-    parts.push(decoder.decode(value, { stream: true }))
-  }
-  parts.push(decoder.decode())
-  return parts.join('')
 }

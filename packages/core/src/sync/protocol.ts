@@ -366,3 +366,37 @@ export function parsePushRequest(body: unknown): PushRequest {
 export function wireKeyText(key: unknown): string {
   return JSON.stringify(encodeWireKey(decodeWireKey(key)))
 }
+
+/**
+ * A request's or reply's body as text, refusing more than `limit` bytes — by its
+ * Content-Length, and while reading it, so an oversized body is never held in memory:
+ * `tooLarge()` is thrown and the rest is not read. Used by the client and the server alike.
+ */
+export async function readCappedText(
+  message: Request | Response,
+  limit: number,
+  tooLarge: () => Error,
+): Promise<string> {
+  const { body } = message
+  if (Number(message.headers.get('content-length')) > limit) {
+    void body?.cancel().catch(() => undefined)
+    throw tooLarge()
+  }
+  if (!body) return ''
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
+  const parts: string[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      void reader.cancel().catch(() => undefined)
+      throw tooLarge()
+    }
+    parts.push(decoder.decode(value, { stream: true }))
+  }
+  parts.push(decoder.decode())
+  return parts.join('')
+}
