@@ -174,6 +174,15 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
   const bus = new Bus()
   const resyncHandlers = new Set<(info: ResyncInfo) => void>()
   let active = true
+  const resync = (info: ResyncInfo): void => {
+    for (const handler of [...resyncHandlers]) {
+      try {
+        handler(info)
+      } catch (error) {
+        console.error(error)
+      }
+    }
+  }
 
   const delivery = new Delivery({
     db,
@@ -182,15 +191,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     log: retention,
     channel: options.channel === undefined ? `changecast:${db.name}` : options.channel,
     isTable: (name) => isCaptured(name) && db.tables.some((table) => table.name === name),
-    resync: (info) => {
-      for (const handler of [...resyncHandlers]) {
-        try {
-          handler(info)
-        } catch (error) {
-          console.error(error)
-        }
-      }
-    },
+    resync,
   })
   const staging = new Staging(origin, (stage, events) => {
     if (!active) return
@@ -216,12 +217,14 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     origin,
     isCaptured,
     onBatch: (listener) => bus.tap(listener),
-    markRemote(transaction, remoteOrigin, tx) {
+    markRemote(transaction, remoteOrigin, tx, removed) {
       const stage = staging.watch(transaction.idbtrans)
       stage.source = 'remote'
       stage.origin = remoteOrigin
       stage.tx = tx
+      stage.removed = removed
     },
+    resync,
   }
   const sync = options.sync?.start(host)
   if (sync) delivery.keep(() => sync.keepFrom())

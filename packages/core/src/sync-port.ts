@@ -1,5 +1,6 @@
 import type { Dexie, IndexableType, Transaction } from 'dexie'
 import type { SyncError } from './errors.js'
+import type { ResyncInfo } from './transport/delivery.js'
 import type { ChangeBatch, ChangeType, Unsubscribe } from './types.js'
 
 /**
@@ -34,6 +35,12 @@ export interface SyncStatus {
   leader: boolean
   /** True after `pause()`, until `resume()`. */
   paused: boolean
+  /** `'bootstrap'` while a snapshot of the server's state is loading (see `loaded` and `total`). */
+  phase?: 'bootstrap'
+  /** Entities of the snapshot loaded so far, while `phase` is `'bootstrap'`. */
+  loaded?: number
+  /** Entities the snapshot holds, while `phase` is `'bootstrap'`. */
+  total?: number
 }
 
 /** One entity as the server holds it, sent with a rejection. */
@@ -143,7 +150,9 @@ export interface SyncHost {
    * Marks a Dexie transaction as one that applies server changes: its events are
    * `source: 'remote'` with the given origin and tx, and its changelog row is never pushed.
    */
-  markRemote(transaction: Transaction, origin: string, tx: string): void
+  markRemote(transaction: Transaction, origin: string, tx: string, removed?: ReadonlySet<string>): void
+  /** Tells this context's `onResync` handlers that it fetched the server's state anew. */
+  resync(info: ResyncInfo): void
 }
 
 /** A running sync, as an adapter hands it to core. */

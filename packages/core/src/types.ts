@@ -35,6 +35,7 @@ export interface CreateEvent<T = unknown, K = IndexableType> extends ChangeEvent
   value: T
   previous?: undefined
   changes?: undefined
+  removed?: undefined
 }
 
 /** An entity whose stored object changed. */
@@ -46,6 +47,7 @@ export interface UpdateEvent<T = unknown, K = IndexableType> extends ChangeEvent
   previous?: T
   /** Changed key paths (dotted for nested objects) → new value (`undefined` when removed). Never empty. */
   changes: Record<string, unknown>
+  removed?: undefined
 }
 
 /** An entity that existed and was deleted. */
@@ -55,6 +57,12 @@ export interface DeleteEvent<T = unknown, K = IndexableType> extends ChangeEvent
   /** The object before the write, when previous capture is on for the table. */
   previous?: T
   changes?: undefined
+  /**
+   * True when the entity only left this client's view (sync scopes: it moved to a scope this
+   * client does not read, or the client lost access to its scope); it still exists on the
+   * server. Absent for a real delete.
+   */
+  removed?: true
 }
 
 /**

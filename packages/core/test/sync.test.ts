@@ -214,8 +214,10 @@ describe('sync: push', () => {
   })
 
   it('flush() retries retryable failures up to its attempts, and rejects after them', async () => {
-    const server = createSyncServer({ failureRate: 1 })
+    const server = createSyncServer()
     const { db, sync } = await openClient({ server, mock })
+    await sync.flush() // the first snapshot
+    server.configure({ failureRate: 1 })
     await db.todos.put({ id: 1, title: 'one' })
     const pushesBefore = server.pushes
     await expect(sync.flush({ attempts: 2 })).rejects.toMatchObject({ retrying: true })

@@ -23,6 +23,10 @@ Usage: changecast-server [options]
   --jwt-audience <aud>   require this audience (with --jwt-secret or --jwks-url)
   --insecure-no-auth     accept every request as one anonymous user (local development only)
   --cors-origin <origin> allow browser apps from this origin (repeat, or comma-separate; * for any)
+  --scope-field <field>  scope each entity by this field of its value (e.g. projectId: scope "42");
+                         a user reads and writes the scopes listed in its token's \`scopes\` claim
+  --retention <age>      compact the log: drop superseded changes and deletes older than this
+                         (e.g. 30d, 12h, 90m); older clients load a new snapshot
   --help, --version
 
 Without an auth option the server only starts on a loopback address, with no authentication.
@@ -44,6 +48,8 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
       'jwt-audience': { type: 'string' },
       'insecure-no-auth': { type: 'boolean' },
       'cors-origin': { type: 'string', multiple: true },
+      'scope-field': { type: 'string' },
+      retention: { type: 'string' },
       help: { type: 'boolean' },
       version: { type: 'boolean' },
     },
@@ -74,7 +80,14 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
   const corsOrigin = values['cors-origin']
     ?.flatMap((origin) => origin.split(',').map((part) => part.trim()))
     .filter(Boolean)
+  const scopeField = values['scope-field']
+  if (scopeField !== undefined && !/^[A-Za-z_$][\w$]*$/.test(scopeField)) {
+    throw new Error(`--scope-field must be a field name, got ${JSON.stringify(scopeField)}`)
+  }
+  const retention = values.retention === undefined ? undefined : parseDuration(values.retention)
   return {
+    scopeField,
+    retention,
     help: values.help === true,
     version: values.version === true,
     port,
@@ -87,6 +100,26 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
         ? { secret, jwksUrl, issuer: values['jwt-issuer'], audience: values['jwt-audience'] }
         : undefined,
     corsOrigin: corsOrigin && corsOrigin.length > 0 ? (corsOrigin.includes('*') ? '*' : corsOrigin) : undefined,
+  }
+}
+
+/** `30d`, `12h`, `90m`, `45s` or a number of milliseconds, in ms. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match?.[2] ?? 'ms']!
+  const ms = match ? Number(match[1]) * unit : NaN
+  if (!(ms > 0)) throw new Error(`--retention must be a duration like 30d, 12h or 90m, got ${JSON.stringify(text)}`)
+  return ms
+}
+
+/** The scope of an entity: one field of its value, as text. */
+export function scopeByField(field: string) {
+  return ({ table, key, value }: { table: string; key: unknown; value: unknown }): string => {
+    const scope = (value as Record<string, unknown> | null)?.[field]
+    if (typeof scope !== 'string' && typeof scope !== 'number') {
+      throw new Error(`${table} ${JSON.stringify(key)} has no ${field} (the scope field)`)
+    }
+    return String(scope)
   }
 }
 
@@ -115,7 +148,14 @@ async function main(): Promise<void> {
     )
   }
   const database: Database = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPGlite(config.data)
-  const sync = createSyncHandler({ database, authenticate, basePath: config.base, corsOrigin: config.corsOrigin })
+  const sync = createSyncHandler({
+    database,
+    authenticate,
+    basePath: config.base,
+    corsOrigin: config.corsOrigin,
+    scopeOf: config.scopeField ? scopeByField(config.scopeField) : undefined,
+    retention: config.retention,
+  })
   await sync.ready
   const server = await serve(sync, { port: config.port, host: config.host })
   const where = config.databaseUrl ? 'PostgreSQL' : `PGlite in ${config.data}`

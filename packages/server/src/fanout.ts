@@ -18,6 +18,13 @@ export interface FanoutOptions {
 /** One open Server-Sent Events stream. */
 interface Stream {
   clientId: string
+  /** The scopes it reads (sorted), or undefined for every scope. */
+  scopes?: readonly string[]
+  /** The same, as a set and as one text (the key of the encodings shared between streams). */
+  scopeSet?: ReadonlySet<string>
+  scopeKey: string
+  /** Resolves false once its principal's scopes changed (asked before each delivery round): it is then closed. */
+  current?: () => Promise<boolean>
   /** The newest revision this stream has been given (or skipped as its client's own). */
   position: number
   /** Caught up: new batches come from the fan-out; before that, from its own reads. */
@@ -115,7 +122,14 @@ export class Fanout {
    * Opens a stream for a client at position `since`: a `hello` event, then every batch
    * after it (the client's own left out), then each new one as it commits.
    */
-  open(clientId: string, since: number, epoch: string, signal: AbortSignal | undefined): ReadableStream<Uint8Array> {
+  open(
+    clientId: string,
+    since: number,
+    hello: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+    scopes?: readonly string[],
+    current?: () => Promise<boolean>,
+  ): ReadableStream<Uint8Array> {
     let stream: Stream | undefined
     const close = (): void => {
       if (!stream || stream.closed) return
@@ -130,9 +144,19 @@ export class Fanout {
     signal?.addEventListener('abort', close)
     return new ReadableStream<Uint8Array>({
       start: (controller) => {
-        stream = { clientId, position: since, live: false, controller, closed: false }
+        stream = {
+          clientId,
+          scopes,
+          scopeSet: scopes && new Set(scopes),
+          scopeKey: scopes ? JSON.stringify(scopes) : '*',
+          current,
+          position: since,
+          live: false,
+          controller,
+          closed: false,
+        }
         this.#streams.add(stream)
-        this.#send(stream, encoder.encode(`event: hello\ndata: ${JSON.stringify({ epoch, head: this.#last })}\n\n`))
+        this.#send(stream, encoder.encode(`event: hello\ndata: ${JSON.stringify({ ...hello, head: this.#last })}\n\n`))
         void this.#catchUp(stream).catch((error: Error) => {
           console.error(`[changecast-server] A stream could not catch up: ${error.message}`)
           close()
@@ -161,13 +185,18 @@ export class Fanout {
   /** Reads the log from the stream's position until it reaches the fan-out's; then it is live. */
   async #catchUp(stream: Stream): Promise<void> {
     for (;;) {
-      const batches = await readAfter(this.#db, this.#t, stream.position, PAGE)
-      for (const batch of batches) this.#deliver(stream, batch, encoder.encode(event(batch)))
+      const upTo = this.#last
+      const batches = await readAfter(this.#db, this.#t, stream.position, PAGE, { upTo, scopes: stream.scopes })
+      for (const batch of batches) this.#deliver(stream, batch, new Map())
       if (stream.closed) return
-      // Nothing between the last read and the fan-out's position: from here on, no gap.
-      if (batches.length < PAGE && stream.position >= this.#last) {
-        stream.live = true
-        return
+      if (batches.length < PAGE) {
+        // Every batch up to the fan-out's position read (those of other scopes left out)...
+        stream.position = Math.max(stream.position, upTo)
+        // ...and it has not moved meanwhile: from here on the fan-out delivers, with no gap.
+        if (this.#last === upTo) {
+          stream.live = true
+          return
+        }
       }
     }
   }
@@ -175,19 +204,46 @@ export class Fanout {
   async #read(): Promise<void> {
     for (;;) {
       const batches = await readAfter(this.#db, this.#t, this.#last, PAGE)
+      if (batches.length > 0) await this.#recheck()
       for (const batch of batches) {
-        const bytes = encoder.encode(event(batch))
-        for (const stream of this.#streams) if (stream.live) this.#deliver(stream, batch, bytes)
+        // Encoded once per set of scopes read.
+        const encoded = new Map<string, Uint8Array | undefined>()
+        for (const stream of this.#streams) if (stream.live) this.#deliver(stream, batch, encoded)
         this.#last = batch.rev
       }
       if (batches.length < PAGE) return
     }
   }
 
-  #deliver(stream: Stream, batch: StoredBatch, bytes: Uint8Array): void {
+  /**
+   * Asks again what each live stream's principal may read: a stream whose scopes changed is
+   * closed before it is sent anything more (its client reconnects, and loads a snapshot).
+   */
+  async #recheck(): Promise<void> {
+    const checked = [...this.#streams].filter((stream) => stream.live && stream.current)
+    const verdicts = await Promise.all(checked.map((stream) => stream.current!().catch(() => false)))
+    checked.forEach((stream, i) => {
+      if (verdicts[i]) return
+      stream.closed = true
+      this.#streams.delete(stream)
+      try {
+        stream.controller.close()
+      } catch {
+        // Already closed.
+      }
+    })
+  }
+
+  #deliver(stream: Stream, batch: StoredBatch, encoded: Map<string, Uint8Array | undefined>): void {
     if (batch.rev <= stream.position) return
     stream.position = batch.rev
-    if (batch.origin !== stream.clientId) this.#send(stream, bytes)
+    if (batch.origin === stream.clientId) return
+    if (!encoded.has(stream.scopeKey)) {
+      const json = batchJson(batch, stream.scopeSet)
+      encoded.set(stream.scopeKey, json === undefined ? undefined : encoder.encode(event(batch.rev, json)))
+    }
+    const bytes = encoded.get(stream.scopeKey)
+    if (bytes) this.#send(stream, bytes)
   }
 
   #send(stream: Stream, bytes: Uint8Array): void {
@@ -207,4 +263,4 @@ export class Fanout {
   }
 }
 
-const event = (batch: StoredBatch): string => `event: batch\nid: ${batch.rev}\ndata: ${batchJson(batch)}\n\n`
+const event = (rev: number, json: string): string => `event: batch\nid: ${rev}\ndata: ${json}\n\n`

@@ -18,7 +18,44 @@ import { Fanout } from './fanout.js'
 import { PushQueue } from './push-queue.js'
 import { names } from './names.js'
 import { review, UnknownTableError, type Authorize, type TableRules } from './rules.js'
-import { appendBackendBatch, batchJson, ConflictError, push, readAfter, readMeta } from './store.js'
+import {
+  appendBackendBatch,
+  batchJson,
+  batchSize,
+  compact,
+  ConflictError,
+  countSnapshot,
+  push,
+  readAfter,
+  readMeta,
+  readSnapshot,
+  revisionBefore,
+  type Access,
+  type ScopeOf,
+  type SnapshotCursor,
+} from './store.js'
+
+/** The scopes a principal may read, and write (`write` defaults to `read`). */
+export interface ScopeGrant {
+  read: readonly string[]
+  write?: readonly string[]
+}
+
+/**
+ * The default grants when `scopeOf` is set: the principal's `scopes` claim (a JWT claim), a
+ * list of scopes to read and write, or `{ read: [...], write: [...] }`. No claim: no scope.
+ */
+export function claimScopes(principal: Principal): ScopeGrant {
+  const claim = principal.claims?.scopes
+  const list = (value: unknown) =>
+    Array.isArray(value) ? value.filter((scope): scope is string => typeof scope === 'string') : []
+  if (Array.isArray(claim)) return { read: list(claim) }
+  if (claim && typeof claim === 'object') {
+    const { read, write } = claim as { read?: unknown; write?: unknown }
+    return { read: list(read), write: list(write) }
+  }
+  return { read: [] }
+}
 
 /** Options of {@link createSyncHandler}. */
 export interface SyncHandlerOptions {
@@ -42,6 +79,25 @@ export interface SyncHandlerOptions {
   basePath?: string
   /** Origins of browser apps on other origins (CORS), or `'*'`. @default same origin only */
   corsOrigin?: string | string[]
+  /**
+   * The scope of each entity, from its value: e.g. `({ value }) => 'project:' + value.projectId`.
+   * Each client then receives only the entities of the scopes its principal may read (see
+   * `scopes`), and may write only to the scopes it may write. An entity whose scope changes
+   * is removed from the clients that lose it. @default every entity in scope `default`
+   */
+  scopeOf?: ScopeOf
+  /**
+   * The scopes a principal may read and write, asked on every request (so a membership
+   * change applies at once: its clients catch up by a new snapshot).
+   * @default with `scopeOf`: the principal's `scopes` claim ({@link claimScopes}); without: every scope
+   */
+  scopes?: (principal: Principal) => ScopeGrant | Promise<ScopeGrant>
+  /**
+   * Milliseconds after which superseded changes and deletes leave the log (compaction, run
+   * every `retention / 4`, at most hourly). A client whose position is older fetches a new
+   * snapshot. @default kept for ever
+   */
+  retention?: number
   /** Most batches in one push request (more: 413). @default 500 */
   maxBatches?: number
   /** Milliseconds between reads of the log when no commit was announced. @default 1500 */
@@ -92,6 +148,12 @@ export interface SyncHandler {
    * const todo = await sync.read('todos', 7)
    */
   read(table: string, key: unknown): Promise<unknown>
+  /**
+   * Compacts the log now: removes the changes superseded at the horizon and the deletes at or
+   * below it. The horizon is the newest revision older than `olderThan` ms (default: the
+   * `retention` option), or `upTo`. Resolves with the horizon and the rows removed.
+   */
+  compact(options?: { olderThan?: number; upTo?: number }): Promise<{ horizon: number; removed: number }>
   /** Closes every stream and stops listening; the database stays open. */
   close(): Promise<void>
 }
@@ -120,18 +182,31 @@ const problem = (status: number, error: string, headers: Record<string, string> 
  * Deno.serve(sync) // or Bun.serve({ fetch: sync }), or serve(sync) from '@changecast/server/node'
  */
 export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
-  const { authenticate, tables, authorize, maxBatches = 500 } = options
+  const { authenticate, tables, authorize, maxBatches = 500, scopeOf, retention } = options
+  const grants = options.scopes ?? (scopeOf ? claimScopes : undefined)
+  if (retention !== undefined && !(retention > 0)) throw new TypeError('retention must be a positive number of ms')
   const t = names(options.schema)
+  let compactor: ReturnType<typeof setInterval> | undefined
   let db!: Database
   let fanout!: Fanout
   let bindings!: ClientBindings
-  const pushes = new PushQueue((requests) => push(db, t, requests))
+  const pushes = new PushQueue((requests) => push(db, t, requests, { scopeOf }))
   const ready = (async () => {
     db = await options.database
     await migrate(db, t.schema)
     fanout = new Fanout(db, t, { pollInterval: options.pollInterval, heartbeat: options.heartbeat })
     await fanout.start()
     bindings = new ClientBindings(db, t)
+    if (retention) {
+      compactor = setInterval(
+        () =>
+          void handler
+            .compact()
+            .catch((error: Error) => console.error(`[changecast-server] Compaction failed: ${error.message}`)),
+        Math.min(retention / 4, 3_600_000),
+      )
+      ;(compactor as { unref?: () => void }).unref?.()
+    }
   })()
   // Requests wait; a failed start answers 503 (logged once).
   ready.catch((error: Error) => console.error(`[changecast-server] Could not start: ${error.message}`))
@@ -160,6 +235,25 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     return principal
   }
 
+  /** What a principal may read and write. */
+  const accessOf = async (principal: Principal): Promise<Access> => {
+    if (!grants) return {}
+    const grant = await grants(principal)
+    return { read: new Set(grant.read), write: new Set(grant.write ?? grant.read) }
+  }
+
+  /**
+   * The scopes a pull, stream or snapshot reads: those the client subscribed to (`scope=`,
+   * repeated), within those its principal may read; sorted. Undefined: every scope.
+   */
+  const readScopes = async (c: Context, principal: Principal): Promise<string[] | undefined> => {
+    const asked = c.req.queries('scope')
+    const { read } = await accessOf(principal)
+    if (!asked?.length) return read && [...read].sort()
+    for (const scope of asked) if (scope === '') throw new ProtocolViolation('scope must not be empty')
+    return [...new Set(read ? asked.filter((scope) => read.has(scope)) : asked)].sort()
+  }
+
   app.get('/', async () => {
     const { epoch, head } = await readMeta(db, t)
     return json({ server: 'changecast', protocol: PROTOCOL_VERSION, epoch, head, streams: fanout.size })
@@ -185,7 +279,8 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     for (const batch of body.batches) {
       decided.push({ batch, refusal: await review(batch, { tables, authorize, principal, clientId: body.clientId }) })
     }
-    const outcome = await pushes.push({ clientId: body.clientId, decided }, text.length)
+    const access = await accessOf(principal)
+    const outcome = await pushes.push({ clientId: body.clientId, decided, access }, text.length)
     if (outcome instanceof ConflictError) throw outcome
     if (outcome.appended > 0) fanout.announce()
     return json(outcome.reply)
@@ -196,33 +291,78 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     const limit = Number(c.req.query('limit') ?? '50')
     if (!Number.isInteger(limit) || limit < 1) throw new ProtocolViolation('limit must be a positive integer')
     const clientId = c.req.query('clientId')
-    await identify(c.req.raw, clientId)
-    const { epoch, head } = await readMeta(db, t)
+    const scopes = await readScopes(c, await identify(c.req.raw, clientId))
+    const { epoch, head, horizon } = await readMeta(db, t)
     // The log does not reach the client's position (it was recreated, or restored from an
     // older backup): upTo below since tells the client to start over.
-    if (since > head) return pullReply({ epoch, batches: [], upTo: head, more: false })
-    const rows = await readAfter(db, t, since, Math.min(limit, 1000))
+    if (since > head) return pullReply({ epoch, scopes, batches: [], upTo: head, more: false })
+    // Compacted past the client's position: it must fetch a snapshot.
+    if (since < horizon) return pullReply({ epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
+    const take = Math.min(limit, 1000)
+    const rows = await readAfter(db, t, since, take, { upTo: head, scopes })
+    const visible = scopes && new Set(scopes)
     const page: string[] = []
-    let upTo = since
+    let last = since
     let bytes = 0
+    let cut = false
     for (const row of rows) {
-      if (page.length > 0 && bytes + row.size > LIMITS.pushBytes) break
-      upTo = row.rev
+      const size = batchSize(row)
+      if (page.length > 0 && bytes + size > LIMITS.pushBytes) {
+        cut = true
+        break
+      }
+      last = row.rev
       if (row.origin === clientId) continue
-      bytes += row.size
-      page.push(batchJson(row))
+      const json = batchJson(row, visible)
+      if (json === undefined) continue
+      bytes += size
+      page.push(json)
     }
-    return pullReply({ epoch, batches: page, upTo, more: upTo < head })
+    // Every batch up to head read, those of other scopes left out: the client is at head.
+    const upTo = rows.length < take && !cut ? head : last
+    return pullReply({ epoch, scopes, batches: page, upTo, more: upTo < head })
   })
 
   app.get('/stream', async (c) => {
     const since = position(c)
     const clientId = c.req.query('clientId')!
-    await identify(c.req.raw, clientId)
-    const { epoch } = await readMeta(db, t)
-    return new Response(fanout.open(clientId, since, epoch, c.req.raw.signal), {
-      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
+    const principal = await identify(c.req.raw, clientId)
+    const scopes = await readScopes(c, principal)
+    const { epoch, head, horizon } = await readMeta(db, t)
+    const headers = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
+    if (since < horizon && since <= head) {
+      const hello = JSON.stringify({ epoch, head, scopes, mustRefetch: true })
+      return new Response(`event: hello\ndata: ${hello}\n\n`, { headers })
+    }
+    const key = JSON.stringify(scopes)
+    const current = grants && (async () => JSON.stringify(await readScopes(c, principal)) === key)
+    return new Response(fanout.open(clientId, since, { epoch, scopes }, c.req.raw.signal, scopes, current), {
+      headers,
     })
+  })
+
+  app.get('/snapshot', async (c) => {
+    position(c)
+    const clientId = c.req.query('clientId')
+    const scopes = await readScopes(c, await identify(c.req.raw, clientId))
+    const limit = Number(c.req.query('limit') ?? '1000')
+    if (!Number.isInteger(limit) || limit < 1) throw new ProtocolViolation('limit must be a positive integer')
+    const asked = c.req.query('rev')
+    const after = cursorOf(c.req.query('after'))
+    if (after && asked === undefined) throw new ProtocolViolation('after needs the rev of the snapshot')
+    const { epoch, head, horizon } = await readMeta(db, t)
+    const rev = asked === undefined ? head : Number(asked)
+    if (!Number.isSafeInteger(rev) || rev < 0) throw new ProtocolViolation('rev must be a revision (an integer ≥ 0)')
+    // Compacted past the snapshot's revision (or the log went back): start again.
+    if (rev < horizon || rev > head) return json({ epoch, scopes, mustRefetch: true })
+    const page = await readSnapshot(db, t, { rev, scopes, after, limit: Math.min(limit, 5000) })
+    const total = after ? undefined : await countSnapshot(db, t, rev, scopes)
+    return new Response(
+      `{"epoch":${JSON.stringify(epoch)},"rev":${rev}${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
+        `${total === undefined ? '' : `,"total":${total}`}` +
+        `${page.next ? `,"next":${JSON.stringify(JSON.stringify(page.next))}` : ''},"rows":[${page.rows.join(',')}]}`,
+      { headers: { 'content-type': 'application/json' } },
+    )
   })
 
   app.notFound((c) => problem(404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`))
@@ -253,7 +393,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     parsePushRequest({ v: PROTOCOL_VERSION, clientId: origin, batches: [batch] })
     if (JSON.stringify(batch).length > LIMITS.batchBytes)
       throw new TooLargeError(`the batch is over ${LIMITS.batchBytes} bytes`)
-    return appendBackendBatch(tx, t, wire, origin)
+    return appendBackendBatch(tx, t, wire, origin, { scopeOf })
   }
 
   Object.defineProperty(handler, 'streams', { get: () => fanout?.size ?? 0 })
@@ -288,7 +428,16 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
       )
       return row?.value == null ? undefined : (JSON.parse(row.value) as unknown)
     },
+    async compact({ olderThan = retention, upTo }: { olderThan?: number; upTo?: number } = {}) {
+      await ready
+      if (upTo === undefined && olderThan === undefined)
+        throw new TypeError('compact(): give olderThan or upTo (or the retention option)')
+      const horizon = upTo ?? (await revisionBefore(db, t, olderThan!))
+      const removed = await compact(db, t, horizon)
+      return { horizon: (await readMeta(db, t)).horizon, removed }
+    },
     async close() {
+      if (compactor) clearInterval(compactor)
       await ready.catch(() => undefined)
       await fanout?.close()
     },
@@ -308,10 +457,40 @@ function position(c: Context): number {
   return since
 }
 
+/** A snapshot page's `after`: the cursor a previous page gave as `next`. */
+function cursorOf(text: string | undefined): SnapshotCursor | undefined {
+  if (text === undefined) return undefined
+  let cursor: unknown
+  try {
+    cursor = JSON.parse(text)
+  } catch {
+    // Reported below.
+  }
+  const [scope, table, key] = Array.isArray(cursor) ? (cursor as unknown[]) : []
+  if (
+    !Array.isArray(cursor) ||
+    cursor.length !== 3 ||
+    (scope !== null && typeof scope !== 'string') ||
+    typeof table !== 'string' ||
+    typeof key !== 'string'
+  ) {
+    throw new ProtocolViolation('after must be the next cursor of the previous snapshot page')
+  }
+  return cursor as SnapshotCursor
+}
+
 /** A pull reply whose batches are JSON text already. */
-function pullReply({ epoch, batches, upTo, more }: Omit<PullReply, 'batches'> & { batches: string[] }): Response {
+function pullReply({
+  epoch,
+  scopes,
+  batches,
+  upTo,
+  more,
+  mustRefetch,
+}: Omit<PullReply, 'batches'> & { batches: string[]; scopes?: string[]; mustRefetch?: boolean }): Response {
   return new Response(
-    `{"epoch":${JSON.stringify(epoch)},"batches":[${batches.join(',')}],"upTo":${upTo},"more":${more}}`,
+    `{"epoch":${JSON.stringify(epoch)}${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
+      `${mustRefetch ? ',"mustRefetch":true' : ''},"batches":[${batches.join(',')}],"upTo":${upTo},"more":${more}}`,
     {
       headers: { 'content-type': 'application/json' },
     },

@@ -4,6 +4,7 @@ export interface Names {
   meta: string
   batches: string
   entities: string
+  changes: string
   clients: string
   migrations: string
   /** The LISTEN/NOTIFY channel of this schema's log. */
@@ -26,6 +27,7 @@ export function names(schema = 'public'): Names {
     meta: table('meta'),
     batches: table('batches'),
     entities: table('entities'),
+    changes: table('changes'),
     clients: table('clients'),
     migrations: table('migrations'),
     channel: schema === 'public' ? 'changecast' : `changecast_${schema}`,

@@ -42,8 +42,9 @@ const setups: Record<string, () => Promise<Setup>> = {
   },
   async postgres() {
     const database = await freshPostgres()
+    const db = await openPostgres(database.url)
     const sync = createSyncHandler({
-      database: openPostgres(database.url),
+      database: db,
       authenticate: insecureNoAuth,
       pollInterval: 100,
     })
@@ -67,6 +68,7 @@ const setups: Record<string, () => Promise<Setup>> = {
       async close() {
         await sync.close()
         await app.end()
+        await db.close()
         await database.drop()
       },
     }

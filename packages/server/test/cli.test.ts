@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseCommandLine } from '../src/cli.js'
+import { parseCommandLine, scopeByField } from '../src/cli.js'
 import { startCli } from './processes.js'
 
 describe('changecast-server options', () => {
@@ -32,7 +32,22 @@ describe('changecast-server options', () => {
     expect(parseCommandLine(['--cors-origin', '*'], {}).corsOrigin).toBe('*')
   })
 
+  it('reads --retention as a duration and --scope-field as a field name', () => {
+    expect(parseCommandLine(['--retention', '30d', '--scope-field', 'projectId'], {})).toMatchObject({
+      retention: 30 * 86_400_000,
+      scopeField: 'projectId',
+    })
+    expect(parseCommandLine(['--retention', '90m'], {}).retention).toBe(90 * 60_000)
+    expect(scopeByField('projectId')({ table: 'tasks', key: 1, value: { projectId: 42 } })).toBe('42')
+    expect(() => scopeByField('projectId')({ table: 'tasks', key: 1, value: {} })).toThrow(
+      'tasks 1 has no projectId (the scope field)',
+    )
+  })
+
   const mistakes: Array<[string[], RegExp]> = [
+    [['--retention', 'soon'], /--retention must be a duration like 30d/],
+    [['--retention', '0'], /--retention must be a duration/],
+    [['--scope-field', 'a b'], /--scope-field must be a field name/],
     [['--port', 'eighty'], /--port must be a port number/],
     [['--port', '70000'], /--port must be a port number/],
     [['--data', 'x', '--database-url', 'postgres://db'], /either --data .* or --database-url/],

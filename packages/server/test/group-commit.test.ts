@@ -59,7 +59,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
 }
 
 describe('PushQueue', () => {
-  const request = (clientId: string): PendingPush => ({ clientId, decided: [] })
+  const request = (clientId: string): PendingPush => ({ clientId, decided: [], access: {} })
   const ok = (): PushOutcome => ({ reply: { epoch: 'e', acked: [], rejected: [] }, appended: 0 })
 
   it('groups what arrives while a transaction runs, in arrival order', async () => {

@@ -2,7 +2,7 @@ import { http, HttpResponse, type HttpHandler } from 'msw'
 import type { SyncServer } from './sync-server.js'
 
 /**
- * msw request handlers that route `{baseUrl}/push`, `/pull` and `/stream` to an in-memory
+ * msw request handlers that route `{baseUrl}/push`, `/pull`, `/stream` and `/snapshot` to an in-memory
  * {@link SyncServer}. Use them with `setupServer` (Node tests) or `setupWorker` (browser).
  *
  * @example

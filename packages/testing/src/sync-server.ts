@@ -21,6 +21,13 @@ export interface SyncServerOptions extends FaultOptions {
   heartbeat?: number
   /** Rejects a pushed batch when it returns a reason for one of its changes. */
   reject?: (change: WireChange, clientId: string) => string | undefined
+  /** The scope of an entity, from its value (as `@changecast/server`'s `scopeOf`). @default every entity in scope `default` */
+  scopeOf?: (entity: { table: string; key: unknown; value: unknown }) => string
+  /**
+   * The scopes the maker of a request may read and write (e.g. from a header the test sets).
+   * `undefined`: every scope. @default every scope
+   */
+  scopes?: (request: Request) => { read: readonly string[]; write?: readonly string[] } | undefined
 }
 
 /** An in-memory sync server, and what it holds, for assertions. */
@@ -47,15 +54,33 @@ export interface SyncServer {
   restart(): void
   /** Data loss: the log and every row are gone, and the epoch changes. */
   reset(): void
+  /**
+   * Compaction: removes the changes superseded at revision `upTo` and the deletes at or below
+   * it; a client whose position is older gets `mustRefetch`. @default up to the newest revision
+   */
+  compact(upTo?: number): void
   /** Ends every open stream. */
   close(): void
 }
 
 interface Stream {
   clientId: string
+  /** The scopes it reads, undefined for all. */
+  read?: ReadonlySet<string>
+  /** False once its maker's scopes changed (asked before each delivery): it is then closed. */
+  current(): boolean
   send(text: string): void
   close(): void
 }
+
+/** An accepted batch as kept here: each change with the scope it is in. */
+interface Stored {
+  batch: RemoteBatch
+  scopes: string[]
+}
+
+/** The entity a change names moved out of a scope: a removal there. */
+type Removal = WireChange & { removed: true }
 
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
@@ -76,35 +101,102 @@ const newEpoch = () => Math.random().toString(36).slice(2, 10)
 export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   const options: SyncServerOptions = { ...initial }
   let epoch = newEpoch()
-  let batches: RemoteBatch[] = []
-  let state = new Map<string, { table: string; key: unknown; value: unknown }>()
+  let log: Stored[] = []
+  let horizon = 0
+  let state = new Map<string, { table: string; key: unknown; value: unknown; scope: string }>()
   // `${clientId}\0${rev}` → the tx and server revision it was accepted as.
   let accepted = new Map<string, { tx: string; serverRev: number }>()
   const streams = new Set<Stream>()
   let pushes = 0
 
   const entity = (table: string, key: unknown) => `${table}\u0000${wireKeyText(key)}`
-  const head = () => batches.length
+  const head = () => log.length
 
   const visible = (batch: RemoteBatch, clientId: string) => !(options.omitOwn ?? true) || batch.origin !== clientId
 
-  function append(changes: WireChange[], origin: string, tx: string, at: number): RemoteBatch {
-    const batch: RemoteBatch = { rev: head() + 1, tx, origin, at, changes }
-    batches.push(batch)
+  /** A batch as a reader of `read` sees it (undefined: none of it); moves between two of its scopes are no removals. */
+  function view({ batch, scopes }: Stored, read: ReadonlySet<string> | undefined): RemoteBatch | undefined {
+    if (!read) return { ...batch, changes: batch.changes.filter((change, i) => !hidden(batch.changes, i)) }
+    const changes = batch.changes.filter((_, i) => read.has(scopes[i]!))
+    if (changes.length === 0) return undefined
+    return { ...batch, changes: changes.filter((_, i) => !hidden(changes, i)) }
+  }
+  const hidden = (changes: WireChange[], i: number) =>
+    (changes[i] as Partial<Removal>).removed === true &&
+    changes.some((later, j) => j > i && entity(later.table, later.key) === entity(changes[i]!.table, changes[i]!.key))
+
+  /** What a request may read and write. */
+  function access(request: Request): { read?: Set<string>; write?: Set<string> } {
+    const grant = options.scopes?.(request)
+    if (!grant) return {}
+    return { read: new Set(grant.read), write: new Set(grant.write ?? grant.read) }
+  }
+
+  /** The scopes a pull, stream or snapshot reads: the asked ones within those it may read (sorted), or undefined for all. */
+  function readScopes(url: URL, request: Request): string[] | undefined {
+    const asked = url.searchParams.getAll('scope')
+    const { read } = access(request)
+    if (asked.length === 0) return read && [...read].sort()
+    return [...new Set(read ? asked.filter((scope) => read.has(scope)) : asked)].sort()
+  }
+
+  /**
+   * The changes a batch stores, each with its scope (a move: a removal in the old scope
+   * first), or why it is refused.
+   */
+  function plan(changes: WireChange[], write: Set<string> | undefined): Stored | string {
+    const overlay = new Map<string, { scope: string; exists: boolean }>()
+    const stored: Stored = { batch: { rev: 0, tx: '', origin: '', at: 0, changes: [] }, scopes: [] }
     for (const change of changes) {
       const id = entity(change.table, change.key)
-      if (change.type === 'delete') state.delete(id)
-      else state.set(id, { table: change.table, key: change.key, value: change.value })
+      const row = state.get(id)
+      const before = overlay.get(id) ?? (row ? { scope: row.scope, exists: true } : undefined)
+      const exists = before?.exists === true
+      let scope = before?.scope ?? 'default'
+      if (change.type !== 'delete') {
+        scope = options.scopeOf
+          ? options.scopeOf({ table: change.table, key: decodeWireKey(change.key), value: change.value })
+          : 'default'
+      }
+      const what = `${change.type} ${change.table} ${wireKeyText(change.key)}`
+      if (write && !write.has(scope)) return `not allowed to ${what} in scope ${scope}`
+      if (exists && write && !write.has(before.scope)) return `not allowed to ${what}: it is in scope ${before.scope}`
+      if (exists && change.type !== 'delete' && before.scope !== scope) {
+        const removal: Removal = { type: 'delete', table: change.table, key: change.key, removed: true }
+        stored.batch.changes.push(removal)
+        stored.scopes.push(before.scope)
+      }
+      if (change.type !== 'delete' || exists || !options.scopeOf) {
+        stored.batch.changes.push(change)
+        stored.scopes.push(scope)
+      }
+      overlay.set(id, { scope, exists: change.type !== 'delete' })
     }
-    for (const stream of streams) if (visible(batch, stream.clientId)) sendBatch(stream, batch)
+    return stored
+  }
+
+  function append(planned: Stored, origin: string, tx: string, at: number): RemoteBatch {
+    const batch: RemoteBatch = { ...planned.batch, rev: head() + 1, tx, origin, at }
+    const stored = { batch, scopes: planned.scopes }
+    log.push(stored)
+    batch.changes.forEach((change, i) => {
+      if ((change as Partial<Removal>).removed) return
+      const id = entity(change.table, change.key)
+      if (change.type === 'delete') state.delete(id)
+      else state.set(id, { table: change.table, key: change.key, value: change.value, scope: stored.scopes[i]! })
+    })
+    for (const stream of streams) if (visible(batch, stream.clientId)) sendBatch(stream, stored)
     return batch
   }
 
-  function sendBatch(stream: Stream, batch: RemoteBatch) {
-    stream.send(`event: batch\nid: ${batch.rev}\ndata: ${JSON.stringify(batch)}\n\n`)
+  function sendBatch(stream: Stream, stored: Stored) {
+    // Scopes changed since it opened: closed, so the client asks again (and loads a snapshot).
+    if (!stream.current()) return stream.close()
+    const batch = view(stored, stream.read)
+    if (batch) stream.send(`event: batch\nid: ${batch.rev}\ndata: ${JSON.stringify(batch)}\n\n`)
   }
 
-  function current(changes: WireChange[]): WireCurrent[] {
+  function current(changes: WireChange[], read: Set<string> | undefined): WireCurrent[] {
     const seen = new Set<string>()
     const list: WireCurrent[] = []
     for (const { table, key } of changes) {
@@ -112,7 +204,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       if (seen.has(id)) continue
       seen.add(id)
       const row = state.get(id)
-      list.push(row ? { table, key, value: row.value } : { table, key })
+      list.push(row && (!read || read.has(row.scope)) ? { table, key, value: row.value } : { table, key })
     }
     return list
   }
@@ -137,6 +229,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
         return problem(409, `rev ${batch.rev} of client ${clientId} was already used by another transaction`)
       }
     }
+    const { read, write } = access(request)
     for (const batch of body.batches) {
       const id = `${clientId}\u0000${batch.rev}`
       const done = accepted.get(id)
@@ -147,11 +240,17 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       const reason = options.reject
         ? batch.changes.map((change) => options.reject!(change, clientId)).find(Boolean)
         : undefined
-      if (reason) {
-        reply.rejected.push({ rev: batch.rev, reason, serverRev: head(), current: current(batch.changes) })
+      const planned = reason ?? plan(batch.changes, write)
+      if (typeof planned === 'string') {
+        reply.rejected.push({
+          rev: batch.rev,
+          reason: planned,
+          serverRev: head(),
+          current: current(batch.changes, read),
+        })
         continue
       }
-      const serverRev = append(batch.changes, clientId, batch.tx, batch.at).rev
+      const serverRev = append(planned, clientId, batch.tx, batch.at).rev
       accepted.set(id, { tx: batch.tx, serverRev })
       reply.acked.push({ rev: batch.rev, serverRev })
     }
@@ -164,39 +263,92 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     return Number.isSafeInteger(since) && since >= 0 ? since : problem(400, 'since must be a revision (an integer ≥ 0)')
   }
 
-  function pull(url: URL): Response {
+  function pull(url: URL, request: Request): Response {
     const since = position(url)
     if (since instanceof Response) return since
     const clientId = url.searchParams.get('clientId') ?? ''
     const limit = Number(url.searchParams.get('limit') ?? '50')
     if (!Number.isInteger(limit) || limit < 1) return problem(400, 'limit must be a positive integer')
+    const scopes = readScopes(url, request)
+    const read = scopes && new Set(scopes)
+    if (since < horizon && since <= head()) {
+      return json({ epoch, scopes, batches: [], upTo: head(), more: false, mustRefetch: true })
+    }
     const page: RemoteBatch[] = []
     let upTo = Math.min(since, head())
     let bytes = 0
     while (upTo < head() && page.length < limit) {
-      const batch = batches[upTo]!
-      const size = JSON.stringify(batch).length
+      const batch = view(log[upTo]!, read)
+      const size = batch ? JSON.stringify(batch).length : 0
       if (page.length > 0 && bytes + size > LIMITS.pushBytes) break
       upTo++
-      if (!visible(batch, clientId)) continue
+      if (!batch || !visible(batch, clientId)) continue
       bytes += size
       page.push(batch)
     }
     const reply: PullReply = { epoch, batches: page, upTo, more: upTo < head() }
-    return json(reply)
+    return json(scopes ? { ...reply, scopes } : reply)
+  }
+
+  /** The newest change per entity of the readable scopes at revision `rev`, creates and updates only, in a stable order. */
+  function snapshotAt(rev: number, read: ReadonlySet<string> | undefined): WireChange[] {
+    const newest = new Map<string, WireChange>()
+    for (const stored of log.slice(0, rev)) {
+      stored.batch.changes.forEach((change, i) => {
+        const scope = stored.scopes[i]!
+        if (read && !read.has(scope)) return
+        const id = read ? `${scope}\u0000${entity(change.table, change.key)}` : entity(change.table, change.key)
+        newest.delete(id)
+        newest.set(id, change)
+      })
+    }
+    return [...newest.entries()]
+      .filter(([, change]) => change.type !== 'delete')
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, change]) => change)
+  }
+
+  function snapshot(url: URL, request: Request): Response {
+    if (url.searchParams.get('v') !== '2') return problem(400, 'unsupported protocol version (this server speaks 2)')
+    const scopes = readScopes(url, request)
+    const limit = Number(url.searchParams.get('limit') ?? '1000')
+    if (!Number.isInteger(limit) || limit < 1) return problem(400, 'limit must be a positive integer')
+    const asked = url.searchParams.get('rev')
+    const after = Number(url.searchParams.get('after') ?? '0')
+    const rev = asked === null ? head() : Number(asked)
+    if (!Number.isSafeInteger(rev) || rev < 0 || !Number.isSafeInteger(after) || after < 0) {
+      return problem(400, 'rev and after must be integers ≥ 0')
+    }
+    if (rev < horizon || rev > head()) return json({ epoch, scopes, mustRefetch: true })
+    const all = snapshotAt(rev, scopes && new Set(scopes))
+    const rows = all.slice(after, after + limit)
+    const end = after + rows.length
+    return json({
+      epoch,
+      rev,
+      scopes,
+      total: after === 0 ? all.length : undefined,
+      rows,
+      next: end < all.length ? String(end) : undefined,
+    })
   }
 
   function stream(url: URL, request: Request): Response {
     const since = position(url)
     if (since instanceof Response) return since
     const clientId = url.searchParams.get('clientId') ?? ''
+    const scopes = readScopes(url, request)
     const encoder = new TextEncoder()
     let entry: Stream | undefined
     let timer: ReturnType<typeof setInterval> | undefined
+    const refetch = since < horizon && since <= head()
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
+        const key = JSON.stringify(scopes)
         entry = {
           clientId,
+          read: scopes && new Set(scopes),
+          current: () => JSON.stringify(readScopes(url, request)) === key,
           send: (text) => {
             try {
               controller.enqueue(encoder.encode(text))
@@ -214,9 +366,11 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
             }
           },
         }
+        const hello = { epoch, head: head(), scopes, mustRefetch: refetch || undefined }
+        entry.send(`retry: 1000\nevent: hello\ndata: ${JSON.stringify(hello)}\n\n`)
+        if (refetch) return entry.close()
         streams.add(entry)
-        entry.send(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ epoch, head: head() })}\n\n`)
-        for (const batch of batches.slice(since)) if (visible(batch, clientId)) sendBatch(entry, batch)
+        for (const stored of log.slice(since)) if (visible(stored.batch, clientId)) sendBatch(entry, stored)
         timer = setInterval(() => entry?.send(': heartbeat\n\n'), options.heartbeat ?? 15_000)
       },
       cancel() {
@@ -239,8 +393,9 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       const url = new URL(request.url)
       const route = url.pathname.split('/').pop()
       if (route === 'push' && request.method === 'POST') return await push(request)
-      if (route === 'pull' && request.method === 'GET') return pull(url)
+      if (route === 'pull' && request.method === 'GET') return pull(url, request)
       if (route === 'stream' && request.method === 'GET') return stream(url, request)
+      if (route === 'snapshot' && request.method === 'GET') return snapshot(url, request)
       return problem(404, `no route ${request.method} ${url.pathname}`)
     } catch (error) {
       return problem(500, `the test server failed: ${String(error)}`)
@@ -253,7 +408,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       return faulty(request)
     },
     get batches() {
-      return batches
+      return log.map((stored) => stored.batch)
     },
     get epoch() {
       return epoch
@@ -279,7 +434,9 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
         }
         return { ...change, key: encodeWireKey(change.key) }
       })
-      return append(wire, origin, `${origin}.${head() + 1}`, Date.now())
+      const planned = plan(wire, undefined)
+      if (typeof planned === 'string') throw new TypeError(`server.edit(): ${planned}`)
+      return append(planned, origin, `${origin}.${head() + 1}`, Date.now())
     },
     configure(next) {
       Object.assign(options, next)
@@ -289,9 +446,31 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     reset() {
       closeStreams()
       epoch = newEpoch()
-      batches = []
+      log = []
+      horizon = 0
       state = new Map()
       accepted = new Map()
+    },
+    compact(upTo = head()) {
+      const to = Math.min(upTo, head())
+      if (to <= horizon) return
+      // An entity's newest change in a scope at or below `to` stays, unless it is a delete.
+      const newest = new Set<string>()
+      for (let rev = to; rev >= 1; rev--) {
+        const stored = log[rev - 1]!
+        const keep: number[] = []
+        for (let i = stored.batch.changes.length - 1; i >= 0; i--) {
+          const change = stored.batch.changes[i]!
+          const id = `${stored.scopes[i]}\u0000${entity(change.table, change.key)}`
+          if (!newest.has(id) && change.type !== 'delete') keep.unshift(i)
+          newest.add(id)
+        }
+        log[rev - 1] = {
+          batch: { ...stored.batch, changes: keep.map((i) => stored.batch.changes[i]!) },
+          scopes: keep.map((i) => stored.scopes[i]!),
+        }
+      }
+      horizon = to
     },
     close: closeStreams,
   }

@@ -32,7 +32,7 @@ export function captureWrite(
   onRead?: OnRead,
 ): CapturedWrite {
   const { schema } = table
-  const stamp = { tx: stage.tx, origin: stage.origin, source: stage.source, at: 0 }
+  const stamp = { tx: stage.tx, origin: stage.origin, source: stage.source, at: 0, removed: stage.removed }
   const record = (write: Omit<WriteRecord, 'table' | 'keepPrevious'>): ChangeEvent[] =>
     toChangeEvents({ ...write, table: schema.name, keepPrevious }, stamp)
 

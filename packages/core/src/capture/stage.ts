@@ -11,6 +11,8 @@ export interface Stage {
   source: 'local' | 'remote'
   /** Who made the change: this context, or the remote client a server batch came from. */
   origin: string
+  /** Entities (table and encoded key) whose deletes only remove them from this client's view. */
+  removed?: ReadonlySet<string>
   /** Events per write request, in request order; `undefined` while a request is running. */
   readonly parts: Array<ChangeEvent[] | undefined>
   /** Write requests made but not answered yet. */

@@ -29,6 +29,8 @@ export interface EventStamp {
   origin: string
   source: ChangeSource
   at: number
+  /** Entities (`table\0encodedKey`) whose deletes are removals from this client's view. */
+  removed?: ReadonlySet<string>
 }
 
 const ABSENT = Symbol('absent')
@@ -61,7 +63,9 @@ export function toChangeEvents(write: WriteRecord, stamp: EventStamp): ChangeEve
     if (op === 'delete') {
       seen?.set(id, ABSENT)
       if (before === undefined) continue
-      events.push(event('delete', table, key, stamp, undefined, keepPrevious ? before : undefined))
+      const gone = event('delete', table, key, stamp, undefined, keepPrevious ? before : undefined)
+      if (stamp.removed?.has(`${table}\u0000${encodeKey(key)}`)) gone.removed = true
+      events.push(gone)
       continue
     }
 

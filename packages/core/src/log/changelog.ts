@@ -15,6 +15,7 @@ export const LOG_TABLE = '_changecast_log'
  */
 export type LoggedChange = Pick<ChangeEvent, 'type' | 'table' | 'key' | 'value' | 'previous' | 'changes'> & {
   undo?: Record<string, unknown>
+  removed?: true
 }
 
 /** A changelog row. `rev` is the auto-increment key: a total commit order across contexts. */
@@ -57,6 +58,7 @@ export function toLoggedChange(event: ChangeEvent): LoggedChange {
   const change: LoggedChange = { type: event.type, table: event.table, key: event.key }
   if (event.value !== undefined) change.value = event.value
   if (event.changes !== undefined) change.changes = event.changes
+  if (event.removed) change.removed = true
   if (event.previous === undefined) return change
   const undo = event.changes && !('' in event.changes) ? undoOf(event.previous, event.changes) : undefined
   if (undo) change.undo = undo

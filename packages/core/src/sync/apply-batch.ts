@@ -18,7 +18,7 @@ export async function applyBatch(ctx: SyncContext, batch: RemoteBatch): Promise<
   let changes: EntityChange[]
   try {
     changes = decodeBatch(ctx, batch)
-    await writeBatch(ctx, batch, changes, false)
+    await writeBatch(ctx, batch, changes, 'apply')
   } catch (error) {
     if (!UNWRITABLE.has((error as Error)?.name)) throw error
     await setAsideBatch(ctx, batch, (error as Error).message)
@@ -26,26 +26,35 @@ export async function applyBatch(ctx: SyncContext, batch: RemoteBatch): Promise<
 }
 
 function decodeBatch(ctx: SyncContext, batch: RemoteBatch): EntityChange[] {
-  const { db, host } = ctx
-  const declared = new Set(db.tables.map((table) => table.name))
-  const synced = (table: string) => declared.has(table) && host.isCaptured(table)
-  return batch.changes.map((wire) => decodeChange(db, synced, wire)).filter((change) => change !== undefined)
+  const synced = syncedTables(ctx)
+  return batch.changes.map((wire) => decodeChange(ctx.db, synced, wire)).filter((change) => change !== undefined)
 }
 
-/** `retry`: a set-aside batch applied again: behind the current revision, and only where nothing wrote since. */
-async function writeBatch(
+/** Whether a table is synced: declared here, and captured. */
+export function syncedTables({ db, host }: Pick<SyncContext, 'db' | 'host'>): (table: string) => boolean {
+  const declared = new Set(db.tables.map((table) => table.name))
+  return (table) => declared.has(table) && host.isCaptured(table)
+}
+
+/**
+ * `apply`: a server batch after this client's position, which it then moves to. `retry`: a
+ * set-aside batch applied again, behind the position, only where nothing wrote since.
+ * `snapshot`: a page of a snapshot at revision `batch.rev` (the position moves at its end).
+ */
+export async function writeBatch(
   ctx: SyncContext,
   batch: RemoteBatch,
   changes: EntityChange[],
-  retry: boolean,
+  mode: 'apply' | 'retry' | 'snapshot',
 ): Promise<void> {
+  const retry = mode === 'retry'
   const { db } = ctx
   await syncTransaction(
     ctx,
     changes.map((change) => change.table),
     async (transaction) => {
       const state = await readState(db)
-      if (!retry && batch.rev <= state.serverRev) return
+      if (mode === 'apply' && batch.rev <= state.serverRev) return
       await ctx.pending.refresh(db)
       const known = new Map<string, KeyRow | undefined>()
       const found = await keysTable(db).bulkGet(changes.map((change) => change.id))
@@ -54,7 +63,10 @@ async function writeBatch(
       const writes: EntityChange[] = []
       for (const change of changes) {
         const entry = known.get(change.id)
-        if (skip?.has(change.id) || (entry && entry.rev >= batch.rev)) continue
+        // A snapshot at a revision is the truth of this client's view at it (what a record at
+        // that same revision knew may have been seen through other scopes).
+        const newer = entry && (mode === 'snapshot' ? entry.rev > batch.rev : entry.rev >= batch.rev)
+        if (skip?.has(change.id) || newer) continue
         if (ctx.pending.has(change.id)) {
           const base = change.type === 'delete' ? {} : { value: change.value }
           known.set(change.id, { id: change.id, table: change.table, key: change.key, rev: batch.rev, base })
@@ -64,7 +76,8 @@ async function writeBatch(
         }
       }
       if (writes.length > 0) {
-        ctx.host.markRemote(transaction, batch.origin, batch.tx)
+        const removed = new Set(writes.filter((change) => change.removed).map((change) => change.id))
+        ctx.host.markRemote(transaction, batch.origin, batch.tx, removed.size > 0 ? removed : undefined)
         await writeChanges(db, writes)
         await supersede(
           ctx,
@@ -72,7 +85,7 @@ async function writeBatch(
         )
       }
       await saveKeys(ctx, known)
-      if (!retry) await updateState(db, { serverRev: batch.rev })
+      if (mode === 'apply') await updateState(db, { serverRev: batch.rev })
     },
   )
 }
@@ -171,7 +184,7 @@ export async function retryBatch(ctx: SyncContext, row: AsideRow): Promise<void>
       rev: row.rev,
     })
   const changes = decodeBatch(ctx, row.batch)
-  await writeBatch(ctx, row.batch, changes, true)
+  await writeBatch(ctx, row.batch, changes, 'retry')
   await syncTable(ctx.db).delete(row.id)
   ctx.asideApply.delete(row.rev)
   ctx.changed()

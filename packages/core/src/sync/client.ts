@@ -244,6 +244,11 @@ export class SyncClient implements SyncSession {
       report: (error) => this.#report(error),
       rejected: (rejection) => this.#rejected(rejection),
       changed: () => this.#count(),
+      bootstrapping: false,
+      progress: (loaded, total) =>
+        this.#setStatus(
+          loaded === undefined ? { phase: undefined, loaded, total } : { phase: 'bootstrap', loaded, total },
+        ),
     })
     const loop = (this.#loop = new SyncLoop(ctx, {
       isPaused: () => this.status.paused,

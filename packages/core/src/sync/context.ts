@@ -27,6 +27,10 @@ export interface SyncContext {
   rejected(rejection: SyncRejection): void
   /** The outbox, set-aside items or rejections changed. */
   changed(): void
+  /** True while a snapshot loads: streamed batches wait for the pull that follows it. */
+  bootstrapping: boolean
+  /** Shows a snapshot's progress in the status (undefined: done). */
+  progress(loaded?: number, total?: number): void
 }
 
 /** An entity change ready to be written here: key decoded, value checked against the table. */
@@ -37,6 +41,8 @@ export interface EntityChange {
   /** {@link keyId} of table and key. */
   id: string
   value?: unknown
+  /** A delete that only removes the entity from this client's view (scopes). */
+  removed?: boolean
 }
 
 /** A read-write transaction over `tables` and the sync's own stores. */

@@ -17,6 +17,7 @@ export function decodeChange(db: Dexie, synced: (table: string) => boolean, wire
   if (!synced(table)) return undefined
   const change: EntityChange = { type, table, key, id: keyId(table, key) }
   if (type !== 'delete') change.value = fitValue(db, table, key, wire.value)
+  else if ((wire as { removed?: unknown }).removed === true) change.removed = true
   return change
 }
 

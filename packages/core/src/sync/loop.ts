@@ -6,7 +6,7 @@ import type { SyncContext } from './context.js'
 import { RequestFailure } from './http.js'
 import { countInbox } from './inbox.js'
 import { ProtocolViolation } from './protocol.js'
-import { pullAll } from './pull.js'
+import { ensureSnapshot, pullAll } from './pull.js'
 import { pushRound } from './push.js'
 import { readStream } from './stream.js'
 
@@ -85,6 +85,7 @@ export class SyncLoop {
       const flushing = host.flushes()
       try {
         await this.count()
+        if (options.pull !== false) await ensureSnapshot(ctx, () => host.setStatus({ state: 'pulling' }))
         while (await pushRound(ctx, () => host.setStatus({ state: 'pushing' })));
         if (options.pull !== false && (this.#pullWanted || flushing.length > 0 || options.pull === 'poll')) {
           this.#pullWanted = false
@@ -146,14 +147,16 @@ export class SyncLoop {
     while (!this.#stopped()) {
       const stop = (this.#stream = new AbortController())
       let notBefore = 0
+      let later = false
       try {
-        await readStream(ctx, stop.signal, {
-          onOpen: () => (attempt = 0),
-          onPoke: () => {
-            this.#pullWanted = true
-            this.wake('poke')
-          },
-        })
+        later =
+          (await readStream(ctx, stop.signal, {
+            onOpen: () => (attempt = 0),
+            onPoke: () => {
+              this.#pullWanted = true
+              this.wake('poke')
+            },
+          })) === 'later'
       } catch (error) {
         if (ctx.signal.aborted) return
         const failure = toSyncError(error)
@@ -170,7 +173,8 @@ export class SyncLoop {
       // Whatever the stream may have missed while it was down is pulled.
       this.#pullWanted = true
       this.#alarm.ring('poke')
-      const delay = Math.max(notBefore - Date.now(), backoffDelay(++attempt, ctx.options.backoff))
+      if (later) attempt = 0
+      const delay = later ? 250 : Math.max(notBefore - Date.now(), backoffDelay(++attempt, ctx.options.backoff))
       await this.#alarm.wait(
         delay,
         (kind) => kind === 'online' || kind === 'resume' || kind === 'flush',

@@ -22,6 +22,12 @@ export interface HttpSyncOptions {
   batchSize?: number
   /** Retry delays. A server's `Retry-After` is honoured up to 1 hour. @default { base: 500, cap: 60000 } */
   backoff?: BackoffOptions
+  /**
+   * The scopes to sync (e.g. `['project:42']`), within those the server lets this user read.
+   * Changing them later makes the client fetch a snapshot of the new set.
+   * @default every scope the user may read
+   */
+  scopes?: readonly string[]
 }
 
 /** Options with their defaults filled in. */
@@ -32,9 +38,11 @@ export interface ResolvedOptions {
   interval: number
   batchSize: number
   backoff: Required<BackoffOptions>
+  /** `&scope=…` for each subscribed scope ('' for all). */
+  scopeQuery: string
 }
 
-const KEYS = ['url', 'headers', 'pull', 'interval', 'batchSize', 'backoff']
+const KEYS = ['url', 'headers', 'pull', 'interval', 'batchSize', 'backoff', 'scopes']
 
 const positive = (value: unknown): boolean => value === undefined || (typeof value === 'number' && value > 0)
 
@@ -48,7 +56,13 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     if (!KEYS.includes(key))
       throw new InvalidOptionsError(`Unknown httpSync option '${key}'. Known: ${KEYS.join(', ')}.`)
   }
-  const { url, headers, pull = 'stream', interval = 5000, batchSize = 50, backoff = {} } = given
+  const { url, headers, pull = 'stream', interval = 5000, batchSize = 50, backoff = {}, scopes } = given
+  if (
+    scopes !== undefined &&
+    !(Array.isArray(scopes) && scopes.length > 0 && scopes.every((scope) => typeof scope === 'string' && scope !== ''))
+  ) {
+    throw new InvalidOptionsError("httpSync(): 'scopes' must be a non-empty list of non-empty strings.")
+  }
   if (typeof url !== 'string' || url === '') {
     throw new InvalidOptionsError("httpSync(): 'url' must be the sync server's base URL.")
   }
@@ -78,5 +92,6 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     interval: interval as number,
     batchSize: batchSize as number,
     backoff: { base: base as number, cap: cap as number },
+    scopeQuery: ((scopes as string[] | undefined) ?? []).map((scope) => `&scope=${encodeURIComponent(scope)}`).join(''),
   }
 }

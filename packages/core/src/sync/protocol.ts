@@ -89,6 +89,10 @@ export interface PullReply {
   /** The server revision this page brings the client up to (at least the last batch's). */
   upTo: number
   more: boolean
+  /** The scopes the reply covers (absent: every scope). */
+  scopes?: string[]
+  /** The server compacted its log past `since`: fetch a snapshot instead. */
+  mustRefetch?: boolean
 }
 
 /** The first event of a stream. */
@@ -96,6 +100,23 @@ export interface StreamHello {
   epoch: string
   /** The newest server revision when the stream opened. */
   head: number
+  scopes?: string[]
+  mustRefetch?: boolean
+}
+
+/** `GET {url}/snapshot` reply: one page of the entities of the client's scopes at revision `rev`. */
+export interface SnapshotReply {
+  epoch: string
+  rev: number
+  scopes?: string[]
+  /** How many entities the whole snapshot holds (first page only). */
+  total?: number
+  /** Creates and updates, one per entity. */
+  rows: WireChange[]
+  /** Where the next page starts (absent on the last page). */
+  next?: string
+  /** The snapshot's revision was compacted away meanwhile: start again. */
+  mustRefetch?: boolean
 }
 
 /** The server sent something that does not follow the protocol. */
@@ -306,7 +327,37 @@ export function parsePullReply(body: unknown): PullReply {
   }
   if (!isCount(body.upTo) || body.upTo < last) fail(what, 'upTo must be a revision at least that of the last batch')
   if (typeof body.more !== 'boolean') fail(what, 'more must be a boolean')
+  checkScoping(body, what)
   return body as unknown as PullReply
+}
+
+/** `scopes` (a list of strings, when present) and `mustRefetch` (a boolean, when present). */
+function checkScoping(body: Record<string, unknown>, what: string): void {
+  const { scopes, mustRefetch } = body
+  if (scopes !== undefined && !(Array.isArray(scopes) && scopes.every((scope) => typeof scope === 'string'))) {
+    fail(what, 'scopes must be a list of strings')
+  }
+  if (mustRefetch !== undefined && typeof mustRefetch !== 'boolean') fail(what, 'mustRefetch must be a boolean')
+}
+
+/** Checks a snapshot page: its revision, rows (creates and updates) and cursor. */
+export function parseSnapshotReply(body: unknown): SnapshotReply {
+  const what = 'snapshot page'
+  if (!isRecord(body)) fail(what, 'not a JSON object')
+  checkEpoch(body, what)
+  checkScoping(body, what)
+  if (body.mustRefetch === true) return body as unknown as SnapshotReply
+  if (!isCount(body.rev)) fail(what, 'rev must be a revision')
+  if (body.total !== undefined && !isCount(body.total)) fail(what, 'total must be a count')
+  if (body.next !== undefined && (typeof body.next !== 'string' || body.next === '')) {
+    fail(what, 'next must be a non-empty string')
+  }
+  if (!Array.isArray(body.rows)) fail(what, 'rows must be a list')
+  for (const row of body.rows as unknown[]) {
+    if (!isRecord(row) || row.type === 'delete') fail(what, 'a row is not a create or update')
+  }
+  // Rows are checked one by one when applied: a bad one is reported and skipped.
+  return body as unknown as SnapshotReply
 }
 
 /** Checks the `hello` event that opens a stream. */
@@ -315,6 +366,7 @@ export function parseHello(body: unknown): StreamHello {
   if (!isRecord(body)) fail(what, 'not a JSON object')
   checkEpoch(body, what)
   if (!isCount(body.head)) fail(what, 'head must be a revision')
+  checkScoping(body, what)
   return body as unknown as StreamHello
 }
 

@@ -1,17 +1,31 @@
 import { applyBatch } from './apply-batch.js'
+import { bootstrap } from './bootstrap.js'
 import type { SyncContext } from './context.js'
 import { checkEpoch, resetServerPosition } from './epoch.js'
 import { requestJson } from './http.js'
 import { parsePullReply } from './protocol.js'
-import { keysTable, readState, syncTable, updateState } from './store.js'
+import { keysTable, readState, scopeKey, syncTable, updateState } from './store.js'
+
+/** A client that never loaded a snapshot loads one (before it pushes, so its stream has a position to start from). */
+export async function ensureSnapshot(ctx: SyncContext, pulling: () => void): Promise<void> {
+  if ((await readState(ctx.db)).scopes !== undefined) return
+  pulling()
+  await bootstrap(ctx, false)
+}
 
 /** Pulls server batches after this client's position, page by page, until the server has no more. */
 export async function pullAll(ctx: SyncContext): Promise<void> {
   const { db, options } = ctx
   for (;;) {
     ctx.checkPaused()
-    const since = (await readState(db)).serverRev
-    const query = `v=2&since=${since}&limit=${options.batchSize}&clientId=${encodeURIComponent(ctx.clientId)}`
+    const state = await readState(db)
+    // Never loaded a snapshot: a new client starts from the server's state, not its log.
+    if (state.scopes === undefined) {
+      await bootstrap(ctx, false)
+      continue
+    }
+    const since = state.serverRev
+    const query = `v=2&since=${since}&limit=${options.batchSize}&clientId=${encodeURIComponent(ctx.clientId)}${options.scopeQuery}`
     const reply = parsePullReply(
       await requestJson(`${options.base}/pull?${query}`, { headers: await ctx.headers() }, ctx.signal),
     )
@@ -22,6 +36,11 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
       return true
     })
     if (reset) continue
+    // The server compacted past this position, or this client's scopes changed: a new snapshot.
+    if (reply.mustRefetch || scopeKey(reply.scopes) !== state.scopes) {
+      await bootstrap(ctx, reply.mustRefetch === true)
+      continue
+    }
     for (const batch of reply.batches) await ctx.exclusive(() => applyBatch(ctx, batch))
     await ctx.exclusive(() => advance(ctx, reply.upTo))
     if (!reply.more) return

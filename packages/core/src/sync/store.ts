@@ -21,7 +21,15 @@ export interface StateRow {
   serverRev: number
   /** The server log's epoch ('' until the first answer). */
   epoch: string
+  /**
+   * The scopes `serverRev` covers (`*`: every scope; a JSON list otherwise), as the server
+   * last named them. Undefined until the first snapshot was loaded.
+   */
+  scopes?: string
 }
+
+/** The text {@link StateRow.scopes} keeps for a server's list of scopes. */
+export const scopeKey = (scopes: readonly string[] | undefined): string => (scopes ? JSON.stringify(scopes) : '*')
 
 /**
  * One entity in flux. `rev`: the server revision the local value is known to be at least as
@@ -78,6 +86,7 @@ export function loadState(db: Dexie): Promise<StateRow> {
         pushedUpTo: row.pushedUpTo ?? 0,
         serverRev: row.serverRev ?? 0,
         epoch: row.epoch ?? '',
+        scopes: row.scopes,
       }
     }
     const created: StateRow = { id: 'state', clientId: randomId(), pushedUpTo: 0, serverRev: 0, epoch: '' }

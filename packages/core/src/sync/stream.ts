@@ -4,7 +4,7 @@ import { checkEpoch, resetServerPosition } from './epoch.js'
 import { send } from './http.js'
 import { parseHello, parseRemoteBatch, ProtocolViolation } from './protocol.js'
 import { readEvents } from './sse.js'
-import { readState } from './store.js'
+import { readState, scopeKey } from './store.js'
 
 /** A stream that sends nothing at all (not even a heartbeat) for this long is taken for dead. */
 export const STREAM_SILENCE_MS = 60_000
@@ -12,14 +12,15 @@ export const STREAM_SILENCE_MS = 60_000
 /**
  * Reads one stream connection until it ends: checks the server's epoch on `hello`,
  * applies `batch` events as they come, and calls `onPoke` for `poke` events. Resolves when
- * the server ends the stream (or `stop` aborts it); throws a request failure or a
+ * the server ends the stream (or `stop` aborts it), with `'later'` when a snapshot must load
+ * first (the caller reconnects shortly); throws a request failure or a
  * {@link ProtocolViolation}. `onOpen` is called once the stream is confirmed.
  */
 export async function readStream(
   ctx: SyncContext,
   stop: AbortSignal,
   { onOpen, onPoke }: { onOpen: () => void; onPoke: () => void },
-): Promise<void> {
+): Promise<void | 'later'> {
   const abort = new AbortController()
   const end = (): void => abort.abort()
   ctx.signal.addEventListener('abort', end)
@@ -30,8 +31,10 @@ export async function readStream(
     timer = setTimeout(end, STREAM_SILENCE_MS)
   }
   try {
-    const { serverRev } = await readState(ctx.db)
-    const query = `v=2&since=${serverRev}&clientId=${encodeURIComponent(ctx.clientId)}`
+    const { serverRev, scopes } = await readState(ctx.db)
+    // Before the first snapshot there is nothing to stream onto: the pull loads it first.
+    if (scopes === undefined) return later(onPoke)
+    const query = `v=2&since=${serverRev}&clientId=${encodeURIComponent(ctx.clientId)}${ctx.options.scopeQuery}`
     alive()
     const response = await send(
       `${ctx.options.base}/stream?${query}`,
@@ -53,12 +56,23 @@ export async function readStream(
           return true
         })
         if (reset) return
+        // Compacted past this position, or other scopes: the pull fetches a snapshot.
+        if (hello.mustRefetch || scopeKey(hello.scopes) !== scopes) return later(onPoke)
         open = true
         onOpen()
       } else if (event.event === 'batch') {
         if (!open) throw new ProtocolViolation('The stream sent a batch before its hello event')
         const batch = parseRemoteBatch(json(event.data), 'stream event')
-        await ctx.exclusive(() => applyBatch(ctx, batch))
+        // A snapshot is loading: what it does not hold yet comes in the pull after it.
+        if (ctx.bootstrapping) return later(onPoke)
+        // This connection reads the scopes the position had when it opened; a snapshot of
+        // other scopes loaded since makes it stale.
+        const stale = await ctx.exclusive(async () => {
+          if ((await readState(ctx.db)).scopes !== scopes) return true
+          await applyBatch(ctx, batch)
+          return false
+        })
+        if (stale) return later(onPoke)
         ctx.changed()
       } else if (event.event === 'poke') {
         onPoke()
@@ -72,6 +86,12 @@ export async function readStream(
     ctx.signal.removeEventListener('abort', end)
     stop.removeEventListener('abort', end)
   }
+}
+
+/** Ends the stream for now: the pull has a snapshot to load first; reconnect soon after. */
+function later(onPoke: () => void): 'later' {
+  onPoke()
+  return 'later'
 }
 
 function json(data: string): unknown {

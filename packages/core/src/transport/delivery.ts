@@ -15,9 +15,11 @@ export interface ResyncInfo {
    * - `log-compacted`: the missed batches were already compacted out of the changelog;
    * - `log-unreadable`: the changelog could not be read;
    * - `log-reset`: the database was deleted and created again (or its changelog went back),
-   *   so revs started over.
+   *   so revs started over;
+   * - `server-refetch`: the sync server compacted its log past this client's position, so the
+   *   client fetched a new snapshot of its scopes (in the context that syncs).
    */
-  reason: 'missed-messages' | 'log-compacted' | 'log-unreadable' | 'log-reset'
+  reason: 'missed-messages' | 'log-compacted' | 'log-unreadable' | 'log-reset' | 'server-refetch'
   /** The context whose messages were missed, when known. */
   origin?: string
 }

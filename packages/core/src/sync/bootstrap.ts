@@ -1,0 +1,157 @@
+import type { IndexableType } from 'dexie'
+import { SyncError } from '../errors.js'
+import { saveKeys, syncedTables, writeBatch } from './apply-batch.js'
+import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
+import { decodeChange } from './decode.js'
+import { checkEpoch } from './epoch.js'
+import { RequestFailure, requestJson } from './http.js'
+import { advance } from './pull.js'
+import { parseSnapshotReply, ProtocolViolation, type SnapshotReply } from './protocol.js'
+import { keyId, keysTable, readState, scopeKey, syncTable, updateState, type KeyRow } from './store.js'
+
+/** Entities per snapshot page. */
+export const SNAPSHOT_PAGE = 2000
+
+/**
+ * Loads the server's state of this client's scopes (docs/protocol.md, "Snapshots"): pages of
+ * one snapshot at one server revision, each applied in one transaction with bulk writes and
+ * the rules of a server batch (an entity with an unanswered local write keeps it, and the
+ * server's value becomes its base); then the entities the snapshot does not hold are removed
+ * from this client (`removed` delete events), the position moves to the snapshot's revision
+ * and remembers its scopes. The outbox is untouched. A page that says the snapshot was
+ * compacted away (or a new epoch) starts it again. `refetch`: the server asked for it, so
+ * `onResync` fires at the end.
+ */
+export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<void> {
+  const { options } = ctx
+  ctx.bootstrapping = true
+  try {
+    restart: for (;;) {
+      const seen = new Set<string>()
+      let first: SnapshotReply | undefined
+      let next: string | undefined
+      let loaded = 0
+      ctx.progress(0, 0)
+      for (;;) {
+        ctx.checkPaused()
+        let query = `v=2&clientId=${encodeURIComponent(ctx.clientId)}&limit=${SNAPSHOT_PAGE}${options.scopeQuery}`
+        if (first) query += `&rev=${first.rev}&after=${encodeURIComponent(next!)}`
+        let body: unknown
+        try {
+          body = await requestJson(`${options.base}/snapshot?${query}`, { headers: await ctx.headers() }, ctx.signal)
+        } catch (error) {
+          if (first || !(error instanceof RequestFailure) || error.status !== 404) throw error
+          // A server without snapshots: its log is replayed instead (it never compacts).
+          await ctx.exclusive(() => withoutSnapshots(ctx, refetch))
+          return
+        }
+        const reply = parseSnapshotReply(body)
+        if (await ctx.exclusive(() => checkEpoch(ctx, reply.epoch))) continue restart
+        if (reply.mustRefetch) continue restart
+        if (!first) first = reply
+        else if (reply.rev !== first.rev) {
+          throw new ProtocolViolation(`The snapshot changed revision between pages (${first.rev} → ${reply.rev})`)
+        } else if (scopeKey(reply.scopes) !== scopeKey(first.scopes)) {
+          // The user's scopes changed between pages: the pages no longer make one snapshot.
+          continue restart
+        }
+        await ctx.exclusive(() => applyPage(ctx, first!.rev, reply, seen))
+        loaded += reply.rows.length
+        ctx.progress(loaded, Math.max(first.total ?? 0, loaded))
+        if (reply.next === undefined) break
+        next = reply.next
+      }
+      const { rev, scopes } = first
+      await ctx.exclusive(() => sweep(ctx, rev, seen, scopeKey(scopes)))
+      await ctx.exclusive(() => advance(ctx, rev))
+      break
+    }
+  } finally {
+    ctx.bootstrapping = false
+    ctx.progress()
+  }
+  ctx.changed()
+  if (refetch) ctx.host.resync({ reason: 'server-refetch' })
+}
+
+/** The server has no snapshots: this client reads its whole log (again, when it asked for that). */
+async function withoutSnapshots(ctx: SyncContext, refetch: boolean): Promise<void> {
+  const { db } = ctx
+  await db.transaction('rw', [syncTable(db), keysTable(db)], async () => {
+    await updateState(db, refetch ? { scopes: '*', serverRev: 0 } : { scopes: '*' })
+    if (refetch) await keysTable(db).clear()
+  })
+}
+
+/** Applies one page as a server batch at the snapshot's revision; a row that cannot be applied is reported and skipped. */
+async function applyPage(ctx: SyncContext, rev: number, reply: SnapshotReply, seen: Set<string>): Promise<void> {
+  const synced = syncedTables(ctx)
+  const changes: EntityChange[] = []
+  const problems: string[] = []
+  for (const row of reply.rows) {
+    try {
+      const change = decodeChange(ctx.db, synced, row)
+      if (change) changes.push(change)
+    } catch (error) {
+      problems.push((error as Error).message)
+    }
+  }
+  for (const change of changes) seen.add(change.id)
+  if (problems.length > 0) {
+    ctx.report(
+      new SyncError(`${problems.length} entities of the server's snapshot cannot be stored here: ${problems[0]}`, {
+        reason: 'not-applicable',
+        retrying: false,
+        rev,
+      }),
+    )
+  }
+  if (changes.length === 0) return
+  const batch = { rev, origin: 'server', tx: `${ctx.clientId}.snapshot.${rev}`, at: Date.now(), changes: [] }
+  await writeBatch(ctx, batch, changes, 'snapshot')
+}
+
+/**
+ * Removes what the snapshot did not hold (unless a local write to it is unanswered: then
+ * "absent" becomes its base; or it is known at a newer revision), and records the position.
+ */
+async function sweep(ctx: SyncContext, rev: number, seen: Set<string>, scopes: string): Promise<void> {
+  const { db } = ctx
+  const synced = syncedTables(ctx)
+  const tables = db.tables.map((table) => table.name).filter((name) => synced(name) && !name.startsWith('_changecast'))
+  await syncTransaction(ctx, tables, async (transaction) => {
+    await ctx.pending.refresh(db)
+    const state = await readState(db)
+    // Entities that left because the scopes changed are marked as removals, not deletes.
+    const moved = state.scopes !== undefined && state.scopes !== scopes
+    const absent: EntityChange[] = []
+    for (const table of tables) {
+      const keys = await db.table<unknown, IndexableType>(table).toCollection().primaryKeys()
+      for (const key of keys) {
+        const id = keyId(table, key)
+        if (!seen.has(id)) absent.push({ type: 'delete', table, key, id })
+      }
+    }
+    const found = await keysTable(db).bulkGet(absent.map((change) => change.id))
+    const known = new Map<string, KeyRow | undefined>()
+    const deletes: EntityChange[] = []
+    absent.forEach((change, i) => {
+      const entry = found[i]
+      // Known newer than the snapshot (at the snapshot's own revision it is not: the snapshot says it is gone).
+      if (entry && entry.rev > rev) return
+      if (ctx.pending.has(change.id)) {
+        known.set(change.id, { id: change.id, table: change.table, key: change.key, rev, base: {} })
+      } else {
+        deletes.push(change)
+        if (entry) known.set(change.id, undefined)
+      }
+    })
+    if (deletes.length > 0) {
+      const removed = moved ? new Set(deletes.map((change) => change.id)) : undefined
+      ctx.host.markRemote(transaction, 'server', `${ctx.clientId}.snapshot.${rev}.sweep`, removed)
+      await writeChanges(db, deletes)
+    }
+    await saveKeys(ctx, known)
+    await updateState(db, { serverRev: Math.max(state.serverRev, rev), scopes })
+  })
+}

@@ -1,0 +1,118 @@
+// Scopes against the in-memory server of @changecast/testing: the seeded scenario of
+// scopes.ts (CONVERGENCE_SEEDS runs more seeds), and the removal marking.
+import { setupServer } from 'msw/node'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createSyncServer } from '@changecast/testing'
+import { seedsToRun } from './convergence.js'
+import { SCOPE_FAULTS, scopeOfTask, scopesScenario, type OpenScopedTarget } from './scopes.js'
+import { syncHandlers } from '@changecast/testing/msw'
+import { BASE, closeAll, openClient, type Todo } from './sync-helpers.js'
+
+const mock = setupServer()
+beforeAll(() => mock.listen({ onUnhandledRequest: 'error' }))
+afterAll(() => mock.close())
+afterEach(async () => {
+  await closeAll()
+  mock.resetHandlers()
+})
+
+const inMemory: OpenScopedTarget = (random, members) => {
+  const server = createSyncServer({
+    random,
+    ...SCOPE_FAULTS,
+    heartbeat: 50,
+    scopeOf: scopeOfTask,
+    scopes: (request) => ({ read: members(request.headers.get('x-user') ?? '') }),
+  })
+  return Promise.resolve({
+    handle: (request) => server.handle(request),
+    configure: (faults) => server.configure(faults),
+    edit: (changes) => Promise.resolve(void server.edit(changes, 'backend')),
+    compact: () => Promise.resolve(server.compact()),
+    rows: () => Promise.resolve(server.rows('tasks').map((row) => row.value as never)),
+    close: () => Promise.resolve(server.close()),
+  })
+}
+
+describe('scopes: each client holds exactly its user’s projects, and never sees another’s (seeded)', () => {
+  for (const seed of seedsToRun()) {
+    it(`seed ${seed}`, () => scopesScenario(seed, inMemory, mock), 60_000)
+  }
+})
+
+describe('scopes on the client', () => {
+  type Item = Todo & { list: string }
+  const scoped = (members: Record<string, string[]>) =>
+    createSyncServer({
+      scopeOf: ({ value }) => (value as Item).list,
+      scopes: (request) => ({ read: members[request.headers.get('x-user') ?? ''] ?? [] }),
+    })
+  const item = (id: number, list: string): Item => ({ id, title: `item ${id}`, list })
+
+  it('loads a snapshot in pages, with progress in the status, and keeps the outbox through it', async () => {
+    const server = scoped({ ann: ['list:a'] })
+    const rows = Array.from({ length: 4500 }, (_, i) => item(i + 1, i % 3 === 0 ? 'list:b' : 'list:a'))
+    server.edit(rows.map((value) => ({ type: 'create', table: 'todos', key: value.id, value })))
+    mock.use(...syncHandlers(server, BASE))
+    const name = `bootstrap-${Date.now()}`
+    // Written before sync ever ran: in the outbox when the snapshot loads.
+    const offline = await openClient({ name, url: `${BASE}/nowhere`, pull: false })
+    await offline.db.todos.put({ ...item(2, 'list:a'), title: 'mine' })
+    offline.close()
+    const progress: Array<{ loaded?: number; total?: number }> = []
+    const client = await openClient({ name, headers: { 'x-user': 'ann' } })
+    client.sync.subscribe(() => {
+      const { phase, loaded, total } = client.sync.status
+      if (phase === 'bootstrap') progress.push({ loaded, total })
+    })
+    await client.sync.flush()
+    const expected = rows.filter((row) => row.list === 'list:a').length
+    expect(progress.at(-1)).toEqual({ loaded: expected, total: expected })
+    // More than one page, loaded in order.
+    expect(new Set(progress.map((p) => p.loaded)).size).toBeGreaterThan(2)
+    expect(client.sync.status.phase).toBeUndefined()
+    expect(await client.db.todos.count()).toBe(expected)
+    expect(await client.db.todos.get(2)).toMatchObject({ title: 'mine' })
+    expect(server.value('todos', 2)).toMatchObject({ title: 'mine' })
+    expect(client.sync.status.outbox).toBe(0)
+  }, 30_000)
+
+  it('marks deletes of what left the view as removals, not deletes', async () => {
+    const members = { ann: ['list:a', 'list:b'] }
+    const server = scoped(members)
+    const client = await openClient({ server, mock, headers: { 'x-user': 'ann' } })
+    server.edit([1, 2, 3].map((id) => ({ type: 'create', table: 'todos', key: id, value: item(id, 'list:a') })))
+    await client.sync.flush()
+    server.edit([{ type: 'update', table: 'todos', key: 1, value: item(1, 'list:z') }]) // moved out of view
+    server.edit([{ type: 'delete', table: 'todos', key: 2 }]) // deleted
+    await client.sync.flush()
+    members.ann = ['list:b'] // ann leaves list:a: item 3 leaves her view
+    await client.sync.flush()
+    const deletes = client.events.filter((event) => event.type === 'delete')
+    expect(deletes.map((event) => [event.key, event.removed ?? false])).toEqual([
+      [1, true],
+      [2, false],
+      [3, true],
+    ])
+    expect(await client.db.todos.count()).toBe(0)
+  })
+
+  it('a position older than the compaction loads a new snapshot and fires onResync', async () => {
+    const server = scoped({ ann: ['list:a'] })
+    const client = await openClient({ server, mock, headers: { 'x-user': 'ann' }, pull: 'poll', interval: 60_000 })
+    await client.sync.flush()
+    server.edit([{ type: 'create', table: 'todos', key: 1, value: item(1, 'list:a') }])
+    server.edit([{ type: 'create', table: 'todos', key: 2, value: item(2, 'list:a') }])
+    await client.sync.flush()
+    client.sync.pause()
+    server.edit([{ type: 'delete', table: 'todos', key: 1 }])
+    server.edit([{ type: 'update', table: 'todos', key: 2, value: { ...item(2, 'list:a'), title: 'later' } }])
+    server.compact()
+    const resyncs: unknown[] = []
+    client.feed.onResync((info) => resyncs.push(info))
+    client.sync.resume()
+    await client.sync.flush()
+    expect(resyncs).toEqual([{ reason: 'server-refetch' }])
+    expect(await client.db.todos.toArray()).toEqual([{ ...item(2, 'list:a'), title: 'later' }])
+  })
+})
