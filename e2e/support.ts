@@ -7,7 +7,7 @@ import { expect, test, type BrowserContext, type Page } from '@playwright/test'
  */
 export async function openPlayground(
   context: BrowserContext,
-  { room = test.info().testId, offlineOk = false }: { room?: string; offlineOk?: boolean } = {},
+  { room = test.info().testId, offlineOk = false, user }: { room?: string; offlineOk?: boolean; user?: string } = {},
 ): Promise<Page> {
   const page = await context.newPage()
   page.on('console', (message) => {
@@ -22,7 +22,7 @@ export async function openPlayground(
   page.on('pageerror', (error) => {
     throw error
   })
-  await page.goto(`/?room=${room}`)
+  await page.goto(`/?room=${room}${user ? `&user=${user}` : ''}`)
   await expect(page.getByTestId('origin')).not.toBeEmpty()
   await expect(page.getByTestId('task-row').first()).toBeVisible()
   return page

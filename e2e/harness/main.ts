@@ -55,8 +55,70 @@ async function syncThroughMockServiceWorker(name: string) {
   }
 }
 
+/**
+ * Opens (or reopens) database `name` syncing with the server at `url` (a real one), writes
+ * `local` rows at once (they wait in the outbox while the first snapshot loads), and
+ * flushes: resolves when the snapshot, the push and the pull after it are done, with how
+ * long that took, what the status showed on the way, and what the database holds.
+ */
+async function firstSync({
+  url,
+  name,
+  local,
+  localFrom,
+}: {
+  url: string
+  name: string
+  local: number
+  localFrom: number
+}) {
+  const db = new Dexie(name)
+  db.version(1).stores({ rows: 'id' })
+  const feed = changecast(db, { sync: httpSync({ url, pull: 'poll', interval: 600_000 }) })
+  const resyncs: string[] = []
+  feed.onResync((info) => resyncs.push(info.reason))
+  const progress: Array<{ loaded?: number; total?: number }> = []
+  feed.sync!.subscribe(() => {
+    const { phase, loaded, total } = feed.sync!.status
+    if (phase === 'bootstrap' && progress.at(-1)?.loaded !== loaded) progress.push({ loaded, total })
+  })
+  let removed = 0
+  let events = 0
+  feed.on('rows', (event) => {
+    events++
+    if (event.type === 'delete' && event.removed) removed++
+  })
+  await db.open()
+  const started = performance.now()
+  try {
+    if (local > 0) {
+      await db
+        .table('rows')
+        .bulkPut(
+          Array.from({ length: local }, (_, i) => ({ id: localFrom + i, project: 'local', title: `local ${i}` })),
+        )
+    }
+    await feed.sync!.flush()
+    const ms = Math.round(performance.now() - started)
+    return {
+      ms,
+      count: await db.table('rows').count(),
+      progress,
+      resyncs,
+      events,
+      removed,
+      status: { ...feed.sync!.status },
+      sample: await db.table('rows').get(localFrom),
+    }
+  } finally {
+    feed.close()
+    db.close()
+  }
+}
+
 const harness = {
   syncThroughMockServiceWorker,
+  firstSync,
   async open(name: string) {
     context = await openContext(name)
     return context.origin

@@ -16,6 +16,25 @@ interface Room {
   schema: string
 }
 
+/**
+ * Rooms named `teams…` scope tasks by project: two users (`x-user: ann` or `ben`, sent by
+ * pages opened with `?user=…`) each read and write their own projects and the shared one.
+ */
+export const TEAMS: Record<string, string[]> = {
+  ann: ['shared', 'project:apollo', 'project:mercury'],
+  ben: ['shared', 'project:zephyr', 'project:mercury'],
+}
+const TEAM_TASKS = [
+  [101, 'project:apollo', 'Draft the launch plan'],
+  [102, 'project:apollo', 'Book the test range'],
+  [103, 'project:apollo', 'Review the checklist'],
+  [201, 'project:zephyr', 'Pick the wind tunnel'],
+  [202, 'project:zephyr', 'Order the sensors'],
+  [203, 'project:zephyr', 'Write the flight log'],
+  [301, 'project:mercury', 'Agree on the budget'],
+  [302, 'project:mercury', 'Hire the crew'],
+] as const
+
 type Control = { offline?: boolean; latency?: number; failureRate?: number; edit?: { key: number; title: string } }
 
 /** A schema name for a room: readable, and distinct for distinct room names. */
@@ -37,8 +56,34 @@ export function createRooms({ dataDir }: { dataDir: string }) {
     const persistent = name === 'default'
     const database = await (persistent ? (onDisk ??= openPGlite(dataDir)) : (inMemory ??= openPGlite()))
     const schema = persistent ? 'public' : schemaOf(name)
-    const sync = createSyncHandler({ database, schema, authenticate: insecureNoAuth, pollInterval: 500 })
+    const teams = name.startsWith('teams')
+    const sync = createSyncHandler({
+      database,
+      schema,
+      pollInterval: 500,
+      ...(teams
+        ? {
+            authenticate: (request: Request) => {
+              const user = request.headers.get('x-user') ?? ''
+              return TEAMS[user] ? { id: user } : undefined
+            },
+            scopeOf: ({ table, value }) =>
+              table === 'tasks' ? ((value as { project?: string }).project ?? 'shared') : 'shared',
+            scopes: (principal) => ({ read: TEAMS[principal.id]! }),
+          }
+        : { authenticate: insecureNoAuth }),
+    })
     await sync.ready
+    if (teams && (await sync.read('tasks', 101)) === undefined) {
+      await sync.write(
+        TEAM_TASKS.map(([id, project, title]) => ({
+          type: 'create' as const,
+          table: 'tasks',
+          key: id,
+          value: { id, project, title, status: 'todo', updatedAt: Date.now() },
+        })),
+      )
+    }
     const faulty = withFaults(sync)
     return { sync, faulty, listener: getRequestListener(faulty), database, schema }
   }
@@ -53,9 +98,9 @@ export function createRooms({ dataDir }: { dataDir: string }) {
   }
 
   return {
-    /** Serves `/{room}/push|pull|stream|control`; anything else is left to `next`. */
+    /** Serves `/{room}/push|pull|stream|snapshot|control`; anything else is left to `next`. */
     handle(request: IncomingMessage, response: ServerResponse, next: () => void): void {
-      const match = /^\/([\w-]+)\/(push|pull|stream|control)(\?.*)?$/.exec(request.url ?? '')
+      const match = /^\/([\w-]+)\/(push|pull|stream|snapshot|control)(\?.*)?$/.exec(request.url ?? '')
       if (!match) return next()
       const [, name, route, query = ''] = match
       room(name!)

@@ -8,6 +8,8 @@ export interface Task {
   status: Status
   assignee?: number
   updatedAt: number
+  /** In a teams room: the project it belongs to (its sync scope). */
+  project?: string
 }
 
 export interface Person {

@@ -2,16 +2,24 @@ import { changecast, type ChangeEvent } from '@changecast/core'
 import { httpSync } from '@changecast/core/sync'
 import { mountDevtools } from '@changecast/devtools'
 import { createBindingsPanel } from './bindings/bindings-panel'
-import { createDb } from './db'
+import { createDb, DB_NAME } from './db'
 import { h } from './dom'
 import { createEditor } from './editor'
 import { createSyncPanel, syncRoom } from './sync-panel'
 import { createTabsPanel } from './tabs'
 import { createWorkerPanel } from './worker-panel'
 
-const db = createDb()
 const room = syncRoom()
-const feed = changecast(db, { sync: httpSync({ url: `${location.origin}/api/sync/${room}`, pull: 'stream' }) })
+// `?user=ann` (in a `teams…` room): a user of their own, with a database of their own.
+const user = new URLSearchParams(location.search).get('user') ?? undefined
+const db = createDb(user ? `${DB_NAME}-${user}` : DB_NAME)
+const feed = changecast(db, {
+  sync: httpSync({
+    url: `${location.origin}/api/sync/${room}`,
+    pull: 'stream',
+    headers: user ? { 'x-user': user } : undefined,
+  }),
+})
 
 // The live timeline is @changecast/devtools, mounted inline: what any app gets in development.
 const devtools = h('div', { class: 'devtools' })
@@ -52,7 +60,14 @@ document
     h(
       'main',
       {},
-      h('div', { class: 'column' }, editor.element, tabs.element, worker.element, createSyncPanel(feed.sync!, room)),
+      h(
+        'div',
+        { class: 'column' },
+        editor.element,
+        tabs.element,
+        worker.element,
+        createSyncPanel(feed.sync!, room, db, user),
+      ),
       h(
         'div',
         { class: 'column' },

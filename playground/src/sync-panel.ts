@@ -1,4 +1,6 @@
 import { rejectionsStore, type SetAsideItem, type SyncController, type SyncRejection } from '@changecast/core'
+import { liveQuery } from 'dexie'
+import type { BoardDb } from './db'
 import { h, show, time } from './dom'
 
 /** The sync room of this page: `?room=…`, so demos and tests get their own server. */
@@ -7,7 +9,7 @@ export function syncRoom(): string {
 }
 
 /** Server sync status and the playground server's controls (network, latency, failures, another user). */
-export function createSyncPanel(sync: SyncController, room: string) {
+export function createSyncPanel(sync: SyncController, room: string, db: BoardDb, user?: string) {
   const control = (body: object) =>
     fetch(`/api/sync/${room}/control`, { method: 'POST', body: JSON.stringify(body) }).then((r) =>
       r.json(),
@@ -23,6 +25,8 @@ export function createSyncPanel(sync: SyncController, room: string) {
     synced: h('dd', { 'data-testid': 'sync-synced-rev' }),
     error: h('dd', { 'data-testid': 'sync-error' }),
   }
+  // While a snapshot of the server's state loads (a new client, or after compaction).
+  const progress = h('progress', { 'data-testid': 'sync-progress', hidden: true, max: 1, value: 0 })
   const log = h('ul', { class: 'sync-log', 'data-testid': 'sync-log', 'aria-live': 'polite' })
   const note = (text: string) => {
     log.prepend(h('li', {}, `${time(Date.now())} ${text}`))
@@ -38,6 +42,10 @@ export function createSyncPanel(sync: SyncController, room: string) {
     fields.server.textContent = String(status.serverRev)
     fields.synced.textContent = String(status.lastSyncedRev)
     fields.error.textContent = status.lastError?.message ?? '—'
+    progress.hidden = status.phase !== 'bootstrap'
+    progress.max = Math.max(status.total ?? 0, 1)
+    progress.value = status.loaded ?? 0
+    progress.textContent = `${status.loaded ?? 0} of ${status.total ?? 0}`
     if (status.setAside !== shownAside) void drawAside()
   }
 
@@ -197,7 +205,67 @@ export function createSyncPanel(sync: SyncController, room: string) {
         (failureRate) => void control({ failureRate }),
       ),
     ),
+    progress,
+    user ? createProjects(db, user) : '',
     inbox,
     log,
+  )
+}
+
+/**
+ * A teams room (`?room=teams…&user=ann`): who this page is, the projects its tasks come
+ * from (the sync scopes the server gives this user), and a way to add a task to one.
+ */
+function createProjects(db: BoardDb, user: string) {
+  const list = h('ul', { 'data-testid': 'projects' })
+  const draw = async () => {
+    const counts = new Map<string, number>()
+    await db.tasks.each((task) => counts.set(task.project ?? 'shared', (counts.get(task.project ?? 'shared') ?? 0) + 1))
+    list.replaceChildren(
+      ...[...counts]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([project, count]) => h('li', { 'data-testid': `project-${project}` }, `${project}: ${count} tasks`)),
+    )
+  }
+  const picker = h(
+    'select',
+    { id: 'new-task-project', 'data-testid': 'new-task-project' },
+    ...['project:apollo', 'project:zephyr', 'project:mercury'].map((project) =>
+      h('option', { value: project }, project),
+    ),
+  )
+  const add = h(
+    'button',
+    {
+      type: 'button',
+      'data-testid': 'add-to-project',
+      onclick: () =>
+        void db.tasks.add({
+          // Ids of their own, so that two users' new tasks never meet.
+          id: 1_000_000 + Math.floor(Math.random() * 1e9),
+          title: `${user}'s task`,
+          status: 'todo',
+          project: picker.value,
+          updatedAt: Date.now(),
+        }),
+    },
+    'Add a task there',
+  )
+  liveQuery(() => db.tasks.toArray()).subscribe({ next: () => void draw() })
+  return h(
+    'div',
+    { class: 'projects', 'data-user': user },
+    h(
+      'p',
+      {},
+      'Signed in as ',
+      h('strong', { 'data-testid': 'user' }, user),
+      '. Tasks by project, as the server scopes them:',
+    ),
+    list,
+    h('label', { for: 'new-task-project' }, 'Project '),
+    picker,
+    add,
+    h('p', { class: 'hint' }, 'A project you are not in is refused by the server: see the rejection above.'),
   )
 }

@@ -107,7 +107,6 @@ export async function scopesScenario(
   }
   const server = await open(random, (user) => [...(membership.get(user) ?? [])])
   const seen: Seen[] = []
-  const trace: string[] = []
   const offline = new Set<string>()
   const streams = new Map<string, Set<AbortController>>()
 
@@ -121,20 +120,6 @@ export async function scopesScenario(
       batches?: Array<{ changes: WireChange[] }>
       rows?: WireChange[]
       rejected?: Array<{ current: Array<{ value?: unknown }> }>
-    }
-    if (process.env.DEBUG_SCOPES) {
-      const r = body as Record<string, unknown>
-      const keys = (reply.batches ?? []).map(
-        (b) =>
-          `${(b as unknown as { rev: number }).rev}:${b.changes.map((c) => `${c.type[0]}${String(c.key)}${(c as { removed?: boolean }).removed ? 'R' : ''}${(c.value as Task | undefined)?.project?.slice(-1) ?? ''}`).join(',')}`,
-      )
-      const rows = (reply.rows ?? []).map(
-        (c) => `${String(c.key)}${(c.value as Task | undefined)?.project?.slice(-1) ?? ''}`,
-      )
-      const rej = (reply.rejected ?? []).map((x) => JSON.stringify(x))
-      trace.push(
-        `${from.toFixed(0)} ${user} ${route} scopes=${JSON.stringify(r.scopes)} rev=${String(r.rev ?? r.upTo ?? '')} refetch=${String(r.mustRefetch ?? '')} next=${String(r.next ?? '')} ${keys.join(' ')} ${rows.join(',')} ${rej.join(' ')} acked=${JSON.stringify(r.acked ?? '')}`,
-      )
     }
     for (const batch of reply.batches ?? []) for (const change of batch.changes) note(user, route, change.value, from)
     for (const row of reply.rows ?? []) note(user, route, row.value, from)
@@ -194,10 +179,6 @@ export async function scopesScenario(
     const removed: ChangeEvent[] = []
     feed.on('tasks', (event) => {
       if (event.type === 'delete' && event.removed) removed.push(event)
-      if (process.env.DEBUG_SCOPES)
-        trace.push(
-          `${performance.now().toFixed(0)} ${user} ${event.source} ${event.tx} ${event.type} ${String(event.key)} ${(event.value as Task | undefined)?.project ?? ''}`,
-        )
     })
     await db.open()
     return {
@@ -248,7 +229,6 @@ export async function scopesScenario(
         if (scopes.has(which)) scopes.delete(which)
         else scopes.add(which)
         setMembership(user, scopes)
-        trace.push(`${performance.now().toFixed(0)} membership ${user} ${[...scopes].join(',')}`)
       } else if (roll < 0.7) {
         await server.compact()
       } else if (roll < 0.76) {
@@ -285,16 +265,13 @@ export async function scopesScenario(
     for (const [user, tab] of tabs) {
       const label = `seed ${seed}, ${user} in ${[...membership.get(user)!].join(', ')}`
       const mine = rows.filter((task) => membership.get(user)!.has(task.project))
-      const local = (await tab.db.tasks.toArray()).sort((a, b) => a.id - b.id)
-      if (process.env.DEBUG_SCOPES && JSON.stringify(local) !== JSON.stringify(mine)) console.log(trace.join('\n'))
-      if (process.env.DEBUG_SCOPES && JSON.stringify(local) !== JSON.stringify(mine))
-        console.log(
-          user,
-          JSON.stringify(await tab.db.table('_changecast_sync').get('state')),
-          JSON.stringify(tab.feed.sync!.status),
-          JSON.stringify(await tab.db.tasks.toArray()),
-          JSON.stringify(rows),
-        )
+      console.log(
+        user,
+        JSON.stringify(await tab.db.table('_changecast_sync').get('state')),
+        JSON.stringify(tab.feed.sync!.status),
+        JSON.stringify(await tab.db.tasks.toArray()),
+        JSON.stringify(rows),
+      )
       expect(
         (await tab.db.tasks.toArray()).sort((a, b) => a.id - b.id),
         label,

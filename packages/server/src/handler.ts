@@ -279,11 +279,14 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     for (const batch of body.batches) {
       decided.push({ batch, refusal: await review(batch, { tables, authorize, principal, clientId: body.clientId }) })
     }
-    const access = await accessOf(principal)
+    // Written within the principal's grants; `current` values only of the scopes it reads now.
+    const { write } = await accessOf(principal)
+    const scopes = await readScopes(c, principal)
+    const access = { read: scopes && new Set(scopes), write }
     const outcome = await pushes.push({ clientId: body.clientId, decided, access }, text.length)
     if (outcome instanceof ConflictError) throw outcome
     if (outcome.appended > 0) fanout.announce()
-    return json(outcome.reply)
+    return json(scopes ? { ...outcome.reply, scopes } : outcome.reply)
   })
 
   app.get('/pull', async (c) => {

@@ -229,7 +229,9 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
         return problem(409, `rev ${batch.rev} of client ${clientId} was already used by another transaction`)
       }
     }
-    const { read, write } = access(request)
+    const { write } = access(request)
+    const scopes = readScopes(new URL(request.url), request)
+    const read = scopes && new Set(scopes)
     for (const batch of body.batches) {
       const id = `${clientId}\u0000${batch.rev}`
       const done = accepted.get(id)
@@ -254,7 +256,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       accepted.set(id, { tx: batch.tx, serverRev })
       reply.acked.push({ rev: batch.rev, serverRev })
     }
-    return json(reply)
+    return json(scopes ? { ...reply, scopes } : reply)
   }
 
   function position(url: URL): number | Response {

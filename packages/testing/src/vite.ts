@@ -4,7 +4,7 @@ import { createSyncServer, type SyncServer } from './sync-server.js'
 
 /** Options of {@link syncServerPlugin}. */
 export interface SyncServerPluginOptions {
-  /** Where the protocol is served: `{path}/push`, `/pull`, `/stream`. @default '/sync' */
+  /** Where the protocol is served: `{path}/push`, `/pull`, `/stream`, `/snapshot`. @default '/sync' */
   path?: string
 }
 

@@ -152,6 +152,6 @@ async function sweep(ctx: SyncContext, rev: number, seen: Set<string>, scopes: s
       await writeChanges(db, deletes)
     }
     await saveKeys(ctx, known)
-    await updateState(db, { serverRev: Math.max(state.serverRev, rev), scopes })
+    await updateState(db, { serverRev: Math.max(state.serverRev, rev), scopes, refetch: false })
   })
 }

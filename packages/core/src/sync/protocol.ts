@@ -71,6 +71,8 @@ export interface PushReply {
   epoch: string
   acked: Array<{ rev: number; serverRev: number }>
   rejected: WireRejection[]
+  /** The readable scopes the rejections' `current` values were taken for (absent: every scope). */
+  scopes?: string[]
 }
 
 /** A committed batch as the server sends it. `rev` is the server revision (total order). */
@@ -257,6 +259,7 @@ export function parsePushReply(body: unknown, pushed: readonly number[]): PushRe
   const what = 'push reply'
   if (!isRecord(body)) fail(what, 'not a JSON object')
   checkEpoch(body, what)
+  checkScoping(body, what)
   if (!Array.isArray(body.acked)) fail(what, 'acked must be a list')
   if (!Array.isArray(body.rejected)) fail(what, 'rejected must be a list')
   const expected = new Set(pushed)

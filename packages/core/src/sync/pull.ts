@@ -4,11 +4,11 @@ import type { SyncContext } from './context.js'
 import { checkEpoch, resetServerPosition } from './epoch.js'
 import { requestJson } from './http.js'
 import { parsePullReply } from './protocol.js'
-import { keysTable, readState, scopeKey, syncTable, updateState } from './store.js'
+import { keysTable, needsSnapshot, readState, scopeKey, syncTable, updateState } from './store.js'
 
 /** A client that never loaded a snapshot loads one (before it pushes, so its stream has a position to start from). */
 export async function ensureSnapshot(ctx: SyncContext, pulling: () => void): Promise<void> {
-  if ((await readState(ctx.db)).scopes !== undefined) return
+  if (!needsSnapshot(await readState(ctx.db))) return
   pulling()
   await bootstrap(ctx, false)
 }
@@ -20,7 +20,7 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
     ctx.checkPaused()
     const state = await readState(db)
     // Never loaded a snapshot: a new client starts from the server's state, not its log.
-    if (state.scopes === undefined) {
+    if (needsSnapshot(state)) {
       await bootstrap(ctx, false)
       continue
     }

@@ -15,7 +15,7 @@ import {
   type PushBatch,
   type WireChange,
 } from './protocol.js'
-import { readState, rowsOf, syncTable, updateState, type AsideRow } from './store.js'
+import { readState, rowsOf, scopeKey, syncTable, updateState, type AsideRow } from './store.js'
 
 const TYPES = new Set(['create', 'update', 'delete'])
 const encoder = new TextEncoder()
@@ -78,7 +78,7 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
   onSend()
   const reply = parsePushReply(
     await requestJson(
-      `${options.base}/push`,
+      `${options.base}/push${options.scopeQuery.replace('&', '?')}`,
       {
         method: 'POST',
         headers: {
@@ -95,6 +95,13 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
   await ctx.exclusive(async () => {
     await checkEpoch(ctx, reply.epoch)
     await applyAnswer(ctx, sent, reply)
+    // Rejections' current values were taken for other scopes than the position's (the user's
+    // scopes changed meanwhile): a snapshot puts this client's view right.
+    const { db } = ctx
+    const state = await readState(db)
+    if (reply.rejected.length > 0 && state.scopes !== undefined && scopeKey(reply.scopes) !== state.scopes) {
+      await db.transaction('rw', syncTable(db), () => updateState(db, { refetch: true }))
+    }
   })
   return true
 }

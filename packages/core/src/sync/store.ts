@@ -26,7 +26,15 @@ export interface StateRow {
    * last named them. Undefined until the first snapshot was loaded.
    */
   scopes?: string
+  /**
+   * A snapshot is due: the server answered a push for other readable scopes than those of
+   * the position (they changed meanwhile), so what it said may not fit this client's view.
+   */
+  refetch?: boolean
 }
+
+/** Whether a client must load a snapshot before it pulls or streams. */
+export const needsSnapshot = (state: StateRow): boolean => state.scopes === undefined || state.refetch === true
 
 /** The text {@link StateRow.scopes} keeps for a server's list of scopes. */
 export const scopeKey = (scopes: readonly string[] | undefined): string => (scopes ? JSON.stringify(scopes) : '*')
@@ -87,6 +95,7 @@ export function loadState(db: Dexie): Promise<StateRow> {
         serverRev: row.serverRev ?? 0,
         epoch: row.epoch ?? '',
         scopes: row.scopes,
+        refetch: row.refetch,
       }
     }
     const created: StateRow = { id: 'state', clientId: randomId(), pushedUpTo: 0, serverRev: 0, epoch: '' }

@@ -4,7 +4,7 @@ import { checkEpoch, resetServerPosition } from './epoch.js'
 import { send } from './http.js'
 import { parseHello, parseRemoteBatch, ProtocolViolation } from './protocol.js'
 import { readEvents } from './sse.js'
-import { readState, scopeKey } from './store.js'
+import { needsSnapshot, readState, scopeKey } from './store.js'
 
 /** A stream that sends nothing at all (not even a heartbeat) for this long is taken for dead. */
 export const STREAM_SILENCE_MS = 60_000
@@ -31,9 +31,10 @@ export async function readStream(
     timer = setTimeout(end, STREAM_SILENCE_MS)
   }
   try {
-    const { serverRev, scopes } = await readState(ctx.db)
-    // Before the first snapshot there is nothing to stream onto: the pull loads it first.
-    if (scopes === undefined) return later(onPoke)
+    const state = await readState(ctx.db)
+    const { serverRev, scopes } = state
+    // Before a snapshot that is due there is nothing to stream onto: the pull loads it first.
+    if (needsSnapshot(state)) return later(onPoke)
     const query = `v=2&since=${serverRev}&clientId=${encodeURIComponent(ctx.clientId)}${ctx.options.scopeQuery}`
     alive()
     const response = await send(
@@ -68,7 +69,8 @@ export async function readStream(
         // This connection reads the scopes the position had when it opened; a snapshot of
         // other scopes loaded since makes it stale.
         const stale = await ctx.exclusive(async () => {
-          if ((await readState(ctx.db)).scopes !== scopes) return true
+          const now = await readState(ctx.db)
+          if (now.scopes !== scopes || needsSnapshot(now)) return true
           await applyBatch(ctx, batch)
           return false
         })
