@@ -9,7 +9,7 @@
 //   receiving the batch;
 // - idle cost: resident memory per open stream, and CPU of an instance holding its streams
 //   with nothing happening.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import http from 'node:http'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -17,10 +17,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildPackages } from '../scripts/build-packages.mjs'
 import { startPostgres } from '../scripts/postgres.mjs'
+import { seedRow, seedRows, startSyncServer } from '../scripts/sync-server-process.mjs'
+import { chromium } from 'playwright-core'
+import { createServer } from 'vite'
+import { chromiumArgs, ensureChromium } from '../scripts/chromium.mjs'
 
 const quick = process.argv.includes('--quick')
 const root = fileURLToPath(new URL('..', import.meta.url))
-const cli = join(root, 'packages/server/dist/cli.js')
 const CLIENTS = 50
 const CHANGES = 10
 const SECONDS = quick ? 4 : 10
@@ -32,29 +35,8 @@ const CLK_TCK = 100
 const log = (...args) => console.log('[bench:server]', ...args)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Starts the CLI; resolves with its URL and pid once it listens. */
-function startServer(args) {
-  const child = spawn(process.execPath, [cli, '--port', '0', '--insecure-no-auth', ...args], {
-    env: { ...process.env, DATABASE_URL: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  const stop = () => {
-    child.kill('SIGTERM')
-    return exited
-  }
-  return new Promise((resolve, reject) => {
-    const read = (chunk) => {
-      output += chunk
-      const url = output.match(/listening on (http:\/\/\S+?)\/?\s/)?.[1]
-      if (url) resolve({ url, pid: child.pid, stop })
-    }
-    child.stdout.on('data', read)
-    child.stderr.on('data', read)
-    child.once('exit', (code) => reject(new Error(`server exited (${code}): ${output}`)))
-  })
-}
+/** Starts the CLI without authentication; resolves with its URL and pid once it listens. */
+const startServer = (args) => startSyncServer(['--insecure-no-auth', ...args])
 
 /** Resident memory of a process, bytes. */
 function rss(pid) {
@@ -212,9 +194,109 @@ async function fanout(urls, pids) {
   return result
 }
 
+const FIRST_SYNC_ROWS = quick ? 20_000 : 100_000
+
+/**
+ * First sync: a new client in Chromium loads FIRST_SYNC_ROWS rows (~200 bytes each) from a
+ * snapshot of the CLI on PGlite into IndexedDB (the e2e harness page), while this process
+ * samples the server's resident memory.
+ */
+async function firstSync(dataDir) {
+  const server = await startServer(['--data', dataDir, '--cors-origin', '*'])
+  const vite = await createServer({
+    configFile: join(root, 'e2e/harness/vite.config.ts'),
+    server: { port: 0, hmr: false, watch: null },
+    logLevel: 'warn',
+  })
+  const browser = await chromium.launch({ executablePath: ensureChromium(), args: chromiumArgs })
+  try {
+    await seedRows(server.url, { count: FIRST_SYNC_ROWS })
+    await vite.listen()
+    const page = await browser.newPage()
+    await page.goto(vite.resolvedUrls.local[0])
+    await page.waitForFunction(() => window.harness)
+    const before = rss(server.pid)
+    let peak = before
+    const sampler = setInterval(() => (peak = Math.max(peak, rss(server.pid))), 50)
+    const result = await page.evaluate(
+      (url) => window.harness.firstSync({ url, name: `first-sync-${Date.now()}`, local: 0, localFrom: 1e9 }),
+      server.url,
+    )
+    clearInterval(sampler)
+    if (result.count !== FIRST_SYNC_ROWS) throw new Error(`first sync loaded ${result.count} rows`)
+    const out = {
+      rows: FIRST_SYNC_ROWS,
+      ms: result.ms,
+      pages: result.progress.length,
+      serverRssBeforeMB: Math.round(before / 2 ** 20),
+      serverRssGrowthMB: Math.round((peak - before) / 2 ** 20),
+    }
+    log(
+      `first sync of ${out.rows} rows: ${out.ms} ms in ${out.pages} pages; server memory +${out.serverRssGrowthMB} MB`,
+    )
+    return out
+  } finally {
+    await browser.close()
+    await vite.close()
+    await server.stop()
+  }
+}
+
+/**
+ * Scoped pull: 100,000 rows in 1,000 scopes on PostgreSQL; a pull by a client reading one
+ * scope, against a pull by a client of a server whose rows are all in one scope. Shows the
+ * plan of the scoped read.
+ */
+async function scopedPull(postgresUrl) {
+  const { createSyncHandler, openPostgres } = await import('../packages/server/dist/index.js')
+  const measure = async (schema, scoped) => {
+    const database = await openPostgres(postgresUrl)
+    const handler = createSyncHandler({
+      database,
+      schema,
+      authenticate: () => ({ id: 'reader' }),
+      scopeOf: scoped ? ({ value }) => value.project : undefined,
+      scopes: scoped ? () => ({ read: ['project:7'] }) : undefined,
+    })
+    await handler.ready
+    for (let first = 1; first <= 100_000; first += 2000) {
+      const changes = []
+      for (let id = first; id < first + 2000; id++)
+        changes.push({ type: 'create', table: 'rows', key: id, value: seedRow(id) })
+      await handler.write(changes)
+    }
+    await database.query(`analyze "${schema}".changecast_changes`)
+    const times = []
+    for (let i = 0; i < 20; i++) {
+      const started = performance.now()
+      const response = await handler(
+        new Request(`http://bench/pull?v=2&since=${50 - i}&limit=50&clientId=reader-${schema}`),
+      )
+      await response.text()
+      times.push(performance.now() - started)
+    }
+    const plan = scoped
+      ? (
+          await database.query(
+            `explain select distinct rev from "${schema}".changecast_changes where scope = any($1::text[]) and rev > $2 and rev <= $3 order by rev limit $4`,
+            [['project:7'], 0, 50, 50],
+          )
+        ).map((row) => row['QUERY PLAN'])
+      : []
+    await handler.close()
+    await database.close()
+    return { ms: Math.round(percentile(times, 50) * 10) / 10, plan }
+  }
+  const one = await measure('bench_one_scope', false)
+  const many = await measure('bench_many_scopes', true)
+  log(`pull, 1 of 1,000 scopes: ${many.ms} ms; every row in one scope: ${one.ms} ms`)
+  for (const line of many.plan) log(`  ${line}`)
+  return { oneScopeMs: one.ms, oneOfThousandMs: many.ms, plan: many.plan }
+}
+
 function report(results) {
   const pass = (value, target, below = false) => ((below ? value <= target : value >= target) ? '✓' : '✗')
-  const { environment, postgres, pglite, fanout: f } = results
+  const { environment, postgres, pglite, fanout: f, first, scoped } = results
   return `<!-- server:start -->
 ## Sync server (\`pnpm bench:server\`)
 
@@ -230,6 +312,15 @@ as separate processes; the load generator shares the machine's cores with them.
 | deliveries missing | ${f.missing} of ${f.streams * f.pushes} | 0 ${pass(f.missing, 0, true)} |
 | memory per idle stream | ${f.memoryPerStreamKB} KB | ≤ 50 KB ${pass(f.memoryPerStreamKB, 50, true)} |
 | CPU of an idle instance holding ${f.streams / f.instances} streams | ${f.idleCpuPercent.map((p) => `${p} %`).join(', ')} | ≈ 0 |
+| first sync of ${first.rows.toLocaleString('en')} rows into IndexedDB (Chromium, PGlite server, ${first.pages} pages) | ${first.ms} ms | ≤ 10,000 ms ${pass(first.ms, 10_000, true)} |
+| server memory growth during that first sync | ${first.serverRssGrowthMB} MB (from ${first.serverRssBeforeMB} MB) | flat |
+| pull (50 batches) for a client in 1 of 1,000 scopes, PostgreSQL, 100,000 rows | ${scoped.oneOfThousandMs} ms | ≈ one scope (${scoped.oneScopeMs} ms) |
+
+Plan of the scoped read (index on scope and revision):
+
+\`\`\`
+${scoped.plan.join('\n')}
+\`\`\`
 <!-- server:end -->`
 }
 
@@ -259,6 +350,11 @@ async function main() {
     const second = await startServer(['--database-url', postgres.url])
     servers.push(second)
     const fanoutResult = await fanout([pg.url, second.url], [pg.pid, second.pid])
+    for (const server of servers) await server.stop().catch(() => undefined)
+    servers.length = 0
+    const firstDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-first-'))
+    const firstResult = await firstSync(firstDir).finally(() => rmSync(firstDir, { recursive: true, force: true }))
+    const scopedResult = await scopedPull(postgres.url)
     const results = {
       date: new Date().toISOString().slice(0, 10),
       quick,
@@ -266,6 +362,8 @@ async function main() {
       postgres: postgresResult,
       pglite: pgliteResult,
       fanout: fanoutResult,
+      first: firstResult,
+      scoped: scopedResult,
     }
     writeFileSync(join(root, 'bench/server-results.json'), `${JSON.stringify(results, null, 2)}\n`)
     const file = join(root, 'BENCHMARKS.md')

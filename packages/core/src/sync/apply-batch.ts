@@ -57,7 +57,9 @@ export async function writeBatch(
       if (mode === 'apply' && batch.rev <= state.serverRev) return
       await ctx.pending.refresh(db)
       const known = new Map<string, KeyRow | undefined>()
-      const found = await keysTable(db).bulkGet(changes.map((change) => change.id))
+      // A snapshot into a client that knows nothing in particular (a new one) reads no records.
+      const none = mode === 'snapshot' && (await keysTable(db).count()) === 0
+      const found = none ? [] : await keysTable(db).bulkGet(changes.map((change) => change.id))
       changes.forEach((change, i) => known.set(change.id, found[i]))
       const skip = retry ? new Set((await asideRow(ctx, batch.rev))?.superseded) : undefined
       const writes: EntityChange[] = []

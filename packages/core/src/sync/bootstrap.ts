@@ -10,7 +10,7 @@ import { parseSnapshotReply, ProtocolViolation, type SnapshotReply } from './pro
 import { keyId, keysTable, readState, scopeKey, syncTable, updateState, type KeyRow } from './store.js'
 
 /** Entities per snapshot page. */
-export const SNAPSHOT_PAGE = 2000
+export const SNAPSHOT_PAGE = 5000
 
 /**
  * Loads the server's state of this client's scopes (docs/protocol.md, "Snapshots"): pages of
@@ -24,49 +24,61 @@ export const SNAPSHOT_PAGE = 2000
  */
 export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<void> {
   const { options } = ctx
+  /** One page (`after` undefined: the first, at a revision the server picks); `none`: the server has no snapshots. */
+  const fetchPage = async (at?: { rev: number; after: string }): Promise<SnapshotReply | 'none'> => {
+    ctx.checkPaused()
+    let query = `v=2&clientId=${encodeURIComponent(ctx.clientId)}&limit=${SNAPSHOT_PAGE}${options.scopeQuery}`
+    if (at) query += `&rev=${at.rev}&after=${encodeURIComponent(at.after)}`
+    try {
+      const body = await requestJson(`${options.base}/snapshot?${query}`, { headers: await ctx.headers() }, ctx.signal)
+      return parseSnapshotReply(body)
+    } catch (error) {
+      if (at || !(error instanceof RequestFailure) || error.status !== 404) throw error
+      return 'none'
+    }
+  }
   ctx.bootstrapping = true
+  let ahead: Promise<SnapshotReply | 'none'> | undefined
   try {
     restart: for (;;) {
+      // A page fetched ahead for a snapshot given up is not waited for.
+      void ahead?.catch(() => undefined)
+      ahead = undefined
       const seen = new Set<string>()
       let first: SnapshotReply | undefined
-      let next: string | undefined
       let loaded = 0
       ctx.progress(0, 0)
-      for (;;) {
-        ctx.checkPaused()
-        let query = `v=2&clientId=${encodeURIComponent(ctx.clientId)}&limit=${SNAPSHOT_PAGE}${options.scopeQuery}`
-        if (first) query += `&rev=${first.rev}&after=${encodeURIComponent(next!)}`
-        let body: unknown
-        try {
-          body = await requestJson(`${options.base}/snapshot?${query}`, { headers: await ctx.headers() }, ctx.signal)
-        } catch (error) {
-          if (first || !(error instanceof RequestFailure) || error.status !== 404) throw error
+      let coming: Promise<SnapshotReply | 'none'> | undefined = fetchPage()
+      while (coming) {
+        const reply: SnapshotReply | 'none' = await coming
+        coming = undefined
+        if (reply === 'none') {
           // A server without snapshots: its log is replayed instead (it never compacts).
           await ctx.exclusive(() => withoutSnapshots(ctx, refetch))
           return
         }
-        const reply = parseSnapshotReply(body)
         if (await ctx.exclusive(() => checkEpoch(ctx, reply.epoch))) continue restart
         if (reply.mustRefetch) continue restart
-        if (!first) first = reply
-        else if (reply.rev !== first.rev) {
-          throw new ProtocolViolation(`The snapshot changed revision between pages (${first.rev} → ${reply.rev})`)
-        } else if (scopeKey(reply.scopes) !== scopeKey(first.scopes)) {
-          // The user's scopes changed between pages: the pages no longer make one snapshot.
-          continue restart
+        const { rev, total, scopes }: SnapshotReply = (first ??= reply)
+        if (reply.rev !== rev) {
+          throw new ProtocolViolation(`The snapshot changed revision between pages (${rev} → ${reply.rev})`)
         }
-        await ctx.exclusive(() => applyPage(ctx, first!.rev, reply, seen))
+        // The user's scopes changed between pages: the pages no longer make one snapshot.
+        if (scopeKey(reply.scopes) !== scopeKey(scopes)) continue restart
+        // The next page travels while this one is written.
+        if (reply.next !== undefined) coming = ahead = fetchPage({ rev, after: reply.next })
+        await ctx.exclusive(() => applyPage(ctx, rev, reply, seen))
         loaded += reply.rows.length
-        ctx.progress(loaded, Math.max(first.total ?? 0, loaded))
-        if (reply.next === undefined) break
-        next = reply.next
+        ctx.progress(loaded, Math.max(total ?? 0, loaded))
       }
+      if (!first) continue
       const { rev, scopes } = first
       await ctx.exclusive(() => sweep(ctx, rev, seen, scopeKey(scopes)))
       await ctx.exclusive(() => advance(ctx, rev))
       break
     }
   } finally {
+    void ahead?.catch(() => undefined)
     ctx.bootstrapping = false
     ctx.progress()
   }
