@@ -51,7 +51,8 @@ describe('scopes on the client', () => {
 
   it('loads a snapshot in pages, with progress in the status, and keeps the outbox through it', async () => {
     const server = scoped({ ann: ['list:a'] })
-    const rows = Array.from({ length: 4500 }, (_, i) => item(i + 1, i % 3 === 0 ? 'list:b' : 'list:a'))
+    // Two pages of list:a (a page holds 5,000).
+    const rows = Array.from({ length: 12_000 }, (_, i) => item(i + 1, i % 3 === 0 ? 'list:b' : 'list:a'))
     server.edit(rows.map((value) => ({ type: 'create', table: 'todos', key: value.id, value })))
     mock.use(...syncHandlers(server, BASE))
     const name = `bootstrap-${Date.now()}`
