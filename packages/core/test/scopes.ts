@@ -13,6 +13,7 @@ import { changecast, type ChangeEvent, type Feed, type TableMap } from '@changec
 import { httpSync, readEvents } from '@changecast/core/sync'
 import type { FaultOptions } from '@changecast/testing'
 import type { WireChange } from '@changecast/core/protocol'
+import { QUIET } from './convergence.js'
 import { BASE, installBrowserGlobals, seeded, until } from './sync-helpers.js'
 
 export interface Task {
@@ -55,15 +56,6 @@ export const SCOPE_FAULTS: FaultOptions = {
   duplicateRate: 0.1,
   lateRate: 0.05,
 }
-const QUIET: FaultOptions = {
-  failureRate: 0,
-  dropRate: 0,
-  lostReplyRate: 0,
-  duplicateRate: 0,
-  lateRate: 0,
-  latency: 0,
-}
-
 type TaskDb = Dexie & { tasks: Table<Task, number> }
 
 /** A task value seen in a reply: who received it, and the projects they could read around then. */
