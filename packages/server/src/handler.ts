@@ -16,6 +16,7 @@ import type { Database, Queryable } from './db/port.js'
 import { migrate } from './db/migrate.js'
 import { Fanout } from './fanout.js'
 import { PushQueue } from './push-queue.js'
+import { Statistics } from './statistics.js'
 import { names } from './names.js'
 import { review, UnknownTableError, type Authorize, type TableRules } from './rules.js'
 import {
@@ -190,10 +191,19 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   let db!: Database
   let fanout!: Fanout
   let bindings!: ClientBindings
-  const pushes = new PushQueue((requests) => push(db, t, requests, { scopeOf }))
+  let statistics: Statistics | undefined
+  const pushes = new PushQueue(async (requests) => {
+    const outcomes = await push(db, t, requests, { scopeOf })
+    statistics?.wrote(
+      requests.reduce((sum, request) => sum + request.decided.reduce((n, { batch }) => n + batch.changes.length, 0), 0),
+    )
+    return outcomes
+  })
   const ready = (async () => {
     db = await options.database
     await migrate(db, t.schema)
+    statistics = new Statistics(db, t)
+    statistics.start()
     fanout = new Fanout(db, t, { pollInterval: options.pollInterval, heartbeat: options.heartbeat })
     await fanout.start()
     bindings = new ClientBindings(db, t)
@@ -358,7 +368,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     if (!Number.isSafeInteger(rev) || rev < 0) throw new ProtocolViolation('rev must be a revision (an integer ≥ 0)')
     // Compacted past the snapshot's revision (or the log went back): start again.
     if (rev < horizon || rev > head) return json({ epoch, scopes, mustRefetch: true })
-    const page = await readSnapshot(db, t, { rev, scopes, after, limit: Math.min(limit, 5000) })
+    const page = await readSnapshot(db, t, { rev, scopes, after, limit: Math.min(limit, 10_000) })
     const total = after ? undefined : await countSnapshot(db, t, rev, scopes)
     return new Response(
       `{"epoch":${JSON.stringify(epoch)},"rev":${rev}${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
@@ -405,6 +415,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     async write(changes: readonly BackendChange[], { origin }: { origin?: string } = {}) {
       await ready
       const rev = await db.transaction((tx) => backendBatch(tx, changes, origin))
+      statistics?.wrote(changes.length)
       fanout.announce()
       return rev
     },
@@ -421,6 +432,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
       const rev = await backendBatch(tx, changes, origin)
       // Inside the app's transaction: delivered to every instance if, and when, it commits.
       await tx.query('select pg_notify($1, $2)', [t.channel, ''])
+      statistics?.wrote(changes.length)
       return rev
     },
     async read(table: string, key: unknown) {
@@ -437,11 +449,13 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
         throw new TypeError('compact(): give olderThan or upTo (or the retention option)')
       const horizon = upTo ?? (await revisionBefore(db, t, olderThan!))
       const removed = await compact(db, t, horizon)
+      statistics?.wrote(removed)
       return { horizon: (await readMeta(db, t)).horizon, removed }
     },
     async close() {
       if (compactor) clearInterval(compactor)
       await ready.catch(() => undefined)
+      await statistics?.idle()
       await fanout?.close()
     },
   })

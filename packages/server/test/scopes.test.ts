@@ -233,6 +233,49 @@ for (const backend of ['memory', 'pglite', 'postgres'] as const) {
       expect(rows.map((row) => (row as unknown as { key: number }).key).sort()).toEqual([1, 2, 3, 4, 5])
     })
 
+    /** Every row of a snapshot, page by page (`query` adds to each request). */
+    const allPages = async (user: string, query: string) => {
+      const first = await snapshot(user, query)
+      const pages = [first.body]
+      let next = first.body.next as string | undefined
+      while (next) {
+        const page = await snapshot(user, `${query}&rev=${first.body.rev as number}&after=${encodeURIComponent(next)}`)
+        pages.push(page.body)
+        next = page.body.next as string | undefined
+      }
+      return { total: first.body.total, pages, rows: pages.flatMap((page) => page.rows as Task[]) }
+    }
+
+    it('the total of a snapshot at an older revision counts what it holds, whatever changed since', async () => {
+      await server.write([1, 2, 3, 4].map((id) => put(task(id, 'project:1'))))
+      await server.write([put(task(5, 'project:2')), put(task(6, 'project:1'))])
+      const { body: at } = await snapshot('u1')
+      // After that revision: an update, a delete, a move out, a move in, a new task.
+      await server.write([put(task(1, 'project:1', 'later'))])
+      await server.write([{ type: 'delete', table: 'tasks', key: 2 }])
+      await server.write([put(task(3, 'project:2', 'moved out'))])
+      await server.write([put(task(5, 'project:1', 'moved in'))])
+      await server.write([put(task(7, 'project:1'))])
+      for (const user of ['u1', 'u2', 'both']) {
+        const old = await allPages(user, `&limit=2&rev=${at.rev as number}`)
+        expect(old.total).toBe(old.rows.length)
+        const now = await allPages(user, '&limit=2')
+        expect(now.total).toBe(now.rows.length)
+      }
+      const old = await allPages('u1', `&limit=2&rev=${at.rev as number}`)
+      expect(old.rows.map((row) => (row as unknown as { key: number }).key).sort()).toEqual([1, 2, 3, 4, 6])
+      expect(JSON.stringify(old.rows)).not.toContain('later')
+    })
+
+    it('a snapshot page carries about 8 MiB at most, whatever the limit', async () => {
+      const big = (id: number) => ({ ...task(id, 'project:1'), body: 'x'.repeat(3 * 2 ** 20) })
+      for (const id of [1, 2, 3, 4]) await server.write([put(big(id))])
+      const { pages, rows, total } = await allPages('u1', '&limit=100')
+      expect(total).toBe(4)
+      expect(pages.map((page) => (page.rows as unknown[]).length)).toEqual([2, 2])
+      expect(rows.map((row) => (row as unknown as { key: number }).key)).toEqual([1, 2, 3, 4])
+    }, 30_000)
+
     it('compaction: positions and snapshots older than it must refetch; a new snapshot holds exactly the live tasks', async () => {
       await server.write([put(task(1, 'project:1', 'v1'))])
       await server.write([put(task(1, 'project:1', 'v2'))])

@@ -323,7 +323,15 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     }
     if (rev < horizon || rev > head()) return json({ epoch, scopes, mustRefetch: true })
     const all = snapshotAt(rev, scopes && new Set(scopes))
-    const rows = all.slice(after, after + limit)
+    // At most `limit` rows and about 8 MiB (one larger row still makes a page).
+    const rows: WireChange[] = []
+    let bytes = 0
+    for (const row of all.slice(after, after + limit)) {
+      const size = JSON.stringify(row).length + 1
+      if (rows.length > 0 && bytes + size > 8 * 2 ** 20) break
+      rows.push(row)
+      bytes += size
+    }
     const end = after + rows.length
     return json({
       epoch,
