@@ -223,6 +223,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
       stage.origin = remoteOrigin
       stage.tx = tx
       stage.removed = removed
+      return () => stage.log.rev
     },
     resync,
   }

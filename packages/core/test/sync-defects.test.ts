@@ -398,6 +398,31 @@ describe('regression: db.close() then db.open() kills sync for good', () => {
     expect(server.value('todos', 2)).toEqual({ id: 2, title: 'after' })
   })
 
+  it('the outbox count follows local commits among server batches, and after db.delete() and a reopen', async () => {
+    const server = createSyncServer()
+    route(server)
+    const a = await openClient({ url: `${BASE}/a` })
+    for (let id = 1; id <= 5; id++)
+      server.edit([{ type: 'create', table: 'todos', key: id, value: { id, title: 'remote' } }])
+    await a.sync.flush()
+    a.sync.pause()
+    await a.db.todos.put({ id: 10, title: 'local' })
+    for (let id = 6; id <= 8; id++)
+      server.edit([{ type: 'create', table: 'todos', key: id, value: { id, title: 'remote' } }])
+    await a.db.todos.put({ id: 11, title: 'local' })
+    await until(() => a.sync.status.outbox === 2)
+    a.sync.resume()
+    await a.sync.flush()
+    expect(a.sync.status.outbox).toBe(0)
+    expect(await a.db.todos.count()).toBe(10)
+    // A new log starts again at rev 1, below everything counted before: counted all the same.
+    a.sync.pause()
+    await a.db.delete()
+    await a.db.open()
+    await a.db.todos.put({ id: 12, title: 'second life' })
+    await until(() => a.sync.status.outbox === 1)
+  })
+
   it('after db.delete() and a reopen it syncs as a new client', async () => {
     const server = createSyncServer()
     route(server)

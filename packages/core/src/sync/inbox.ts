@@ -4,6 +4,7 @@ import { LOG_TABLE, rowToBatch, type LogRow } from '../log/changelog.js'
 import type { SetAsideItem, SyncReceipt, SyncRejection, SyncStatus } from '../sync-port.js'
 import { retryBatch, saveKeys, summary } from './apply-batch.js'
 import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
+import type { PendingKeys } from './pending.js'
 import {
   keyId,
   keysTable,
@@ -16,20 +17,47 @@ import {
   type RejectionRow,
 } from './store.js'
 
+/**
+ * What {@link countInbox} read of a changelog before: up to which rev, and the local commits
+ * above the push position among them. Committed rows never change and none appear below a
+ * rev read, so each row is read once — not once per count (a snapshot's or a busy pull's
+ * remote rows would otherwise be read again on every count until the next push).
+ */
+interface OutboxScan {
+  log: string
+  pushedUpTo: number
+  scanned: number
+  locals: number[]
+}
+
+const scans = new WeakMap<Dexie, OutboxScan>()
+
 /** The status figures kept in the database: outbox, set-aside items, rejections, positions. */
 export async function countInbox(
   db: Dexie,
+  pending?: Pick<PendingKeys, 'isRemote'>,
 ): Promise<Pick<SyncStatus, 'outbox' | 'setAside' | 'rejections' | 'lastSyncedRev' | 'serverRev'>> {
   return db.transaction('r', [syncTable(db), db.table(LOG_TABLE)], async () => {
     const { pushedUpTo, serverRev } = await readState(db)
     const aside = await rowsOf<AsideRow>(db, 'aside')
     const skip = new Set(aside.filter((row) => row.kind === 'push').map((row) => row.rev))
-    const outbox = await db
-      .table<LogRow, number>(LOG_TABLE)
-      .where(':id')
-      .above(pushedUpTo)
-      .filter((row) => row.source === 'local' && !skip.has(row.rev))
-      .count()
+    const log = db.table<LogRow, number>(LOG_TABLE)
+    // A log created again (the database deleted), or a push position that went back: read again.
+    const identity = String(((await log.get(0)) as { log?: unknown } | undefined)?.log)
+    let scan = scans.get(db)
+    if (scan?.log !== identity || scan.pushedUpTo > pushedUpTo)
+      scan = { log: identity, pushedUpTo, scanned: 0, locals: [] }
+    const from = Math.max(scan.scanned, pushedUpTo)
+    const locals = scan.locals.filter((rev) => rev > pushedUpTo)
+    // Rows known to hold server changes are not read.
+    const revs = await log.where(':id').above(from).primaryKeys()
+    const unknown = pending ? revs.filter((rev) => !pending.isRemote(rev)) : revs
+    for (const row of unknown.length > 0 ? await log.bulkGet(unknown) : []) {
+      if (row?.source === 'local') locals.push(row.rev)
+    }
+    const scanned = revs.at(-1) ?? from
+    scans.set(db, { log: identity, pushedUpTo, scanned, locals })
+    const outbox = locals.filter((rev) => !skip.has(rev)).length
     const rejections = await syncTable(db).where('id').between(['rejection'], ['rejection', []]).count()
     return { outbox, setAside: aside.length, rejections, lastSyncedRev: pushedUpTo, serverRev }
   })

@@ -125,7 +125,7 @@ export class SyncLoop {
 
   /** Recounts the outbox, set-aside items and rejections for the status. */
   async count(): Promise<void> {
-    this.#host.setStatus(await countInbox(this.#ctx.db))
+    this.#host.setStatus(await countInbox(this.#ctx.db, this.#ctx.pending))
   }
 
   #stopped(): boolean {

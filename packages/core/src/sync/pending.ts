@@ -15,6 +15,8 @@ export const idsOf = (row: Pick<LogRow, 'changes'>): string[] =>
 export class PendingKeys {
   readonly #revs = new Map<number, string[]>()
   readonly #counts = new Map<string, number>()
+  /** Revs of changelog rows this leader wrote for server changes: never read back. */
+  readonly #remote = new Set<number>()
 
   #scanned: number
 
@@ -22,13 +24,31 @@ export class PendingKeys {
     this.#scanned = scanned
   }
 
-  /** Adds the local commits made since the last call. Call inside a transaction that includes the changelog. */
+  /**
+   * Adds the local commits made since the last call. Call inside a transaction that includes
+   * the changelog. Rows this leader wrote itself for server changes are known not to be
+   * local and are not read (a snapshot page's row holds thousands of values).
+   */
   async refresh(db: Dexie): Promise<void> {
-    const rows = await db.table<LogRow, number>(LOG_TABLE).where(':id').above(this.#scanned).toArray()
-    for (const row of rows) {
-      this.#scanned = row.rev
-      if (row.source === 'local') this.add(row.rev, idsOf(row))
-    }
+    const log = db.table<LogRow, number>(LOG_TABLE)
+    const revs = await log.where(':id').above(this.#scanned).primaryKeys()
+    const unknown = revs.filter((rev) => !this.#remote.has(rev))
+    const rows = unknown.length > 0 ? await log.bulkGet(unknown) : []
+    for (const row of rows) if (row?.source === 'local') this.add(row.rev, idsOf(row))
+    this.#scanned = revs.at(-1) ?? this.#scanned
+  }
+
+  /** The changelog row `rev` holds server changes this leader applied (see {@link refresh}). */
+  remote(rev: number | undefined): void {
+    if (rev === undefined) return
+    this.#remote.add(rev)
+    // The oldest are forgotten (a row not known here is read, which is only slower).
+    if (this.#remote.size > 1000) for (const old of [...this.#remote].slice(0, 500)) this.#remote.delete(old)
+  }
+
+  /** True when changelog row `rev` is known to hold server changes (not a local commit). */
+  isRemote(rev: number): boolean {
+    return this.#remote.has(rev)
   }
 
   add(rev: number, ids: string[]): void {
