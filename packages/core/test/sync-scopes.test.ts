@@ -1,8 +1,11 @@
 // Scopes against the in-memory server of @changecast/testing: the seeded scenario of
 // scopes.ts (CONVERGENCE_SEEDS runs more seeds), and the removal marking.
+import Dexie from 'dexie'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createSyncServer } from '@changecast/testing'
+import { changecast, type ChangeEvent } from '../src/index.js'
+import { writeChanges, type EntityChange } from '../src/sync/context.js'
 import { seedsToRun } from './convergence.js'
 import { SCOPE_FAULTS, scopeOfTask, scopesScenario, type OpenScopedTarget } from './scopes.js'
 import { syncHandlers } from '@changecast/testing/msw'
@@ -51,7 +54,7 @@ describe('scopes on the client', () => {
 
   it('loads a snapshot in pages, with progress in the status, and keeps the outbox through it', async () => {
     const server = scoped({ ann: ['list:a'] })
-    // Two pages of list:a (a page holds 5,000).
+    // Several pages of list:a (a page holds 2,500).
     const rows = Array.from({ length: 12_000 }, (_, i) => item(i + 1, i % 3 === 0 ? 'list:b' : 'list:a'))
     server.edit(rows.map((value) => ({ type: 'create', table: 'todos', key: value.id, value })))
     mock.use(...syncHandlers(server, BASE))
@@ -115,5 +118,51 @@ describe('scopes on the client', () => {
     await client.sync.flush()
     expect(resyncs).toEqual([{ reason: 'server-refetch' }])
     expect(await client.db.todos.toArray()).toEqual([{ ...item(2, 'list:a'), title: 'later' }])
+  })
+})
+
+describe('snapshot writes', () => {
+  it('adds the entities of a table that was empty, and puts (with previous values) those that exist after all', async () => {
+    const name = `adds-${Date.now()}`
+    const db = new Dexie(name)
+    db.version(1).stores({ todos: 'id' })
+    const feed = changecast(db)
+    await db.open()
+    try {
+      await db.table('todos').put({ id: 1, title: 'there already' })
+      const events: ChangeEvent[] = []
+      feed.on('todos', (event) => events.push(event))
+      const change = (id: number, title: string): EntityChange => ({
+        type: 'create',
+        table: 'todos',
+        key: id,
+        id: `todos/${id}`,
+        value: { id, title },
+      })
+      await db.transaction('rw', 'todos', () =>
+        writeChanges(db, [change(1, 'from the snapshot'), change(2, 'new')], new Set(['todos'])),
+      )
+      await feed.catchUp()
+      expect(await db.table('todos').toArray()).toEqual([
+        { id: 1, title: 'from the snapshot' },
+        { id: 2, title: 'new' },
+      ])
+      expect(events.map(({ type, key, value, previous }) => ({ type, key, value, previous }))).toEqual(
+        expect.arrayContaining([
+          { type: 'create', key: 2, value: { id: 2, title: 'new' }, previous: undefined },
+          {
+            type: 'update',
+            key: 1,
+            value: { id: 1, title: 'from the snapshot' },
+            previous: { id: 1, title: 'there already' },
+          },
+        ]),
+      )
+      expect(events).toHaveLength(2)
+    } finally {
+      feed.close()
+      db.close()
+      await Dexie.delete(name)
+    }
   })
 })

@@ -40,15 +40,18 @@ export function syncedTables({ db, host }: Pick<SyncContext, 'db' | 'host'>): (t
  * `apply`: a server batch after this client's position, which it then moves to. `retry`: a
  * set-aside batch applied again, behind the position, only where nothing wrote since.
  * `snapshot`: a page of a snapshot at revision `batch.rev` (the position moves at its end).
+ * `adds`: tables whose entities are most likely new here (see {@link writeChanges}).
  */
 export async function writeBatch(
   ctx: SyncContext,
   batch: RemoteBatch,
   changes: EntityChange[],
   mode: 'apply' | 'retry' | 'snapshot',
+  adds?: ReadonlySet<string>,
 ): Promise<void> {
   const retry = mode === 'retry'
   const { db } = ctx
+  let logged: (() => number | undefined) | undefined
   await syncTransaction(
     ctx,
     changes.map((change) => change.table),
@@ -56,15 +59,17 @@ export async function writeBatch(
       const state = await readState(db)
       if (mode === 'apply' && batch.rev <= state.serverRev) return
       await ctx.pending.refresh(db)
+      // The records to write (`undefined`: delete it).
       const known = new Map<string, KeyRow | undefined>()
+      const recorded = new Map<string, KeyRow>()
       // A snapshot into a client that knows nothing in particular (a new one) reads no records.
       const none = mode === 'snapshot' && (await keysTable(db).count()) === 0
       const found = none ? [] : await keysTable(db).bulkGet(changes.map((change) => change.id))
-      changes.forEach((change, i) => known.set(change.id, found[i]))
+      for (const entry of found) if (entry) recorded.set(entry.id, entry)
       const skip = retry ? new Set((await asideRow(ctx, batch.rev))?.superseded) : undefined
       const writes: EntityChange[] = []
       for (const change of changes) {
-        const entry = known.get(change.id)
+        const entry = known.has(change.id) ? known.get(change.id) : recorded.get(change.id)
         // A snapshot at a revision is the truth of this client's view at it (what a record at
         // that same revision knew may have been seen through other scopes).
         const newer = entry && (mode === 'snapshot' ? entry.rev > batch.rev : entry.rev >= batch.rev)
@@ -79,8 +84,8 @@ export async function writeBatch(
       }
       if (writes.length > 0) {
         const removed = new Set(writes.filter((change) => change.removed).map((change) => change.id))
-        ctx.host.markRemote(transaction, batch.origin, batch.tx, removed.size > 0 ? removed : undefined)
-        await writeChanges(db, writes)
+        logged = ctx.host.markRemote(transaction, batch.origin, batch.tx, removed.size > 0 ? removed : undefined)
+        await writeChanges(db, writes, adds)
         await supersede(
           ctx,
           writes.map((change) => change.id),
@@ -90,6 +95,7 @@ export async function writeBatch(
       if (mode === 'apply') await updateState(db, { serverRev: batch.rev })
     },
   )
+  ctx.pending.remote(logged?.())
 }
 
 /** Writes the key rows of `known`: a row, or `undefined` to delete it. */

@@ -10,7 +10,7 @@ import { parseSnapshotReply, ProtocolViolation, type SnapshotReply } from './pro
 import { keyId, keysTable, readState, scopeKey, syncTable, updateState, type KeyRow } from './store.js'
 
 /** Entities per snapshot page. */
-export const SNAPSHOT_PAGE = 5000
+export const SNAPSHOT_PAGE = 2500
 
 /**
  * Loads the server's state of this client's scopes (docs/protocol.md, "Snapshots"): pages of
@@ -45,6 +45,8 @@ export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<voi
       void ahead?.catch(() => undefined)
       ahead = undefined
       const seen = new Set<string>()
+      // Tables empty now receive the snapshot's entities as adds: no previous values to read.
+      const adds = await ctx.exclusive(() => emptyTables(ctx))
       let first: SnapshotReply | undefined
       let loaded = 0
       ctx.progress(0, 0)
@@ -67,7 +69,7 @@ export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<voi
         if (scopeKey(reply.scopes) !== scopeKey(scopes)) continue restart
         // The next page travels while this one is written.
         if (reply.next !== undefined) coming = ahead = fetchPage({ rev, after: reply.next })
-        await ctx.exclusive(() => applyPage(ctx, rev, reply, seen))
+        await ctx.exclusive(() => applyPage(ctx, rev, reply, seen, adds))
         loaded += reply.rows.length
         ctx.progress(loaded, Math.max(total ?? 0, loaded))
       }
@@ -96,7 +98,13 @@ async function withoutSnapshots(ctx: SyncContext, refetch: boolean): Promise<voi
 }
 
 /** Applies one page as a server batch at the snapshot's revision; a row that cannot be applied is reported and skipped. */
-async function applyPage(ctx: SyncContext, rev: number, reply: SnapshotReply, seen: Set<string>): Promise<void> {
+async function applyPage(
+  ctx: SyncContext,
+  rev: number,
+  reply: SnapshotReply,
+  seen: Set<string>,
+  adds: ReadonlySet<string>,
+): Promise<void> {
   const synced = syncedTables(ctx)
   const changes: EntityChange[] = []
   const problems: string[] = []
@@ -120,7 +128,19 @@ async function applyPage(ctx: SyncContext, rev: number, reply: SnapshotReply, se
   }
   if (changes.length === 0) return
   const batch = { rev, origin: 'server', tx: `${ctx.clientId}.snapshot.${rev}`, at: Date.now(), changes: [] }
-  await writeBatch(ctx, batch, changes, 'snapshot')
+  await writeBatch(ctx, batch, changes, 'snapshot', adds)
+}
+
+/** The synced tables that hold no row. */
+async function emptyTables(ctx: SyncContext): Promise<Set<string>> {
+  const empty = new Set<string>()
+  for (const table of syncedTableNames(ctx)) if ((await ctx.db.table(table).count()) === 0) empty.add(table)
+  return empty
+}
+
+const syncedTableNames = (ctx: SyncContext): string[] => {
+  const synced = syncedTables(ctx)
+  return ctx.db.tables.map((table) => table.name).filter((name) => synced(name) && !name.startsWith('_changecast'))
 }
 
 /**
@@ -129,8 +149,7 @@ async function applyPage(ctx: SyncContext, rev: number, reply: SnapshotReply, se
  */
 async function sweep(ctx: SyncContext, rev: number, seen: Set<string>, scopes: string): Promise<void> {
   const { db } = ctx
-  const synced = syncedTables(ctx)
-  const tables = db.tables.map((table) => table.name).filter((name) => synced(name) && !name.startsWith('_changecast'))
+  const tables = syncedTableNames(ctx)
   await syncTransaction(ctx, tables, async (transaction) => {
     await ctx.pending.refresh(db)
     const state = await readState(db)

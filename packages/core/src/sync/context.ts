@@ -1,4 +1,4 @@
-import type { Dexie, IndexableType, Transaction } from 'dexie'
+import type { Dexie, IndexableType, Table, Transaction } from 'dexie'
 import type { SyncError } from '../errors.js'
 import { LOG_TABLE } from '../log/changelog.js'
 import type { SyncHost, SyncRejection } from '../sync-port.js'
@@ -54,8 +54,16 @@ export function syncTransaction<T>(
   return ctx.db.transaction('rw', [...new Set(tables), SYNC_TABLE, KEYS_TABLE, LOG_TABLE], body)
 }
 
-/** Writes entity changes in order, as runs of bulk puts and deletes per table. */
-export async function writeChanges(db: Dexie, changes: readonly EntityChange[]): Promise<void> {
+/**
+ * Writes entity changes in order, as runs of bulk puts and deletes per table. `adds`: tables
+ * where the entities are most likely new (a snapshot into a table that was empty): their
+ * values are added, which reads no previous values; a key that exists after all is put.
+ */
+export async function writeChanges(
+  db: Dexie,
+  changes: readonly EntityChange[],
+  adds?: ReadonlySet<string>,
+): Promise<void> {
   for (let i = 0; i < changes.length;) {
     const { table, type } = changes[i]!
     let end = i + 1
@@ -68,12 +76,37 @@ export async function writeChanges(db: Dexie, changes: readonly EntityChange[]):
     const run = changes.slice(i, end)
     const target = db.table<unknown, IndexableType>(table)
     if (type === 'delete') await target.bulkDelete(run.map((change) => change.key))
-    else if (target.schema.primKey.keyPath) await target.bulkPut(run.map((change) => change.value))
-    else
-      await target.bulkPut(
+    else if (adds?.has(table)) await addOrPut(target, run)
+    else await put(target, run)
+    i = end
+  }
+}
+
+const put = (target: Table<unknown, IndexableType>, run: readonly EntityChange[]) =>
+  target.schema.primKey.keyPath
+    ? target.bulkPut(run.map((change) => change.value))
+    : target.bulkPut(
         run.map((change) => change.value),
         run.map((change) => change.key) as never,
       )
-    i = end
+
+/** Adds the values; those whose key exists (and only those) are then put. */
+async function addOrPut(target: Table<unknown, IndexableType>, run: readonly EntityChange[]): Promise<void> {
+  try {
+    if (target.schema.primKey.keyPath) await target.bulkAdd(run.map((change) => change.value))
+    else
+      await target.bulkAdd(
+        run.map((change) => change.value),
+        run.map((change) => change.key) as never,
+      )
+  } catch (error) {
+    const failures = (error as { name?: string; failuresByPos?: Record<number, Error> }).failuresByPos
+    if ((error as Error)?.name !== 'BulkError' || !failures) throw error
+    const taken: EntityChange[] = []
+    for (const [at, failure] of Object.entries(failures)) {
+      if (failure?.name !== 'ConstraintError') throw failure
+      taken.push(run[Number(at)]!)
+    }
+    await put(target, taken)
   }
 }
