@@ -1,4 +1,4 @@
-// pnpm bench:server [--quick]: the sync server under load, as real processes on this host
+// pnpm bench:server [--quick] [--only first-sync]: the sync server under load, as real processes on this host
 // (the built CLI; the load generator is this process). Writes bench/server-results.json and
 // the server section of BENCHMARKS.md.
 //
@@ -23,6 +23,8 @@ import { createServer } from 'vite'
 import { chromiumArgs, ensureChromium } from '../scripts/chromium.mjs'
 
 const quick = process.argv.includes('--quick')
+/** `--only first-sync`: measure the first sync alone (prints it; writes nothing). */
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
 const root = fileURLToPath(new URL('..', import.meta.url))
 const CLIENTS = 50
 const CHANGES = 10
@@ -195,6 +197,7 @@ async function fanout(urls, pids) {
 }
 
 const FIRST_SYNC_ROWS = quick ? 20_000 : 100_000
+const FIRST_SYNC_ROUNDS = quick ? 1 : 5
 
 /**
  * First sync: a new client in Chromium loads FIRST_SYNC_ROWS rows (~200 bytes each) from a
@@ -218,21 +221,38 @@ async function firstSync(dataDir) {
     const before = rss(server.pid)
     let peak = before
     const sampler = setInterval(() => (peak = Math.max(peak, rss(server.pid))), 50)
-    const result = await page.evaluate(
-      (url) => window.harness.firstSync({ url, name: `first-sync-${Date.now()}`, local: 0, localFrom: 1e9 }),
-      server.url,
-    )
+    // Each round is a new client (a new database): the median is reported, with every round.
+    const rounds = []
+    let result
+    for (let round = 0; round < FIRST_SYNC_ROUNDS; round++) {
+      const name = `first-sync-${Date.now()}`
+      result = await page.evaluate(
+        ([url, name]) => window.harness.firstSync({ url, name, local: 0, localFrom: 1e9 }),
+        [server.url, name],
+      )
+      if (result.count !== FIRST_SYNC_ROWS) throw new Error(`first sync loaded ${result.count} rows`)
+      rounds.push(result.ms)
+      await page.evaluate(
+        (name) =>
+          new Promise((resolve, reject) => {
+            const request = indexedDB.deleteDatabase(name)
+            request.onsuccess = resolve
+            request.onerror = () => reject(request.error)
+          }),
+        name,
+      )
+    }
     clearInterval(sampler)
-    if (result.count !== FIRST_SYNC_ROWS) throw new Error(`first sync loaded ${result.count} rows`)
     const out = {
       rows: FIRST_SYNC_ROWS,
-      ms: result.ms,
+      ms: percentile(rounds, 50),
+      rounds,
       pages: result.progress.length,
       serverRssBeforeMB: Math.round(before / 2 ** 20),
       serverRssGrowthMB: Math.round((peak - before) / 2 ** 20),
     }
     log(
-      `first sync of ${out.rows} rows: ${out.ms} ms in ${out.pages} pages; server memory +${out.serverRssGrowthMB} MB`,
+      `first sync of ${out.rows} rows: ${out.ms} ms (median of ${rounds.join(', ')}) in ${out.pages} pages; server memory +${out.serverRssGrowthMB} MB`,
     )
     return out
   } finally {
@@ -314,7 +334,7 @@ as separate processes; the load generator shares the machine's cores with them.
 | deliveries missing | ${f.missing} of ${f.streams * f.pushes} | 0 ${pass(f.missing, 0, true)} |
 | memory per idle stream | ${f.memoryPerStreamKB} KB | ≤ 50 KB ${pass(f.memoryPerStreamKB, 50, true)} |
 | CPU of an idle instance holding ${f.streams / f.instances} streams | ${f.idleCpuPercent.map((p) => `${p} %`).join(', ')} | ≈ 0 |
-| first sync of ${first.rows.toLocaleString('en')} rows into IndexedDB (Chromium, PGlite server, ${first.pages} pages) | ${first.ms} ms | ≤ 10,000 ms ${pass(first.ms, 10_000, true)} |
+| first sync of ${first.rows.toLocaleString('en')} rows into IndexedDB (Chromium, PGlite server, ${first.pages} pages; median of ${first.rounds?.join(', ') ?? first.ms} ms) | ${first.ms} ms | ≤ 10,000 ms ${pass(first.ms, 10_000, true)} |
 | server memory growth during that first sync | ${first.serverRssGrowthMB} MB (from ${first.serverRssBeforeMB} MB) | flat |
 | pull (50 batches) for a client in 1 of 1,000 scopes, PostgreSQL, 100,000 rows | ${scoped.oneOfThousandMs} ms | ≈ the same rows alone in one scope (${scoped.oneScopeMs} ms) |
 
@@ -336,6 +356,12 @@ export function spliceServerSection(markdown, section) {
 
 async function main() {
   buildPackages(['core', 'server'])
+  if (only === 'first-sync') {
+    const firstDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-first-'))
+    await firstSync(firstDir).finally(() => rmSync(firstDir, { recursive: true, force: true }))
+    process.exit(0)
+  }
+  if (only !== undefined) throw new Error(`--only takes first-sync, not ${only}`)
   const cpus = os.cpus()
   const environment = `Node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB`
   const postgres = await startPostgres()

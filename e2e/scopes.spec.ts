@@ -31,11 +31,12 @@ test('two users in two browser contexts each see only their projects; a shared p
   const ann = await openPlayground(await browser.newContext(), { room, user: 'ann' })
   const ben = await openPlayground(await browser.newContext(), { room, user: 'ben' })
   await expect(ann.getByTestId('user')).toHaveText('ann')
+  // The first teams room of a server starts its in-memory PGlite (seconds) before it answers.
   await expect
-    .poll(() => projects(ann))
+    .poll(() => projects(ann), { timeout: 30_000 })
     .toEqual(['project:apollo: 3 tasks', 'project:mercury: 2 tasks', 'shared: 3 tasks'])
   await expect
-    .poll(() => projects(ben))
+    .poll(() => projects(ben), { timeout: 30_000 })
     .toEqual(['project:mercury: 2 tasks', 'project:zephyr: 3 tasks', 'shared: 3 tasks'])
   expect(await storedProjects(ann, 'ann')).toEqual(['project:apollo', 'project:mercury', 'shared'])
   expect(await storedProjects(ben, 'ben')).toEqual(['project:mercury', 'project:zephyr', 'shared'])
