@@ -77,36 +77,28 @@ export async function writeChanges(
     const target = db.table<unknown, IndexableType>(table)
     if (type === 'delete') await target.bulkDelete(run.map((change) => change.key))
     else if (adds?.has(table)) await addOrPut(target, run)
-    else await put(target, run)
+    else await store(target, run, 'bulkPut')
     i = end
   }
 }
 
-const put = (target: Table<unknown, IndexableType>, run: readonly EntityChange[]) =>
-  target.schema.primKey.keyPath
-    ? target.bulkPut(run.map((change) => change.value))
-    : target.bulkPut(
-        run.map((change) => change.value),
-        run.map((change) => change.key) as never,
-      )
+const store = (target: Table<unknown, IndexableType>, run: readonly EntityChange[], method: 'bulkAdd' | 'bulkPut') =>
+  target[method](
+    run.map((change) => change.value),
+    (target.schema.primKey.keyPath ? undefined : run.map((change) => change.key)) as never,
+  )
 
 /** Adds the values; those whose key exists (and only those) are then put. */
 async function addOrPut(target: Table<unknown, IndexableType>, run: readonly EntityChange[]): Promise<void> {
   try {
-    if (target.schema.primKey.keyPath) await target.bulkAdd(run.map((change) => change.value))
-    else
-      await target.bulkAdd(
-        run.map((change) => change.value),
-        run.map((change) => change.key) as never,
-      )
+    await store(target, run, 'bulkAdd')
   } catch (error) {
-    const failures = (error as { name?: string; failuresByPos?: Record<number, Error> }).failuresByPos
-    if ((error as Error)?.name !== 'BulkError' || !failures) throw error
-    const taken: EntityChange[] = []
-    for (const [at, failure] of Object.entries(failures)) {
-      if (failure?.name !== 'ConstraintError') throw failure
-      taken.push(run[Number(at)]!)
-    }
-    await put(target, taken)
+    const failures = (error as { failuresByPos?: Record<number, Error> }).failuresByPos
+    if (!failures || Object.values(failures).some((failure) => failure.name !== 'ConstraintError')) throw error
+    await store(
+      target,
+      Object.keys(failures).map((at) => run[Number(at)]!),
+      'bulkPut',
+    )
   }
 }
