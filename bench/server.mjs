@@ -1,4 +1,4 @@
-// pnpm bench:server [--quick] [--only first-sync]: the sync server under load, as real processes on this host
+// pnpm bench:server [--quick] [--only first-sync|scoped-pull]: the sync server under load, as real processes on this host
 // (the built CLI; the load generator is this process). Writes bench/server-results.json and
 // the server section of BENCHMARKS.md.
 //
@@ -23,7 +23,7 @@ import { createServer } from 'vite'
 import { chromiumArgs, ensureChromium } from '../scripts/chromium.mjs'
 
 const quick = process.argv.includes('--quick')
-/** `--only first-sync`: measure the first sync alone (prints it; writes nothing). */
+/** `--only first-sync` or `--only scoped-pull`: measure one alone (prints it; writes nothing). */
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
 const root = fileURLToPath(new URL('..', import.meta.url))
 const CLIENTS = 50
@@ -289,10 +289,11 @@ async function scopedPull(postgresUrl) {
     }
     await database.query(`analyze "${schema}".changecast_changes`)
     const times = []
-    for (let i = 0; i < 20; i++) {
+    // Many pulls from positions across the log (a few ms each: one slow one must not decide it).
+    for (let i = 0; i < 300; i++) {
       const started = performance.now()
       const response = await handler(
-        new Request(`http://bench/pull?v=2&since=${50 - i}&limit=50&clientId=reader-${schema}`),
+        new Request(`http://bench/pull?v=2&since=${i % 50}&limit=50&clientId=reader-${schema}`),
       )
       await response.text()
       times.push(performance.now() - started)
@@ -361,9 +362,17 @@ async function main() {
     await firstSync(firstDir).finally(() => rmSync(firstDir, { recursive: true, force: true }))
     process.exit(0)
   }
-  if (only !== undefined) throw new Error(`--only takes first-sync, not ${only}`)
+  if (only === 'scoped-pull') {
+    const postgres = await startPostgres()
+    await scopedPull(postgres.url).finally(() => postgres.stop())
+    process.exit(0)
+  }
+  if (only !== undefined) throw new Error(`--only takes first-sync or scoped-pull, not ${only}`)
   const cpus = os.cpus()
   const environment = `Node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB`
+  // First, while nothing else runs on this host (Postgres' autovacuum after the load phases would compete).
+  const firstDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-first-'))
+  const firstResult = await firstSync(firstDir).finally(() => rmSync(firstDir, { recursive: true, force: true }))
   const postgres = await startPostgres()
   const dataDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-pglite-'))
   const servers = []
@@ -380,8 +389,6 @@ async function main() {
     const fanoutResult = await fanout([pg.url, second.url], [pg.pid, second.pid])
     for (const server of servers) await server.stop().catch(() => undefined)
     servers.length = 0
-    const firstDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-first-'))
-    const firstResult = await firstSync(firstDir).finally(() => rmSync(firstDir, { recursive: true, force: true }))
     const scopedResult = await scopedPull(postgres.url)
     const results = {
       date: new Date().toISOString().slice(0, 10),
