@@ -7,7 +7,7 @@ import { expect } from 'vitest'
 import type { FaultOptions } from '@changecast/testing'
 import type { WireChange } from '@changecast/core/protocol'
 import { LOG_TABLE, type LogRow } from '../src/log/changelog.js'
-import { SYNC_TABLE } from '../src/sync/store.js'
+import { KEYS_TABLE, SYNC_TABLE, keyId } from '../src/sync/store.js'
 import {
   BASE,
   closeAll,
@@ -235,7 +235,16 @@ export async function scenario(seed: number, open: OpenTarget): Promise<void> {
         label,
       ).toHaveLength(receipts.filter((receipt) => receipt.status === 'acked').length)
       // 2, 3. The client's table equals the server's state, exactly.
-      expect(await db.todos.toArray(), label).toEqual(serverTodos)
+      const held = await db.todos.toArray()
+      const differ = JSON.stringify(held) !== JSON.stringify(serverTodos)
+      // On a difference, the message tells the story of each entity that differs, so that one
+      // failure (they are timing-dependent) is enough to find its cause.
+      expect(
+        held,
+        differ
+          ? `${label}\n${await history(tabs.find((tab) => tab.client === client)!.context, held, serverTodos, batches)}`
+          : label,
+      ).toEqual(serverTodos)
       // 5. Nothing was set aside, nothing is waiting.
       expect(await sync.setAside(), label).toEqual([])
       expect(sync.status, label).toMatchObject({ outbox: 0, setAside: 0 })
@@ -253,4 +262,41 @@ export async function scenario(seed: number, open: OpenTarget): Promise<void> {
     browser.uninstall()
     await server.close()
   }
+}
+
+/**
+ * What a client did about the entities where it and the server differ: its changelog rows
+ * that touch them (local commits with their receipts, server batches with their server
+ * revision), its records of the server's state, and where it stands.
+ */
+async function history(
+  { db, sync }: Client,
+  held: Todo[],
+  server: Todo[],
+  batches: ReadonlyArray<{ rev: number; tx: string; origin: string }>,
+): Promise<string> {
+  const ids = new Set([...held, ...server].map((todo) => todo.id))
+  const differing = [...ids].filter(
+    (id) =>
+      JSON.stringify(held.find((todo) => todo.id === id)) !== JSON.stringify(server.find((todo) => todo.id === id)),
+  )
+  const serverRev = new Map(batches.map((batch) => [batch.tx, batch.rev]))
+  const log = await db.table<LogRow>(LOG_TABLE).toArray()
+  const lines = [`state: ${JSON.stringify(await db.table(SYNC_TABLE).get('state'))}`]
+  for (const id of differing) {
+    lines.push(
+      `todos ${id}: here ${JSON.stringify(held.find((todo) => todo.id === id))}, server ${JSON.stringify(server.find((todo) => todo.id === id))}`,
+    )
+    lines.push(`  record: ${JSON.stringify(await db.table(KEYS_TABLE).get(keyId('todos', id)))}`)
+    for (const row of log) {
+      if (!Array.isArray(row.changes)) continue
+      const touching = row.changes.filter((change) => change.table === 'todos' && change.key === id)
+      if (touching.length === 0) continue
+      const receipt = row.source === 'local' ? (await sync.settled(row.rev)).status : ''
+      lines.push(
+        `  log ${row.rev} ${row.source} ${row.tx} server rev ${serverRev.get(row.tx) ?? '-'} ${receipt}: ${JSON.stringify(touching.map(({ type, value }) => ({ type, value })))}`,
+      )
+    }
+  }
+  return lines.join('\n')
 }

@@ -10,7 +10,9 @@ const MIN_CHANGES = 1000
  * snapshot page is read by sorting every row at or below its revision (hundreds of ms per
  * page at 100,000 rows) instead of walking the entity index (tens). On PostgreSQL
  * autovacuum does the same, later; an extra `analyze` there is harmless. Runs at start, and
- * again once the changes written since reach a tenth of the rows (at least 1,000), in the
+ * again once the changes written since reach the rows counted last time (at least 1,000):
+ * the planner scales its estimates with the table's size, so the statistics only need to
+ * follow its shape, and a busy log is analyzed a few times, not every few seconds. In the
  * background and one at a time.
  */
 export class Statistics {
@@ -33,7 +35,7 @@ export class Statistics {
   /** `changes` more were written (committed or about to be). */
   wrote(changes: number): void {
     this.#since += changes
-    if (this.#since >= Math.max(MIN_CHANGES, this.#rows / 10)) this.#run()
+    if (this.#since >= Math.max(MIN_CHANGES, this.#rows)) this.#run()
   }
 
   /** Resolves once no run is going on. */
