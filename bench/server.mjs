@@ -404,7 +404,7 @@ async function main() {
     const file = join(root, 'BENCHMARKS.md')
     const markdown = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n'
     writeFileSync(file, spliceServerSection(markdown, report(results)))
-    spawnSync('npx', ['prettier', '--write', file], { cwd: root })
+    spawnSync('npx', ['prettier', '--write', file, join(root, 'bench/server-results.json')], { cwd: root })
     log('wrote bench/server-results.json and the server section of BENCHMARKS.md')
   } finally {
     for (const server of servers) await server.stop().catch(() => undefined)
