@@ -37,6 +37,9 @@ export class PushQueue {
     this.#running = true
     try {
       while (this.#waiting.length > 0) {
+        // Let requests that have arrived meanwhile be read first: one transaction then stores
+        // them too (a transaction's fixed cost is most of a small push, PGlite's above all).
+        await new Promise((resolve) => setTimeout(resolve, 0))
         let bytes = 0
         let count = 0
         while (count < this.#waiting.length && count < MAX_GROUP) {

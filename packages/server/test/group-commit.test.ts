@@ -62,15 +62,21 @@ describe('PushQueue', () => {
   const request = (clientId: string): PendingPush => ({ clientId, decided: [], access: {} })
   const ok = (): PushOutcome => ({ reply: { epoch: 'e', acked: [], rejected: [] }, appended: 0 })
 
-  it('groups what arrives while a transaction runs, in arrival order', async () => {
+  it('groups what arrives together, and what arrives while a transaction runs, in arrival order', async () => {
     const groups: string[][] = []
     const queue = new PushQueue(async (requests) => {
       groups.push(requests.map((r) => r.clientId))
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await new Promise((resolve) => setTimeout(resolve, 20))
       return requests.map(ok)
     })
-    await Promise.all(['a', 'b', 'c', 'd'].map((id) => queue.push(request(id), 10)))
-    expect(groups).toEqual([['a'], ['b', 'c', 'd']])
+    const first = ['a', 'b'].map((id) => queue.push(request(id), 10))
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    const second = ['c', 'd', 'e'].map((id) => queue.push(request(id), 10))
+    await Promise.all([...first, ...second])
+    expect(groups).toEqual([
+      ['a', 'b'],
+      ['c', 'd', 'e'],
+    ])
   })
 
   it('tries a failed group again request by request: one failure fails only its own request', async () => {
