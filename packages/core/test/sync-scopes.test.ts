@@ -1,6 +1,6 @@
 // Scopes against the in-memory server of @changecast/testing: the seeded scenario of
 // scopes.ts (CONVERGENCE_SEEDS runs more seeds), and the removal marking.
-import Dexie from 'dexie'
+import Dexie, { liveQuery } from 'dexie'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createSyncServer } from '@changecast/testing'
@@ -9,7 +9,7 @@ import { writeChanges, type EntityChange } from '../src/sync/context.js'
 import { seedsToRun } from './convergence.js'
 import { SCOPE_FAULTS, scopeOfTask, scopesScenario, type OpenScopedTarget } from './scopes.js'
 import { syncHandlers } from '@changecast/testing/msw'
-import { BASE, closeAll, openClient, type Todo } from './sync-helpers.js'
+import { BASE, closeAll, openClient, until, type Todo } from './sync-helpers.js'
 
 const mock = setupServer()
 beforeAll(() => mock.listen({ onUnhandledRequest: 'error' }))
@@ -139,10 +139,21 @@ describe('snapshot writes', () => {
         id: `todos/${id}`,
         value: { id, title },
       })
+      // What a liveQuery shows meanwhile (Dexie's optimistic updates included): never a key twice.
+      const seen: Array<Array<{ id: number; title: string }>> = []
+      const observing = liveQuery(() => db.table('todos').toArray()).subscribe((rows) => seen.push(rows))
+      await until(() => seen.length > 0)
       await db.transaction('rw', 'todos', () =>
         writeChanges(db, [change(1, 'from the snapshot'), change(2, 'new')], new Set(['todos'])),
       )
       await feed.catchUp()
+      await until(() => seen.at(-1)?.length === 2)
+      observing.unsubscribe()
+      for (const rows of seen) expect(new Set(rows.map((row) => row.id)).size).toBe(rows.length)
+      expect(seen.at(-1)).toEqual([
+        { id: 1, title: 'from the snapshot' },
+        { id: 2, title: 'new' },
+      ])
       expect(await db.table('todos').toArray()).toEqual([
         { id: 1, title: 'from the snapshot' },
         { id: 2, title: 'new' },
