@@ -141,7 +141,9 @@ describe('snapshot writes', () => {
       })
       // What a liveQuery shows meanwhile (Dexie's optimistic updates included): never a key twice.
       const seen: Array<Array<{ id: number; title: string }>> = []
-      const observing = liveQuery(() => db.table('todos').toArray()).subscribe((rows) => seen.push(rows))
+      const observing = liveQuery(() => db.table<{ id: number; title: string }>('todos').toArray()).subscribe((rows) =>
+        seen.push(rows),
+      )
       await until(() => seen.length > 0)
       await db.transaction('rw', 'todos', () =>
         writeChanges(db, [change(1, 'from the snapshot'), change(2, 'new')], new Set(['todos'])),
