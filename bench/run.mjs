@@ -250,6 +250,8 @@ writeFileSync(`${root}bench/results.json`, JSON.stringify({ environment, cases }
 const previous = existsSync(`${root}BENCHMARKS.md`) ? readFileSync(`${root}BENCHMARKS.md`, 'utf8') : ''
 const serverSection = previous.match(/<!-- server:start -->[\s\S]*<!-- server:end -->/)?.[0]
 writeFileSync(`${root}BENCHMARKS.md`, report(environment, cases) + (serverSection ? `\n${serverSection}\n` : ''))
+// In the repository's style, as CI checks it.
+execFileSync('npx', ['prettier', '--write', `${root}BENCHMARKS.md`, `${root}bench/results.json`], { cwd: root })
 log(`wrote BENCHMARKS.md and bench/results.json in ${((Date.now() - started) / 1000).toFixed(0)} s`)
 
 function report(env, all) {
