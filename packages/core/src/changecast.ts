@@ -101,6 +101,10 @@ export interface Feed<Tables = AnyTables> {
    * UIs that load and then listen: `const batches = await feed.since(lastSeenRev)`.
    * Their `source` is `local` for this context's own commits, else `tab` (or `remote`).
    * @throws {ChangecastStateError} (as a rejection) when the changelog is off.
+   * @throws {ChangecastError} (as a rejection, code `history-unavailable`) when the
+   * changelog cannot replay every commit after `rev`: older rows were compacted, or a
+   * server snapshot was loaded since (recorded by its count only). Read the tables again
+   * and continue from `feed.rev`.
    */
   since(rev: number): Promise<BatchOf<Tables>[]>
 
@@ -113,7 +117,8 @@ export interface Feed<Tables = AnyTables> {
 
   /**
    * Called when this context may have missed changes it cannot replay: messages lost
-   * with `log: false`, or the missed commits already compacted out of the changelog.
+   * with `log: false`, the missed commits already compacted out of the changelog, or
+   * missed pages of a server snapshot (which the changelog records by their count only).
    * Reload your data from the database when it fires.
    */
   onResync(handler: (info: ResyncInfo) => void): Unsubscribe
@@ -217,12 +222,13 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     origin,
     isCaptured,
     onBatch: (listener) => bus.tap(listener),
-    markRemote(transaction, remoteOrigin, tx, removed) {
+    markRemote(transaction, remoteOrigin, tx, { removed, unlogged } = {}) {
       const stage = staging.watch(transaction.idbtrans)
       stage.source = 'remote'
       stage.origin = remoteOrigin
       stage.tx = tx
       stage.removed = removed
+      stage.unlogged = unlogged
       return () => stage.log.rev
     },
     resync,

@@ -9,6 +9,7 @@ export type ChangecastErrorCode =
   | 'not-cloneable'
   | 'log-unreadable'
   | 'log-failed'
+  | 'history-unavailable'
   | 'sync-failed'
 
 function markChangecast(error: Error, code: ChangecastErrorCode): void {

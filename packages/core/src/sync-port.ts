@@ -149,14 +149,17 @@ export interface SyncHost {
   /**
    * Marks a Dexie transaction as one that applies server changes: its events are
    * `source: 'remote'` with the given origin and tx, and its changelog row is never pushed.
-   * Returns a function that gives the rev of that row once the transaction has committed
-   * (undefined without a changelog, or when it wrote nothing).
+   * `removed`: entities (table and encoded key) whose deletes only take them out of this
+   * client's view. `unlogged`: the changelog row records how many changes the transaction
+   * made, not the changes (a snapshot page: see `LogRow.unlogged`). Returns a function that
+   * gives the rev of that row once the transaction has committed (undefined without a
+   * changelog, or when it wrote nothing).
    */
   markRemote(
     transaction: Transaction,
     origin: string,
     tx: string,
-    removed?: ReadonlySet<string>,
+    options?: { removed?: ReadonlySet<string> | undefined; unlogged?: boolean },
   ): () => number | undefined
   /** Tells this context's `onResync` handlers that it fetched the server's state anew. */
   resync(info: ResyncInfo): void

@@ -48,24 +48,28 @@ describe('wasCompacted', () => {
 })
 
 describe('Sequencer', () => {
-  function make(log: ChangeBatch[], oldest = 1) {
+  function make(log: ChangeBatch[], oldest = 1, unlogged?: Map<number, number>) {
     const delivered: number[] = []
-    const lost: number[] = []
+    const lost: Array<number | [number, string]> = []
+    const batches: ChangeBatch[] = []
     const reads: number[] = []
     const readRange = vi.fn(async (after: number): Promise<RangeRead> => {
       reads.push(after)
       await Promise.resolve()
-      return { batches: log.filter((b) => b.rev! > after), oldest }
+      return { batches: log.filter((b) => b.rev! > after), oldest, unlogged }
     })
     const sequencer = new Sequencer(
-      (b) => delivered.push(b.rev!),
+      (b) => {
+        delivered.push(b.rev!)
+        batches.push(b)
+      },
       readRange,
-      (after) => lost.push(after),
+      (after, reason) => lost.push(reason === 'log-compacted' ? after : [after, reason]),
       (error) => {
         throw error
       },
     )
-    return { sequencer, delivered, lost, reads }
+    return { sequencer, delivered, lost, reads, batches }
   }
 
   it('delivers nothing before the baseline, then in rev order, each once', async () => {
@@ -107,6 +111,36 @@ describe('Sequencer', () => {
     compacted.sequencer.offer(batch(9))
     await vi.waitFor(() => expect(compacted.delivered).toEqual([8, 9]))
     expect(compacted.lost).toEqual([1])
+  })
+
+  it('replays a row recorded without its changes as the batch heard for it, or else as lost (server-snapshot)', async () => {
+    const page = (events: number): ChangeBatch => ({
+      ...batch(3, 'remote'),
+      events: Array.from({ length: events }, (_, i) => ({ type: 'create', table: 't', key: i }) as never),
+    })
+    // The row of rev 3 stands for 2 changes; the batch heard for it (its own commit) has them.
+    const heard = make([batch(2), { ...page(0), events: [] }], 1, new Map([[3, 2]]))
+    heard.sequencer.start(1)
+    heard.sequencer.offer(page(2))
+    await vi.waitFor(() => expect(heard.delivered).toEqual([2, 3]))
+    expect(heard.batches[1]!.events).toHaveLength(2)
+    expect(heard.lost).toEqual([])
+
+    // Nothing heard for it (or something that the row does not confirm): the context reloads, once.
+    const missed = make(
+      [batch(2), page(0), { ...page(0), rev: 4, tx: 't4' }],
+      1,
+      new Map([
+        [3, 2],
+        [4, 1],
+      ]),
+    )
+    missed.sequencer.start(1)
+    missed.sequencer.offer({ ...page(5), rev: 5 })
+    missed.sequencer.offer(page(1))
+    await vi.waitFor(() => expect(missed.delivered).toEqual([2, 3, 4]))
+    expect(missed.batches[1]!.events).toEqual([])
+    expect(missed.lost).toEqual([[1, 'server-snapshot']])
   })
 
   it('never takes a message at its word: a rev the changelog does not hold is dropped, not skipped to', async () => {

@@ -4,12 +4,13 @@ import Dexie, { liveQuery } from 'dexie'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createSyncServer } from '@changecast/testing'
-import { changecast, type ChangeEvent } from '../src/index.js'
+import { changecast, ChangecastError, type ChangeEvent, type ResyncInfo } from '../src/index.js'
+import { LOG_TABLE, type LogRow } from '../src/log/changelog.js'
 import { writeChanges, type EntityChange } from '../src/sync/context.js'
 import { seedsToRun } from './convergence.js'
 import { SCOPE_FAULTS, scopeOfTask, scopesScenario, type OpenScopedTarget } from './scopes.js'
 import { syncHandlers } from '@changecast/testing/msw'
-import { BASE, closeAll, openClient, until, type Todo } from './sync-helpers.js'
+import { BASE, closeAll, installBrowserGlobals, openClient, until, type Todo } from './sync-helpers.js'
 
 const mock = setupServer()
 beforeAll(() => mock.listen({ onUnhandledRequest: 'error' }))
@@ -178,4 +179,62 @@ describe('snapshot writes', () => {
       await Dexie.delete(name)
     }
   })
+
+  it('records a snapshot page in the changelog without its values: tabs that hear it get its events, one that reads it from the changelog reloads, and since() rejects across it', async () => {
+    const browser = installBrowserGlobals()
+    try {
+      const server = createSyncServer()
+      const count = 6_000 // three pages
+      server.edit(
+        Array.from({ length: count }, (_, i) => ({
+          type: 'create' as const,
+          table: 'todos',
+          key: i + 1,
+          value: { id: i + 1, title: `todo ${i + 1}` },
+        })),
+      )
+      mock.use(...syncHandlers(server, BASE))
+      const leader = await openClient({ pull: 'poll', interval: 60_000 })
+      const name = leader.db.name
+      // A tab that hears the snapshot's messages, and one that does not (no tab channel).
+      const listening = await openClient({ name, pull: 'poll', interval: 60_000 })
+      const deaf = await openClient({ name, pull: 'poll', interval: 60_000, channel: false })
+      const resyncs = new Map<unknown, ResyncInfo[]>([leader, listening, deaf].map((tab) => [tab, []]))
+      for (const [tab, list] of resyncs) (tab as typeof leader).feed.onResync((info) => list.push(info))
+      const before = leader.feed.rev!
+      await leader.sync.flush()
+      expect(await leader.db.todos.count()).toBe(count)
+
+      const rows = await leader.db.table<LogRow, number>(LOG_TABLE).where(':id').above(before).toArray()
+      const pages = rows.filter((row) => row.unlogged !== undefined)
+      expect(pages.map((row) => row.unlogged)).toEqual([2500, 2500, 1000])
+      for (const row of pages) expect(row).toMatchObject({ source: 'remote', changes: [] })
+      expect(JSON.stringify(rows).length).toBeLessThan(2_000)
+
+      // Live: the syncing tab and the tab that listens get every create, with its value.
+      for (const tab of [leader, listening]) {
+        await until(() => tab.events.filter((event) => event.type === 'create').length === count)
+        expect(tab.events.find((event) => event.key === 4321)).toMatchObject({
+          type: 'create',
+          source: 'remote',
+          value: { id: 4321, title: 'todo 4321' },
+        })
+      }
+      // From the changelog: no events for those rows, a resync instead.
+      await deaf.feed.catchUp()
+      expect(deaf.events.filter((event) => event.type === 'create')).toEqual([])
+      expect(resyncs.get(deaf)).toEqual([{ reason: 'server-snapshot' }])
+      expect(resyncs.get(leader)).toEqual([])
+      expect(resyncs.get(listening)).toEqual([])
+      expect(deaf.feed.rev).toBe(leader.feed.rev)
+
+      const error = await leader.feed.since(before).catch((caught: unknown) => caught)
+      expect(error).toBeInstanceOf(ChangecastError)
+      expect(error).toMatchObject({ code: 'history-unavailable', message: expect.stringMatching(/snapshot/) })
+      await expect(leader.feed.since(leader.feed.rev!)).resolves.toEqual([])
+    } finally {
+      await closeAll()
+      browser.uninstall()
+    }
+  }, 30_000)
 })

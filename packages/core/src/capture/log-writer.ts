@@ -78,8 +78,9 @@ export class LogWriter {
       origin: stage.origin,
       source: stage.source,
       at,
-      changes: events.map(toLoggedChange),
+      changes: stage.unlogged ? [] : events.map(toLoggedChange),
     }
+    if (stage.unlogged) row.unlogged = events.length
     if (stage.log.rev !== undefined) row.rev = stage.log.rev
     let request: IDBRequest
     try {

@@ -13,6 +13,8 @@ export interface Stage {
   origin: string
   /** Entities (table and encoded key) whose deletes only remove them from this client's view. */
   removed?: ReadonlySet<string>
+  /** The changelog row records how many changes the transaction made, not the changes (see `LogRow.unlogged`). */
+  unlogged?: boolean
   /** Events per write request, in request order; `undefined` while a request is running. */
   readonly parts: Array<ChangeEvent[] | undefined>
   /** Write requests made but not answered yet. */

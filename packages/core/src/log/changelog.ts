@@ -27,6 +27,14 @@ export interface LogRow {
   source: Exclude<ChangeSource, 'tab'>
   at: number
   changes: LoggedChange[]
+  /**
+   * Set on the row of a transaction whose changes are counted here but not kept (`changes`
+   * is empty): a page of a server snapshot, whose values the tables already hold — keeping
+   * them twice would double what a first sync writes, and the changelog's size. A context
+   * that reads such a row from the changelog (instead of hearing its commit live) reloads
+   * instead: `onResync` with reason `server-snapshot`; `since()` rejects across it.
+   */
+  unlogged?: number
 }
 
 /** How long changelog rows are kept. */

@@ -84,7 +84,10 @@ export async function writeBatch(
       }
       if (writes.length > 0) {
         const removed = new Set(writes.filter((change) => change.removed).map((change) => change.id))
-        logged = ctx.host.markRemote(transaction, batch.origin, batch.tx, removed.size > 0 ? removed : undefined)
+        logged = ctx.host.markRemote(transaction, batch.origin, batch.tx, {
+          removed: removed.size > 0 ? removed : undefined,
+          unlogged: mode === 'snapshot',
+        })
         await writeChanges(db, writes, adds)
         await supersede(
           ctx,

@@ -179,7 +179,7 @@ async function sweep(ctx: SyncContext, rev: number, seen: Set<string>, scopes: s
     })
     if (deletes.length > 0) {
       const removed = moved ? new Set(deletes.map((change) => change.id)) : undefined
-      ctx.host.markRemote(transaction, 'server', `${ctx.clientId}.snapshot.${rev}.sweep`, removed)
+      ctx.host.markRemote(transaction, 'server', `${ctx.clientId}.snapshot.${rev}.sweep`, { removed })
       await writeChanges(db, deletes)
     }
     await saveKeys(ctx, known)

@@ -5,7 +5,7 @@ import type { ChangeBatch } from '../types.js'
 import type { Bus } from './bus.js'
 import { ENVELOPE_VERSION, receivedBatch, validateEnvelope, type Envelope } from './envelope.js'
 import { watchLifecycle } from './lifecycle.js'
-import { classifySeq, Sequencer, type RangeRead } from './sequencer.js'
+import { classifySeq, Sequencer, wasCompacted, type RangeRead } from './sequencer.js'
 import { openTabChannel, type TabChannel } from './tab-channel.js'
 
 /** Why a context may have missed changes it cannot replay, so that a UI should reload its data. */
@@ -17,9 +17,12 @@ export interface ResyncInfo {
    * - `log-reset`: the database was deleted and created again (or its changelog went back),
    *   so revs started over;
    * - `server-refetch`: the sync server compacted its log past this client's position, so the
-   *   client fetched a new snapshot of its scopes (in the context that syncs).
+   *   client fetched a new snapshot of its scopes (in the context that syncs);
+   * - `server-snapshot`: this context missed the messages of a snapshot the sync loaded from
+   *   the server (in another context, or while asleep), and the changelog records a
+   *   snapshot's pages without their values.
    */
-  reason: 'missed-messages' | 'log-compacted' | 'log-unreadable' | 'log-reset' | 'server-refetch'
+  reason: 'missed-messages' | 'log-compacted' | 'log-unreadable' | 'log-reset' | 'server-refetch' | 'server-snapshot'
   /** The context whose messages were missed, when known. */
   origin?: string
 }
@@ -66,7 +69,7 @@ export class Delivery {
       this.#sequencer = new Sequencer(
         (batch) => batch.events.length > 0 && bus.publish(batch),
         (after) => this.#readRange(after),
-        () => config.resync({ reason: 'log-compacted' }),
+        (_after, reason) => config.resync({ reason }),
         (error) => {
           bus.report(
             new ChangecastError('log-unreadable', 'Changecast could not read its changelog.', { cause: error }),
@@ -130,10 +133,20 @@ export class Delivery {
     return this.#sequencer ? this.#sequencer.catchUp() : Promise.resolve()
   }
 
-  /** Committed batches after `rev`, from the changelog. */
+  /** Committed batches after `rev`, from the changelog; rejects when the changelog cannot replay all of them. */
   async since(rev: number): Promise<ChangeBatch[]> {
-    const rows = await readLog(this.#config.db, rev)
-    return rows.map((row) => rowToBatch(row, this.#config.origin))
+    const { batches, oldest, unlogged } = await this.#readRange(rev)
+    const gone = unlogged?.size
+      ? 'a snapshot from the server was loaded since, which it records without its values'
+      : wasCompacted(rev, oldest) && 'older rows were compacted'
+    if (gone) {
+      throw new ChangecastError(
+        'history-unavailable',
+        `feed.since(${rev}): the changelog no longer holds every commit after rev ${rev} (${gone}). ` +
+          'Read the tables again, and continue from feed.rev.',
+      )
+    }
+    return batches
   }
 
   /** Registers the oldest rev something still needs (compaction keeps it). Returns an unregister function. */
@@ -207,7 +220,11 @@ export class Delivery {
     return db.transaction('r', table, async () => {
       const rows = await readLog(db, after)
       const oldest = await table.where(':id').above(0).firstKey()
-      return { batches: rows.map((row) => rowToBatch(row, origin)), oldest: typeof oldest === 'number' ? oldest : 0 }
+      return {
+        batches: rows.map((row) => rowToBatch(row, origin)),
+        oldest: typeof oldest === 'number' ? oldest : 0,
+        unlogged: new Map(rows.filter((row) => row.unlogged).map((row) => [row.rev, row.unlogged!])),
+      }
     })
   }
 

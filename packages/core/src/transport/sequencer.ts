@@ -31,13 +31,18 @@ export interface RangeRead {
   batches: ChangeBatch[]
   /** Oldest rev in the changelog (0 when empty). Revs below it were compacted away. */
   oldest: number
+  /** Rows read that record how many changes they made without holding them (see `LogRow.unlogged`): rev → count. */
+  unlogged?: ReadonlyMap<number, number>
 }
 
 /** Reads every committed batch with `rev > after` from the changelog. */
 export type ReadRange = (after: number) => Promise<RangeRead>
 
-/** Called when batches after rev `after` were missed and are no longer in the changelog. */
-export type OnLost = (after: number) => void
+/**
+ * Called when batches after rev `after` were missed and the changelog cannot replay them:
+ * compacted away, or recorded without their changes (a server snapshot's pages).
+ */
+export type OnLost = (after: number, reason: 'log-compacted' | 'server-snapshot') => void
 
 /** True when revs after `after` were compacted away before this context could read them. */
 export function wasCompacted(after: number, oldest: number): boolean {
@@ -145,7 +150,7 @@ export class Sequencer {
       const started = ++this.#reads
       this.#readRange(after)
         .then(
-          ({ batches, oldest }) => this.#replay(after, batches, oldest, started),
+          (read) => this.#replay(after, read, started),
           (error: unknown) => {
             this.#onError(error)
             this.#dropStale(started)
@@ -159,11 +164,25 @@ export class Sequencer {
     }
   }
 
-  #replay(after: number, batches: ChangeBatch[], oldest: number, read: number): void {
+  #replay(after: number, { batches, oldest, unlogged }: RangeRead, read: number): void {
     if (this.#closed) return
-    if (wasCompacted(after, oldest)) this.#onLost(after)
-    for (const batch of batches) {
+    let lost = wasCompacted(after, oldest)
+    if (lost) this.#onLost(after, 'log-compacted')
+    for (let batch of batches) {
       if (batch.rev! <= this.#last!) continue
+      const count = unlogged?.get(batch.rev!)
+      if (count !== undefined) {
+        // A row without its changes: the batch as heard (this context's own commit, or its
+        // message, waiting here) when the row confirms it, else the context must reload.
+        const heard = this.#waiting.find(
+          (item) => item.rev === batch.rev && item.batch?.tx === batch.tx && item.batch.events.length === count,
+        )?.batch
+        if (heard) batch = heard
+        else if (!lost) {
+          lost = true
+          this.#onLost(after, 'server-snapshot')
+        }
+      }
       this.#last = batch.rev!
       this.#deliver(batch)
     }

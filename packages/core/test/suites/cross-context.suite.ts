@@ -1,6 +1,16 @@
 import Dexie, { type Table } from 'dexie'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { changecast, ChangecastStateError, type ChangeBatch, type ChangecastOptions, type Feed } from '@changecast/core'
+import {
+  changecast,
+  ChangecastError,
+  ChangecastStateError,
+  type ChangeBatch,
+  type ChangecastOptions,
+  type Feed,
+  type SyncAdapter,
+  type SyncHost,
+  type SyncSession,
+} from '@changecast/core'
 import { compactLog, DEFAULT_RETENTION, LOG_TABLE, type LogRow } from '../../src/log/changelog.js'
 
 type Item = { id: number; v: number; marker?: string }
@@ -258,6 +268,56 @@ export function crossContextSuite(): void {
       await asleep.feed.catchUp()
       expect(asleep.resyncs).toEqual([{ reason: 'log-compacted' }])
       expect(asleep.revs()).toEqual([5, 6])
+    })
+
+    it('since() rejects (history-unavailable) when commits after the rev were compacted away', async () => {
+      const a = await context(newName())
+      for (let i = 1; i <= 6; i++) await a.db.items.put({ id: i, v: i })
+      await compactLog(a.db, { maxEntries: 2, maxAge: DEFAULT_RETENTION.maxAge })
+      await expect(a.feed.since(1)).rejects.toMatchObject({ code: 'history-unavailable' })
+      await expect(a.feed.since(1)).rejects.toBeInstanceOf(ChangecastError)
+      expect((await a.feed.since(4)).map((batch) => batch.rev)).toEqual([5, 6])
+    })
+
+    it('a commit recorded without its changes (a server snapshot page) reaches listening contexts whole; one that reads it from the changelog reloads', async () => {
+      // The sync port as an adapter sees it: a remote transaction whose row records only its count.
+      const hosts: SyncHost[] = []
+      const adapter = (): SyncAdapter => ({
+        stores: {},
+        start(host) {
+          hosts.push(host)
+          return { keepFrom: () => Promise.resolve(Infinity), close() {} } as unknown as SyncSession
+        },
+      })
+      const name = newName()
+      const a = await context(name, { sync: adapter() })
+      const listening = await context(name, { sync: adapter() })
+      const asleep = await context(name, { sync: adapter(), channel: false })
+      await a.db.items.put({ id: 1, v: 1 })
+      const values = Array.from({ length: 50 }, (_, i) => ({ id: 100 + i, v: i }))
+      await a.db.transaction('rw', a.db.items, (transaction) => {
+        hosts[0]!.markRemote(transaction, 'server', 'snapshot-page-1', { unlogged: true })
+        return a.db.items.bulkAdd(values)
+      })
+      await a.db.items.put({ id: 2, v: 2 })
+      const rows = await logRows(a.db)
+      expect(rows.map((row) => [row.rev, row.changes.length, row.unlogged])).toEqual([
+        [1, 1, undefined],
+        [2, 0, 50],
+        [3, 1, undefined],
+      ])
+      for (const tab of [a, listening]) {
+        await vi.waitFor(() => expect(tab.revs()).toEqual([1, 2, 3]))
+        expect(tab.batches[1]!.events.map((event) => event.value)).toEqual(values)
+        expect(tab.batches[1]).toMatchObject({ source: 'remote', tx: 'snapshot-page-1' })
+        expect(tab.resyncs).toEqual([])
+      }
+      await asleep.feed.catchUp()
+      expect(asleep.revs()).toEqual([1, 3])
+      expect(asleep.resyncs).toEqual([{ reason: 'server-snapshot' }])
+      expect(asleep.feed.rev).toBe(3)
+      await expect(a.feed.since(1)).rejects.toMatchObject({ code: 'history-unavailable' })
+      expect((await a.feed.since(2)).map((batch) => batch.rev)).toEqual([3])
     })
 
     it('raises resync for a missed message when there is no changelog', async () => {
