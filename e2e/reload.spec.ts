@@ -16,6 +16,8 @@ test("a tab reloaded while another keeps writing ends up with the writer's list"
   const a = await openPlayground(context)
   const b = await openPlayground(context)
   await a.getByTestId('worker-toggle').click()
+  // The worker's module loads first (on a busy machine, seconds under Vite's dev server).
+  await expect(a.getByTestId('worker-state')).toContainText('writing every', { timeout: 30_000 })
   await expect.poll(async () => Number(await a.getByTestId('count-tab').textContent())).toBeGreaterThan(2)
 
   await b.reload()
