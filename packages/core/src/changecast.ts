@@ -6,6 +6,7 @@ import type { SyncAdapter, SyncController, SyncHost } from './sync-port.js'
 import { declareLogTable, DEFAULT_RETENTION, openLog, type LogRetention } from './log/changelog.js'
 import { LogWriter } from './capture/log-writer.js'
 import { Bus } from './transport/bus.js'
+import { Listeners } from './util/listeners.js'
 import { Delivery, type ResyncInfo } from './transport/delivery.js'
 import { parseFilter, type TableCatalog } from './transport/parse-filter.js'
 import type {
@@ -177,17 +178,9 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
   if (retention) declareLogTable(db, options.sync?.stores ?? {})
   const origin = randomId()
   const bus = new Bus()
-  const resyncHandlers = new Set<(info: ResyncInfo) => void>()
+  const resyncs = new Listeners<ResyncInfo>()
   let active = true
-  const resync = (info: ResyncInfo): void => {
-    for (const handler of [...resyncHandlers]) {
-      try {
-        handler(info)
-      } catch (error) {
-        console.error(error)
-      }
-    }
-  }
+  const resync = (info: ResyncInfo): void => resyncs.emit(info)
 
   const delivery = new Delivery({
     db,
@@ -249,7 +242,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     origin,
     db,
     get listenerCount() {
-      return bus.size + resyncHandlers.size
+      return bus.size + resyncs.size
     },
     get closed() {
       return !active
@@ -272,9 +265,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     },
     onResync(handler) {
       checkHandler(handler, 'onResync')
-      if (!active) return () => {}
-      resyncHandlers.add(handler)
-      return () => resyncHandlers.delete(handler)
+      return active ? resyncs.add(handler) : () => {}
     },
     on(filter: unknown, handler: (event: ChangeEvent) => void): Unsubscribe {
       checkHandler(handler, 'on')
@@ -296,7 +287,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
       if (!active) return
       active = false
       bus.clear()
-      resyncHandlers.clear()
+      resyncs.clear()
       sync?.close()
       delivery.close()
       // Takes effect when the database next opens; until then the middleware passes requests through.

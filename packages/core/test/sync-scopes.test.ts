@@ -230,7 +230,10 @@ describe('snapshot writes', () => {
 
       const error = await leader.feed.since(before).catch((caught: unknown) => caught)
       expect(error).toBeInstanceOf(ChangecastError)
-      expect(error).toMatchObject({ code: 'history-unavailable', message: expect.stringMatching(/snapshot/) })
+      expect(error).toMatchObject({
+        code: 'history-unavailable',
+        message: expect.stringMatching(/read the tables again/),
+      })
       await expect(leader.feed.since(leader.feed.rev!)).resolves.toEqual([])
     } finally {
       await closeAll()

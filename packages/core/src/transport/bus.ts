@@ -13,8 +13,8 @@ type Listener<T> = (value: T) => void
  */
 export class Bus {
   readonly #tables = mitt<Record<string, ChangeEvent>>()
-  readonly #batches = new Set<Listener<ChangeBatch>>()
-  readonly #errors = new Set<Listener<ChangecastError>>()
+  readonly #batches = new Listeners<ChangeBatch>((error) => this.report(new SubscriberError(error)))
+  readonly #errors = new Listeners<ChangecastError>()
   readonly #live = new Set<() => void>()
   /** Changecast's own batch listeners (e.g. the sync): not counted as subscriptions. */
   readonly #taps = new Listeners<ChangeBatch>()
@@ -41,20 +41,17 @@ export class Bus {
   }
 
   onBatch(handler: Listener<ChangeBatch>): Unsubscribe {
-    const run: Listener<ChangeBatch> = (batch) => this.#call(handler, batch)
-    this.#batches.add(run)
-    return this.#track(() => this.#batches.delete(run))
+    return this.#track(this.#batches.add(handler))
   }
 
   onError(handler: Listener<ChangecastError>): Unsubscribe {
-    this.#errors.add(handler)
-    return this.#track(() => this.#errors.delete(handler))
+    return this.#track(this.#errors.add(handler))
   }
 
   /** Delivers a committed batch: each event to its subscribers, in order, then the batch. */
   publish(batch: ChangeBatch): void {
     for (const event of batch.events) this.#tables.emit(event.table, event)
-    for (const handler of [...this.#batches]) handler(batch)
+    this.#batches.emit(batch)
     this.#taps.emit(batch)
   }
 
@@ -65,17 +62,8 @@ export class Bus {
 
   /** Hands an error to `onError` handlers, or to `console.error` when there are none. */
   report(error: ChangecastError): void {
-    if (this.#errors.size === 0) {
-      console.error(error)
-      return
-    }
-    for (const handler of [...this.#errors]) {
-      try {
-        handler(error)
-      } catch (failure) {
-        console.error(failure)
-      }
-    }
+    if (this.#errors.size === 0) console.error(error)
+    else this.#errors.emit(error)
   }
 
   /** Removes every subscription. */

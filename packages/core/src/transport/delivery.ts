@@ -136,14 +136,10 @@ export class Delivery {
   /** Committed batches after `rev`, from the changelog; rejects when the changelog cannot replay all of them. */
   async since(rev: number): Promise<ChangeBatch[]> {
     const { batches, oldest, unlogged } = await this.#readRange(rev)
-    const gone = unlogged?.size
-      ? 'a snapshot from the server was loaded since, which it records without its values'
-      : wasCompacted(rev, oldest) && 'older rows were compacted'
-    if (gone) {
+    if (unlogged?.size || wasCompacted(rev, oldest)) {
       throw new ChangecastError(
         'history-unavailable',
-        `feed.since(${rev}): the changelog no longer holds every commit after rev ${rev} (${gone}). ` +
-          'Read the tables again, and continue from feed.rev.',
+        `feed.since(${rev}): commits after it were compacted or loaded from a server snapshot; read the tables again.`,
       )
     }
     return batches
