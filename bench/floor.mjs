@@ -4,6 +4,7 @@
 // so the floor of its ratio to the raw write is:
 //   clear of 10,000 rows:  getAll + clear   vs  clear
 //   one put:               get + put + add (row)  vs  put
+//   bulkDelete of 10,000:  getAll (values read) + deletes + add (row of previous values)  vs  deletes
 // Each measured the same way as `pnpm bench`: paired rounds, medians of the ratios.
 import { chromium } from 'playwright-core'
 import { createServer } from 'vite'
@@ -46,6 +47,7 @@ try {
     const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
     const clear = []
     const put = []
+    const bulkDelete = []
     for (let round = 0; round < rounds; round++) {
       const db = await open(`floor-${round}-${Date.now()}`)
       await seed(db)
@@ -81,14 +83,42 @@ try {
         }
       })
       put.push(capturedPut / rawPut)
+      await seed(db)
+      const rawDelete = await time(() => {
+        const tx = db.transaction('items', 'readwrite')
+        for (let id = 0; id < 10_000; id++) tx.objectStore('items').delete(id)
+        return done(tx)
+      })
+      await seed(db)
+      const capturedDelete = await time(() => {
+        const tx = db.transaction(['items', 'log'], 'readwrite')
+        const store = tx.objectStore('items')
+        const read = store.getAll(IDBKeyRange.bound(0, 9_999))
+        for (let id = 0; id < 10_000; id++) store.delete(id)
+        // The events need the values, and the row holds them: each change as the changelog stores it.
+        read.onsuccess = () => {
+          const changes = read.result.map((previous) => ({
+            type: 'delete',
+            table: 'items',
+            key: previous.id,
+            previous,
+          }))
+          tx.objectStore('log').add({ tx: round, changes })
+        }
+        return done(tx)
+      })
+      bulkDelete.push(capturedDelete / rawDelete)
       db.close()
     }
-    return { clear: median(clear), put: median(put) }
+    return { clear: median(clear), put: median(put), bulkDelete: median(bulkDelete) }
   }, rounds)
   console.log(`[bench:floor] ${rounds} rounds, medians of paired ratios (raw IndexedDB, no Dexie):`)
   console.log(`  clear-10k: getAll + clear = ${result.clear.toFixed(2)}× a bare clear (target for capture: ≤ 6×)`)
   console.log(
     `  put-1k-single: get + put + log add = ${result.put.toFixed(2)}× a bare put (target for capture: ≤ 1.10×)`,
+  )
+  console.log(
+    `  bulkDelete-10k: getAll + deletes + log add = ${result.bulkDelete.toFixed(2)}× bare deletes (target for capture: ≤ 1.15×)`,
   )
 } finally {
   await browser.close()
