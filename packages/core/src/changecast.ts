@@ -200,7 +200,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     }
     const batch: ChangeBatch = { tx: stage.tx, origin: stage.origin, source: stage.source, at, events }
     if (rev !== undefined) batch.rev = rev
-    delivery.local(batch)
+    delivery.local(batch, stage.unlogged)
   })
   const middleware = createCaptureMiddleware({
     staging,

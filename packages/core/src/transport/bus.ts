@@ -28,7 +28,11 @@ export class Bus {
     const { test } = matcher
     const run = (event: ChangeEvent): void => {
       if (test && !test(event)) return
-      this.#call(handler, event)
+      try {
+        handler(event)
+      } catch (error) {
+        this.report(new SubscriberError(error))
+      }
     }
     const wildcard = (_type: string, event: ChangeEvent): void => run(event)
     const tables = matcher.tables
@@ -69,14 +73,6 @@ export class Bus {
   /** Removes every subscription. */
   clear(): void {
     for (const remove of [...this.#live]) remove()
-  }
-
-  #call<T>(handler: Listener<T>, value: T): void {
-    try {
-      handler(value)
-    } catch (error) {
-      this.report(new SubscriberError(error))
-    }
   }
 
   #track(remove: () => void): Unsubscribe {

@@ -44,6 +44,13 @@ export interface DeliveryConfig {
 const COMPACT_EVERY = 200
 
 /**
+ * A logged batch with more events than this crosses to other contexts as a notice: they
+ * read it from the changelog (one read there) instead of this context cloning every event
+ * for the channel while the application waits.
+ */
+const NOTICE_OVER = 1000
+
+/**
  * Gets committed batches to subscribers in order, exactly once: local commits, batches
  * from other tabs and workers (over BroadcastChannel), and replays from the changelog
  * when something was missed.
@@ -120,9 +127,9 @@ export class Delivery {
     void this.#compact()
   }
 
-  /** A transaction of this context committed. */
-  local(batch: ChangeBatch): void {
-    this.#send(batch)
+  /** A transaction of this context committed (`unlogged`: its changelog row holds no changes, see `LogRow.unlogged`). */
+  local(batch: ChangeBatch, unlogged?: boolean): void {
+    this.#send(batch, unlogged)
     if (this.#sequencer && batch.rev !== undefined) this.#sequencer.offer(batch)
     else this.#config.bus.publish(batch)
     if (this.#config.log && ++this.#commits % COMPACT_EVERY === 0) void this.#compact()
@@ -157,22 +164,16 @@ export class Delivery {
     this.#sequencer?.close()
   }
 
-  #send(batch: ChangeBatch): void {
+  #send(batch: ChangeBatch, unlogged?: boolean): void {
     if (!this.#channel) return
-    const seq = ++this.#seq
-    const { origin } = this.#config
+    const envelope = { v: ENVELOPE_VERSION, origin: this.#config.origin, seq: ++this.#seq, log: this.#logId } as const
+    // Told, not sent: receivers read the commit from the changelog.
+    const notice: Envelope = { ...envelope, notice: { tx: batch.tx, rev: batch.rev } }
+    const logged = this.#sequencer && batch.rev !== undefined && !unlogged
     try {
-      this.#channel.post({ v: ENVELOPE_VERSION, origin, seq, log: this.#logId, batch } satisfies Envelope)
+      this.#channel.post(logged && batch.events.length > NOTICE_OVER ? notice : { ...envelope, batch })
     } catch (error) {
-      // The batch cannot cross (a value the structured clone algorithm refuses): tell
-      // the others to read this commit from the changelog instead.
-      const notice: Envelope = {
-        v: ENVELOPE_VERSION,
-        origin,
-        seq,
-        log: this.#logId,
-        notice: { tx: batch.tx, rev: batch.rev },
-      }
+      // The batch cannot cross (a value the structured clone algorithm refuses).
       try {
         this.#channel.post(notice)
       } catch {

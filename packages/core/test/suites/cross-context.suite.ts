@@ -294,7 +294,8 @@ export function crossContextSuite(): void {
       const listening = await context(name, { sync: adapter() })
       const asleep = await context(name, { sync: adapter(), channel: false })
       await a.db.items.put({ id: 1, v: 1 })
-      const values = Array.from({ length: 50 }, (_, i) => ({ id: 100 + i, v: i }))
+      // Over the size from which logged batches cross as notices: this one crosses whole.
+      const values = Array.from({ length: 1_200 }, (_, i) => ({ id: 100 + i, v: i }))
       await a.db.transaction('rw', a.db.items, (transaction) => {
         hosts[0]!.markRemote(transaction, 'server', 'snapshot-page-1', { unlogged: true })
         return a.db.items.bulkAdd(values)
@@ -303,7 +304,7 @@ export function crossContextSuite(): void {
       const rows = await logRows(a.db)
       expect(rows.map((row) => [row.rev, row.changes.length, row.unlogged])).toEqual([
         [1, 1, undefined],
-        [2, 0, 50],
+        [2, 0, 1_200],
         [3, 1, undefined],
       ])
       for (const tab of [a, listening]) {
@@ -318,6 +319,40 @@ export function crossContextSuite(): void {
       expect(asleep.feed.rev).toBe(3)
       await expect(a.feed.since(1)).rejects.toMatchObject({ code: 'history-unavailable' })
       expect((await a.feed.since(2)).map((batch) => batch.rev)).toEqual([3])
+    })
+
+    it('sends a logged batch of more than 1,000 events as a notice: the others read it from the changelog, whole', async () => {
+      const name = newName()
+      const a = await context(name)
+      const b = await context(name)
+      const messages: Array<Record<string, unknown>> = []
+      const tap = new BroadcastChannel(`changecast:${name}`)
+      tap.onmessage = (message: MessageEvent) => messages.push(message.data as Record<string, unknown>)
+      try {
+        const values = Array.from({ length: 1_001 }, (_, i) => ({ id: i, v: i }))
+        await a.db.items.bulkAdd(values)
+        await a.db.items.put({ id: 5_000, v: 1 })
+        await vi.waitFor(() => expect(b.revs()).toEqual([1, 2]))
+        expect(b.batches[0]!.events.map((event) => event.value)).toEqual(values)
+        expect(b.batches[0]).toMatchObject({ source: 'tab', tx: a.batches[0]!.tx, origin: a.feed.origin })
+        await vi.waitFor(() => expect(messages).toHaveLength(2))
+        expect(messages[0]).toMatchObject({ notice: { tx: a.batches[0]!.tx, rev: 1 } })
+        expect(messages[0]).not.toHaveProperty('batch')
+        expect(messages[1]).toHaveProperty('batch')
+        expect(b.resyncs).toEqual([])
+      } finally {
+        tap.close()
+      }
+    })
+
+    it('sends a batch of any size whole when there is no changelog to read it from', async () => {
+      const name = newName()
+      const a = await context(name, { log: false })
+      const b = await context(name, { log: false })
+      await a.db.items.bulkAdd(Array.from({ length: 1_500 }, (_, i) => ({ id: i, v: i })))
+      await vi.waitFor(() => expect(b.batches).toHaveLength(1))
+      expect(b.batches[0]!.events).toHaveLength(1_500)
+      expect(b.resyncs).toEqual([])
     })
 
     it('raises resync for a missed message when there is no changelog', async () => {
