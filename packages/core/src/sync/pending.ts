@@ -27,7 +27,7 @@ export class PendingKeys {
   /**
    * Adds the local commits made since the last call. Call inside a transaction that includes
    * the changelog. Rows this leader wrote itself for server changes are known not to be
-   * local and are not read (a snapshot page's row holds thousands of values).
+   * local and are not read (a server batch's row holds all of its values).
    */
   async refresh(db: Dexie): Promise<void> {
     const log = db.table<LogRow, number>(LOG_TABLE)

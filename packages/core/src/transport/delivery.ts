@@ -168,14 +168,14 @@ export class Delivery {
     if (!this.#channel) return
     const envelope = { v: ENVELOPE_VERSION, origin: this.#config.origin, seq: ++this.#seq, log: this.#logId } as const
     // Told, not sent: receivers read the commit from the changelog.
-    const notice: Envelope = { ...envelope, notice: { tx: batch.tx, rev: batch.rev } }
+    const notice = (): Envelope => ({ ...envelope, notice: { tx: batch.tx, rev: batch.rev } })
     const logged = this.#sequencer && batch.rev !== undefined && !unlogged
     try {
-      this.#channel.post(logged && batch.events.length > NOTICE_OVER ? notice : { ...envelope, batch })
+      this.#channel.post(logged && batch.events.length > NOTICE_OVER ? notice() : { ...envelope, batch })
     } catch (error) {
       // The batch cannot cross (a value the structured clone algorithm refuses).
       try {
-        this.#channel.post(notice)
+        this.#channel.post(notice())
       } catch {
         // The channel itself is gone; receivers notice the gap on the next message.
       }
