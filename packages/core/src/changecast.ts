@@ -193,6 +193,8 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
   })
   const staging = new Staging(origin, (stage, events) => {
     if (!active) return
+    if (stage.log.dropped) delivery.skip(stage.log.dropped)
+    if (events.length === 0) return
     const { rev, at = Date.now() } = stage.log
     for (const event of events) {
       event.at = at

@@ -86,6 +86,20 @@ describe('Sequencer', () => {
     await Promise.resolve()
   })
 
+  it('passes a rev its own commit deleted again without reading the changelog, and never skips past one that waits', async () => {
+    const { sequencer, delivered, reads } = make([batch(3)])
+    sequencer.start(1)
+    sequencer.skip(2)
+    sequencer.offer(batch(3, 'local'))
+    expect(delivered).toEqual([3])
+    // A skip ahead of what was delivered waits its turn like a batch: 5 is still read for.
+    sequencer.skip(6)
+    sequencer.offer(batch(7, 'local'))
+    expect(delivered).toEqual([3])
+    await vi.waitFor(() => expect(reads).toEqual([3]))
+    expect(sequencer.rev).toBe(3)
+  })
+
   it('reads a gap from the changelog before delivering what follows it', async () => {
     const { sequencer, delivered, reads } = make([batch(2), batch(3), batch(4)])
     sequencer.start(1)

@@ -29,7 +29,11 @@ export class LogWriter {
     trans.commit = () => {
       const stage = stageOf()
       if (stage && !this.flush(trans, stage)) return
-      commit()
+      // A row that must be written again once its first write answers (see #write) is
+      // written before the commit.
+      const adding = stage?.log.adding
+      if (adding && stage.size !== stage.log.written) adding.addEventListener('success', () => commit())
+      else commit()
     }
   }
 
@@ -72,6 +76,14 @@ export class LogWriter {
 
   #write(trans: IDBTransaction, stage: Stage, events: ChangeEvent[]): IDBRequest | undefined {
     if (stage.log.failed) return undefined
+    const adding = stage.log.adding
+    if (adding) {
+      // The row's add has not answered, so its rev (the key to rewrite) is not known yet:
+      // write again once it is. (A write that failed may be answered before the row written
+      // early for it, and Dexie calls `commit()` even then.)
+      adding.addEventListener('success', () => this.flush(trans, stage))
+      return adding
+    }
     const at = Date.now()
     const row: Omit<LogRow, 'rev'> & { rev?: number } = {
       tx: stage.tx,
@@ -94,8 +106,16 @@ export class LogWriter {
     stage.log.written = events.length
     stage.log.at = at
     stage.log.flushes++
-    if (events.length === 0) stage.log.rev = undefined
-    else request.addEventListener('success', () => (stage.log.rev = request.result as number))
+    if (events.length === 0) {
+      ;(stage.log.dropped ??= []).push(row.rev!)
+      stage.log.rev = undefined
+    } else {
+      if (row.rev === undefined) stage.log.adding = request
+      request.addEventListener('success', () => {
+        stage.log.rev = request.result as number
+        stage.log.adding = undefined
+      })
+    }
     return request
   }
 

@@ -41,6 +41,10 @@ export interface Stage {
     rev: number | undefined
     at: number | undefined
     flushes: number
+    /** Revs of rows this transaction wrote and deleted again (its writes failed): gaps in the changelog once it commits. */
+    dropped?: number[]
+    /** The row's add, until it answers with the row's rev. */
+    adding?: IDBRequest
     /** The events of a row written before its write answered (see `LogWriter.early`). */
     assumed?: ChangeEvent[]
     /** The row could not be written and the transaction was aborted: nothing more to do. */
@@ -48,7 +52,7 @@ export interface Stage {
   }
 }
 
-/** Called with the events of a committed transaction, in write order. */
+/** Called with the events of a committed transaction, in write order (none when all it did was drop a changelog row). */
 export type CommitHandler = (stage: Stage, events: ChangeEvent[]) => void
 
 /**
@@ -101,7 +105,7 @@ export class Staging {
       target.removeEventListener('abort', onAbort)
       this.#stages.delete(trans)
       const events = collect(created)
-      if (events.length > 0) this.#onCommit(created, events)
+      if (events.length > 0 || created.log.dropped) this.#onCommit(created, events)
     }
     const onAbort = (): void => {
       target.removeEventListener('complete', onComplete)

@@ -135,6 +135,11 @@ export class Delivery {
     if (this.#config.log && ++this.#commits % COMPACT_EVERY === 0) void this.#compact()
   }
 
+  /** Revs of changelog rows a committed transaction of this context deleted again: nothing to wait for there. */
+  skip(revs: readonly number[]): void {
+    for (const rev of revs) this.#sequencer?.skip(rev)
+  }
+
   /** Reads the changelog for commits after the last delivered rev, and delivers them. */
   catchUp(): Promise<void> {
     return this.#sequencer ? this.#sequencer.catchUp() : Promise.resolve()

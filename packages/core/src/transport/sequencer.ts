@@ -52,6 +52,8 @@ export function wasCompacted(after: number, oldest: number): boolean {
 interface Waiting {
   batch: ChangeBatch | undefined
   rev: number
+  /** A rev with no row: a commit of this context deleted it again. */
+  gap?: true
   /** Changelog reads started before this arrived (to tell "not in the log" from "committed since"). */
   reads: number
   resolve?: () => void
@@ -116,6 +118,17 @@ export class Sequencer {
     this.#drain()
   }
 
+  /**
+   * Rev `rev` holds no row: a committed transaction of this context wrote it and deleted it
+   * again (its writes failed). Known from the commit itself, not from a message, so the
+   * next rev is delivered without reading the changelog for the missing one.
+   */
+  skip(rev: number): void {
+    if (this.#closed) return
+    this.#waiting.push({ batch: undefined, rev, gap: true, reads: this.#reads })
+    this.#drain()
+  }
+
   /** Reads and delivers everything committed after the last delivered rev. */
   catchUp(): Promise<void> {
     if (this.#closed) return Promise.resolve()
@@ -134,7 +147,7 @@ export class Sequencer {
     while (!this.#busy && !this.#closed && this.#last !== undefined && this.#waiting.length > 0) {
       this.#waiting.sort((a, b) => a.rev - b.rev)
       const next = this.#waiting[0]!
-      const verdict = next.batch ? classifyRev(this.#last, next.rev) : 'gap'
+      const verdict = next.batch || next.gap ? classifyRev(this.#last, next.rev) : 'gap'
       if (verdict === 'duplicate') {
         this.#waiting.shift()
         continue
@@ -142,7 +155,7 @@ export class Sequencer {
       if (verdict === 'deliver') {
         this.#waiting.shift()
         this.#last = next.rev
-        this.#deliver(next.batch!)
+        if (next.batch) this.#deliver(next.batch)
         continue
       }
       this.#busy = true

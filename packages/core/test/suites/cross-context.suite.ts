@@ -148,6 +148,53 @@ export function crossContextSuite(): void {
       await a.db.items.toCollection().modify({ marker: 'x' }) // several chunks of 200
       expect(writes).toHaveLength(4)
       expect((await logRows(a.db)).at(-1)!.changes).toHaveLength(906)
+      // update(): the row is written as soon as the value is read, once.
+      await a.db.items.update(1, { v: 2 })
+      expect(writes).toHaveLength(5)
+    })
+
+    it('regression: logs nothing for a put or update() that fails, and the right rows for those that succeed after them', async () => {
+      const db = new Dexie(newName()) as Dexie & { users: Table<{ id: number; email: string }, number> }
+      db.version(1).stores({ users: 'id, &email' })
+      const feed = changecast(db)
+      const batches: ChangeBatch[] = []
+      feed.onBatch((batch) => batches.push(batch))
+      dbs.push(db)
+      feeds.push(feed)
+      await db.open()
+      await db.users.bulkAdd([
+        { id: 1, email: 'a@x' },
+        { id: 2, email: 'b@x' },
+      ])
+      // Each row is written before its write answers (with the change it would be); the write
+      // fails on the unique index, its error is answered before the row's add, Dexie still
+      // calls commit(), and the row must go again — not stay, with a second, empty row added.
+      await expect(db.users.put({ id: 3, email: 'a@x' })).rejects.toThrow()
+      await db.users.put({ id: 3, email: 'c@x' })
+      await expect(db.users.update(2, { email: 'a@x' })).rejects.toThrow()
+      await db.users.update(2, { email: 'd@x' })
+      const rows = await logRows(db)
+      expect(rows.map((row) => row.changes.map((change) => [change.type, change.key, change.value]))).toEqual([
+        [
+          ['create', 1, { id: 1, email: 'a@x' }],
+          ['create', 2, { id: 2, email: 'b@x' }],
+        ],
+        [['create', 3, { id: 3, email: 'c@x' }]],
+        [['update', 2, { id: 2, email: 'd@x' }]],
+      ])
+      expect(batches.map((batch) => batch.events.map((event) => [event.type, event.key]))).toEqual([
+        [
+          ['create', 1],
+          ['create', 2],
+        ],
+        [['create', 3]],
+        [['update', 2]],
+      ])
+      expect(await db.users.toArray()).toEqual([
+        { id: 1, email: 'a@x' },
+        { id: 2, email: 'd@x' },
+        { id: 3, email: 'c@x' },
+      ])
     })
 
     it('returns the committed batches after a rev with since()', async () => {
