@@ -1,7 +1,8 @@
 import Dexie, { cmp } from 'dexie'
-import type { DBCore, DBCoreTable, DBCoreTransaction, Middleware } from 'dexie'
+import type { DBCore, DBCoreMutateRequest, DBCoreTable, DBCoreTransaction, Middleware } from 'dexie'
 import { LOG_TABLE } from '../log/changelog.js'
 import { captureWrite, type CapturedWrite } from './capture-write.js'
+import { getManyByRange, keyReadThroughCache } from './dexie-reads.js'
 import type { LogWriter } from './log-writer.js'
 import type { Stage, Staging } from './stage.js'
 
@@ -100,20 +101,22 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
   return {
     ...table,
     get: tracked((req) => table.get(req)),
-    getMany: tracked((req) => table.getMany(req)),
-    query: tracked((req) => table.query(req)),
+    getMany: tracked((req) => (staging.get(req.trans) && getManyByRange(table, req)) || table.getMany(req)),
+    query: tracked((req) => (staging.get(req.trans) && keyReadThroughCache(table, req)) || table.query(req)),
     openCursor: tracked((req) => table.openCursor(req)),
     count: tracked((req) => table.count(req)),
     mutate(req) {
       if (!config.isActive()) return table.mutate(req)
       const stage = staging.watch(req.trans)
-      // A transaction Dexie opened around one single-request operation (put, delete…): its row
-      // can be written as soon as the write's read answers, while the write is still running.
+      // A transaction Dexie opened around one operation (put, delete, `update()`…): its row can
+      // be written as soon as its first write's read answers, while that write is still
+      // running. After reads, only for a write of one item (an `update()`): a `modify()` that
+      // reads and writes in chunks would have to rewrite the row for every further chunk.
       const early =
         log &&
         stage.commits &&
-        !stage.read &&
         stage.parts.length === 0 &&
+        (!stage.read || itemCount(req) === 1) &&
         !(req.trans as { _explicit?: boolean })._explicit
           ? (assumed: () => ChangeEventList | undefined) =>
               log.early(req.trans as unknown as IDBTransaction, stage, assumed)
@@ -150,6 +153,11 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
 }
 
 type ChangeEventList = ReturnType<CapturedWrite['events']>
+
+/** Items written or deleted by one request (a range delete counts as many). */
+function itemCount(req: DBCoreMutateRequest): number {
+  return req.type === 'deleteRange' ? Infinity : req.type === 'delete' ? req.keys.length : req.values.length
+}
 
 /** Same types and keys, in the same order. */
 function sameEvents(a: ChangeEventList, b: ChangeEventList): boolean {

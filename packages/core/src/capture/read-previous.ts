@@ -44,7 +44,7 @@ export function readPrevious(
  * The choice is made from the keys alone, before anything is read: the read must be
  * issued before the write, so there is no second chance after it.
  */
-function denseRange(keys: unknown[]): [number, number] | undefined {
+export function denseRange(keys: unknown[]): [number, number] | undefined {
   if (keys.length < RANGE_READ_FROM) return undefined
   let lower = Infinity
   let upper = -Infinity
@@ -57,7 +57,7 @@ function denseRange(keys: unknown[]): [number, number] | undefined {
 }
 
 /** Old values of `keys`, from one read over `[lower, upper]`. */
-function readByRange(
+export function readByRange(
   table: DBCoreTable,
   trans: DBCoreTransaction,
   keys: unknown[],

@@ -7,7 +7,7 @@ import {
   InvalidFilterError,
   SubscriberError,
 } from '@changecast/core'
-import { createDb, destroy, record, setup, todo, type TestDB } from './helpers.js'
+import { createDb, destroy, record, setup, todo, type TestDB, type Todo } from './helpers.js'
 
 /**
  * The behavioural spec of change capture. Run by `capture.test.ts` (Node + fake-indexeddb)
@@ -718,6 +718,88 @@ export function captureSuite(): void {
       // Dexie itself reads once per operation; Changecast adds no read.
       expect(reads.getMany - before.getMany).toBe(3)
       expect(events.filter((e) => e.type === 'update')).toHaveLength(4)
+    })
+
+    it("answers update()'s key read and value read with one read", async () => {
+      let reads!: ReturnType<typeof countReads>
+      const { db, events, clear } = await open(undefined, (db) => (reads = countReads(db)))
+      await db.todos.bulkAdd([todo(1), todo(2)])
+      clear()
+      const before = { ...reads }
+      expect(await db.todos.update(1, { done: true })).toBe(1)
+      expect(await db.todos.update(7, { done: true })).toBe(0)
+      // One value read each, and Dexie's read of no values for the key it did not find. Without
+      // Changecast: a key query then that value read, for each.
+      expect({ getMany: reads.getMany - before.getMany, query: reads.query - before.query }).toEqual({
+        getMany: 3,
+        query: 0,
+      })
+      expect(events).toMatchObject([
+        { type: 'update', key: 1, previous: todo(1), value: todo(1, 'todo 1', { done: true }) },
+      ])
+      expect(await db.todos.toArray()).toEqual([todo(1, 'todo 1', { done: true }), todo(2)])
+      // Other tables' key queries are left as they are: outbound keys, and reads outside readwrite transactions.
+      await db.blobs.add({ text: 'a' }, 1)
+      expect(await db.blobs.update(1, { text: 'b' })).toBe(1)
+      expect(await db.todos.where('id').equals(2).primaryKeys()).toEqual([2])
+    })
+
+    it('regression: a key a modify() did not find can be added, then updated, in the same transaction', async () => {
+      const { db, events } = await open()
+      await db.transaction('rw', db.todos, async () => {
+        // A modify with a function writes nothing when it finds nothing (with a spec, Dexie
+        // writes an empty chunk, which empties its cache).
+        expect(
+          await db.todos
+            .where('id')
+            .equals(5)
+            .modify((row) => void (row.done = true)),
+        ).toBe(0)
+        await db.todos.add(todo(5))
+        // A cached "no row at 5" would make this find nothing: an `add` leaves Dexie's cache as it is.
+        expect(await db.todos.update(5, { title: 'five' })).toBe(1)
+      })
+      expect(await db.todos.get(5)).toEqual(todo(5, 'five'))
+      expect(events.map((e) => e.type)).toEqual(['create', 'update'])
+    })
+
+    it('reads each chunk of a modify() of close numeric keys with one range read', async () => {
+      let reads!: ReturnType<typeof countReads>
+      const { db, events, clear } = await open(undefined, (db) => (reads = countReads(db)))
+      // 450 rows in three chunks of Dexie's 200, the keys with gaps (every third id is missing).
+      const ids = Array.from({ length: 675 }, (_, i) => i).filter((i) => i % 3 !== 2)
+      await db.todos.bulkAdd(ids.map((id) => todo(id)))
+      clear()
+      const before = { ...reads }
+      expect(await db.todos.toCollection().modify({ done: true })).toBe(450)
+      // The key query, then one range read per chunk; no value read per key.
+      expect({ getMany: reads.getMany - before.getMany, query: reads.query - before.query }).toEqual({
+        getMany: 0,
+        query: 4,
+      })
+      expect(events).toHaveLength(450)
+      expect(events.every((e, i) => e.type === 'update' && e.key === ids[i] && (e.previous as Todo | undefined)?.done === false)).toBe(true)
+      expect((await db.todos.toArray()).every((row) => row.done)).toBe(true)
+      // Keys far apart are read one by one, as Dexie does.
+      await db.todos.bulkAdd([todo(10_000), todo(20_000)])
+      const sparse = { ...reads }
+      await db.todos.where('id').aboveOrEqual(10_000).modify({ title: 'far' })
+      expect(reads.getMany - sparse.getMany).toBe(1)
+      expect(await db.todos.where('id').aboveOrEqual(10_000).toArray()).toEqual([
+        todo(10_000, 'far'),
+        todo(20_000, 'far'),
+      ])
+    })
+
+    it('answers a bulkGet of close keys in a readwrite transaction as IndexedDB would', async () => {
+      const { db } = await open()
+      const ids = Array.from({ length: 60 }, (_, i) => i * 2)
+      await db.todos.bulkAdd(ids.map((id) => todo(id)))
+      const wanted = Array.from({ length: 40 }, (_, i) => i + 10)
+      const found = await db.transaction('rw', db.todos, () => db.todos.bulkGet(wanted))
+      expect(found).toEqual(wanted.map((id) => (id % 2 === 0 ? todo(id) : undefined)))
+      // Each value its own object, as from IndexedDB.
+      expect(new Set(found.filter(Boolean)).size).toBe(20)
     })
   })
 }
