@@ -1,9 +1,12 @@
 import type { DBCoreMutateRequest, DBCoreMutateResponse, DBCoreTable, DBCoreTransaction } from 'dexie'
 import type { ChangeEvent } from '../types.js'
-import { readPrevious, readRange } from './read-previous.js'
+import { ascendingRange, closedRange, readPrevious, readRange, readSpan } from './read-previous.js'
 import { effectiveKeys, resultKeys, snapshot, withKeys } from './request-keys.js'
 import type { Stage } from './stage.js'
 import { toChangeEvents, type WriteRecord } from './to-change-events.js'
+
+/** From this many keys on, a delete of close ascending keys alone in its transaction may become a range delete. */
+const RANGE_DELETE_FROM = 200
 
 /** A write on its way to IndexedDB, and how its answer becomes events. */
 export interface CapturedWrite {
@@ -30,6 +33,7 @@ export function captureWrite(
   stage: Stage,
   keepPrevious: boolean,
   onRead?: OnRead,
+  alone = false,
 ): CapturedWrite {
   const { schema } = table
   const stamp = { tx: stage.tx, origin: stage.origin, source: stage.source, at: 0, removed: stage.removed }
@@ -80,6 +84,30 @@ export function captureWrite(
       }
     }
     case 'delete': {
+      const span =
+        alone && !schema.primaryKey.outbound && req.keys.length >= RANGE_DELETE_FROM && ascendingRange(req.keys)
+      if (span) {
+        // Many close keys, in ascending order, in a transaction of their own (`bulkDelete` of
+        // consecutive ids): the read of [min, max] tells whether that range holds only these
+        // keys, and then one range delete does the work of a delete per key. The delete waits
+        // for the read; nothing else runs in the transaction meanwhile.
+        const before: { value: unknown[] | undefined } = { value: undefined }
+        const response = readSpan(table, req.trans, req.keys, span, keepPrevious).then(
+          ({ values, only }) => {
+            before.value = values
+            onRead?.(() => record({ op: 'delete', keys: req.keys, previous: values }))
+            return table.mutate(only ? { type: 'deleteRange', trans: req.trans, range: closedRange(span) } : req)
+          },
+          (error: unknown) => {
+            abort(req.trans)
+            throw error
+          },
+        ) as Promise<DBCoreMutateResponse>
+        return {
+          response,
+          events: (res) => record({ op: 'delete', keys: req.keys, previous: before.value, failures: res.failures }),
+        }
+      }
       // Without previous capture a delete only needs to know which keys exist.
       const before = readBefore(
         table,
@@ -147,15 +175,17 @@ function read<T>(trans: DBCoreTransaction, request: PromiseLike<T>, after?: () =
       holder.value = value
       after?.()
     },
-    () => {
-      try {
-        ;(trans as unknown as IDBTransaction).abort()
-      } catch {
-        // Already finished: the write failed too.
-      }
-    },
+    () => abort(trans),
   )
   return holder
+}
+
+function abort(trans: DBCoreTransaction): void {
+  try {
+    ;(trans as unknown as IDBTransaction).abort()
+  } catch {
+    // Already finished: the write failed too.
+  }
 }
 
 /** The values events report: copies of what was stored (events are handed out; Dexie's caches keep `stored`). */

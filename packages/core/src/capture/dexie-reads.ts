@@ -1,6 +1,6 @@
 import type { DBCoreGetManyRequest, DBCoreQueryRequest, DBCoreQueryResponse, DBCoreTable } from 'dexie'
 import { cloneValue } from '../util/clone.js'
-import { denseRange, readByRange } from './read-previous.js'
+import { ascendingRange, readByRange } from './read-previous.js'
 
 /**
  * Cheaper answers to the reads Dexie's own write operations make, in the readwrite
@@ -59,10 +59,7 @@ export function getManyByRange(table: DBCoreTable, req: DBCoreGetManyRequest): P
   const trans = req.trans as unknown as DexieTransactionCache & IDBTransaction
   const { keys } = req
   if (table.schema.primaryKey.outbound || trans.mode !== 'readwrite' || (req.cache && trans._cache)) return undefined
-  for (let i = 1; i < keys.length; i++) {
-    if (!((keys[i] as number) > (keys[i - 1] as number))) return undefined
-  }
-  const range = denseRange(keys)
+  const range = ascendingRange(keys)
   if (!range) return undefined
   return readByRange(table, req.trans, keys, range, true).then((values) => {
     // As Dexie's cache-existing-values middleware: 'clone' hands out the values read and keeps copies.

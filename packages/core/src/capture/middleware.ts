@@ -108,16 +108,15 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
     mutate(req) {
       if (!config.isActive()) return table.mutate(req)
       const stage = staging.watch(req.trans)
-      // A transaction Dexie opened around one operation (put, delete, `update()`…): its row can
-      // be written as soon as its first write's read answers, while that write is still
-      // running. After reads, only for a write of one item (an `update()`): a `modify()` that
-      // reads and writes in chunks would have to rewrite the row for every further chunk.
+      // The first write of a transaction Dexie opened around one operation (put, delete,
+      // `update()`…), and whether it is the only request made in it so far.
+      const first = stage.commits && stage.parts.length === 0 && !(req.trans as { _explicit?: boolean })._explicit
+      const alone = first && !stage.read
+      // The row can be written as soon as the first write's read answers, while that write is
+      // still running. After reads, only for a write of one item (an `update()`): a `modify()`
+      // that reads and writes in chunks would have to rewrite the row for every further chunk.
       const early =
-        log &&
-        stage.commits &&
-        stage.parts.length === 0 &&
-        (!stage.read || itemCount(req) === 1) &&
-        !(req.trans as { _explicit?: boolean })._explicit
+        log && first && (alone || itemCount(req) === 1)
           ? (assumed: () => ChangeEventList | undefined) =>
               log.early(req.trans as unknown as IDBTransaction, stage, assumed)
           : undefined
@@ -126,7 +125,7 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
       stage.pending++
       let write: CapturedWrite
       try {
-        write = captureWrite(table, req, stage, config.keepPrevious(name), early)
+        write = captureWrite(table, req, stage, config.keepPrevious(name), early, alone)
       } catch (error) {
         stage.parts.pop()
         stage.pending--

@@ -44,7 +44,7 @@ export function readPrevious(
  * The choice is made from the keys alone, before anything is read: the read must be
  * issued before the write, so there is no second chance after it.
  */
-export function denseRange(keys: unknown[]): [number, number] | undefined {
+export function denseRange(keys: readonly unknown[]): [number, number] | undefined {
   if (keys.length < RANGE_READ_FROM) return undefined
   let lower = Infinity
   let upper = -Infinity
@@ -61,12 +61,35 @@ export function readByRange(
   table: DBCoreTable,
   trans: DBCoreTransaction,
   keys: unknown[],
-  [lower, upper]: [number, number],
+  span: [number, number],
   withValues: boolean,
 ): Thenable<unknown[]> {
+  return readSpan(table, trans, keys, span, withValues).then(({ values }) => values)
+}
+
+/** A DBCore key range [lower, upper]. */
+export const closedRange = ([lower, upper]: [number, number]) => ({
+  type: 2 /* DBCoreRangeType.Range */,
+  lower,
+  upper,
+  lowerOpen: false,
+  upperOpen: false,
+})
+
+/**
+ * Old values of `keys` from one read over `[lower, upper]`, and whether the range holds no
+ * other key (`only`: deleting the range deletes exactly these keys).
+ */
+export function readSpan(
+  table: DBCoreTable,
+  trans: DBCoreTransaction,
+  keys: unknown[],
+  span: [number, number],
+  withValues: boolean,
+): Thenable<{ values: unknown[]; only: boolean }> {
   const { primaryKey } = table.schema
-  const range = { type: 2 /* DBCoreRangeType.Range */, lower, upper, lowerOpen: false, upperOpen: false }
-  return table.query({ trans, values: withValues, query: { index: primaryKey, range } }).then(({ result }) => {
+  const query = { index: primaryKey, range: closedRange(span) }
+  return table.query({ trans, values: withValues, query }).then(({ result }) => {
     // Numbers as map keys: SameValueZero, like IndexedDB, counts 0 and -0 as one key.
     const found = new Map<unknown, unknown>()
     for (const item of result as unknown[]) {
@@ -74,8 +97,22 @@ export function readByRange(
       if (withValues) found.set(primaryKey.extractKey!(item), item)
       else found.set(item, PRESENT)
     }
-    return keys.map((key) => found.get(key))
+    let matched = 0
+    const values = keys.map((key) => {
+      const value = found.get(key)
+      if (value !== undefined) matched++
+      return value
+    })
+    return { values, only: matched === found.size }
   })
+}
+
+/** {@link denseRange} of keys that are numbers in strictly ascending order (no key twice). */
+export function ascendingRange(keys: readonly unknown[]): [number, number] | undefined {
+  for (let i = 1; i < keys.length; i++) {
+    if (!((keys[i] as number) > (keys[i - 1] as number))) return undefined
+  }
+  return denseRange(keys)
 }
 
 /**

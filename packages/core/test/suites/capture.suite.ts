@@ -778,7 +778,11 @@ export function captureSuite(): void {
         query: 4,
       })
       expect(events).toHaveLength(450)
-      expect(events.every((e, i) => e.type === 'update' && e.key === ids[i] && (e.previous as Todo | undefined)?.done === false)).toBe(true)
+      expect(
+        events.every(
+          (e, i) => e.type === 'update' && e.key === ids[i] && (e.previous as Todo | undefined)?.done === false,
+        ),
+      ).toBe(true)
       expect((await db.todos.toArray()).every((row) => row.done)).toBe(true)
       // Keys far apart are read one by one, as Dexie does.
       await db.todos.bulkAdd([todo(10_000), todo(20_000)])
@@ -789,6 +793,83 @@ export function captureSuite(): void {
         todo(10_000, 'far'),
         todo(20_000, 'far'),
       ])
+    })
+
+    function countDeletes(db: TestDB) {
+      const deletes = { keys: 0, ranges: 0 }
+      db.use({
+        stack: 'dbcore',
+        name: 'delete-counter',
+        level: -2,
+        create: (down) => ({
+          ...down,
+          table: (name) => {
+            const table = down.table(name)
+            if (name !== 'todos') return table
+            return {
+              ...table,
+              mutate: (req) => {
+                if (req.type === 'delete') deletes.keys += req.keys.length
+                if (req.type === 'deleteRange') deletes.ranges++
+                return table.mutate(req)
+              },
+            }
+          },
+        }),
+      })
+      return deletes
+    }
+
+    it('deletes many close ascending keys alone in their transaction with one range delete, when the range holds only them', async () => {
+      for (const previous of [true, false]) {
+        let deletes!: ReturnType<typeof countDeletes>
+        const { db, events, clear } = await open({ previous }, (db) => (deletes = countDeletes(db)))
+        // 0..399 without the multiples of 7, and rows on both sides of the range.
+        await db.todos.bulkAdd(
+          [...Array.from({ length: 400 }, (_, i) => i).filter((i) => i % 7 !== 0), 1000].map((id) => todo(id)),
+        )
+        await db.todos.add(todo(-1))
+        clear()
+        // Requested: 100..299, some of them not there (the multiples of 7).
+        const keys = Array.from({ length: 200 }, (_, i) => 100 + i)
+        await db.todos.bulkDelete(keys)
+        expect(deletes).toEqual({ keys: 0, ranges: 1 })
+        const removed = keys.filter((id) => id % 7 !== 0)
+        expect(events.map((e) => [e.type, e.key])).toEqual(removed.map((id) => ['delete', id]))
+        if (previous) expect(events.map((e) => e.previous)).toEqual(removed.map((id) => todo(id)))
+        const left = await db.todos.toCollection().primaryKeys()
+        expect(left).toEqual([
+          -1,
+          ...Array.from({ length: 400 }, (_, i) => i).filter((i) => i % 7 !== 0 && (i < 100 || i >= 300)),
+          1000,
+        ])
+      }
+    })
+
+    it('deletes key by key when the range holds other keys, in explicit transactions, and for few keys', async () => {
+      let deletes!: ReturnType<typeof countDeletes>
+      const { db, events, clear } = await open(undefined, (db) => (deletes = countDeletes(db)))
+      await db.todos.bulkAdd([...Array.from({ length: 300 }, (_, i) => todo(i)), todo(150.5)])
+      clear()
+      // 150.5 lies between the keys asked for: a range delete would take it too.
+      await db.todos.bulkDelete(Array.from({ length: 250 }, (_, i) => i))
+      expect(deletes).toEqual({ keys: 250, ranges: 0 })
+      expect(await db.todos.toCollection().primaryKeys()).toEqual([
+        150.5,
+        ...Array.from({ length: 50 }, (_, i) => 250 + i),
+      ])
+      expect(events).toHaveLength(250)
+      // In a transaction of the application's, a write it makes right after (not awaited)
+      // must run after the deletes, as issued: they are not held back for a read.
+      await db.todos.bulkAdd(Array.from({ length: 250 }, (_, i) => todo(i)))
+      await db.transaction('rw', db.todos, () => {
+        void db.todos.bulkDelete(Array.from({ length: 250 }, (_, i) => i))
+        void db.todos.put(todo(5, 'kept'))
+      })
+      expect(await db.todos.get(5)).toEqual(todo(5, 'kept'))
+      expect(deletes.ranges).toBe(0)
+      await db.todos.bulkDelete([250, 251, 252])
+      expect(deletes.ranges).toBe(0)
     })
 
     it('answers a bulkGet of close keys in a readwrite transaction as IndexedDB would', async () => {
