@@ -5,6 +5,10 @@
 //   clear of 10,000 rows:  getAll + clear   vs  clear
 //   one put:               get + put + add (row)  vs  put
 //   bulkDelete of 10,000:  getAll (values read) + deletes + add (row of previous values)  vs  deletes
+//   one update:            get, then put + add (row)  vs  get, then put
+//   modify of 10,000:      gets, then puts + add (row of 10,000 changes)  vs  gets, then puts
+// The last two are what Dexie's own `update()` and `modify()` do (read, then write): Dexie's
+// hooks get the values it read for free, so the changelog row is all a capture adds there.
 // Each measured the same way as `pnpm bench`: paired rounds, medians of the ratios.
 import { chromium } from 'playwright-core'
 import { createServer } from 'vite'
@@ -48,6 +52,31 @@ try {
     const clear = []
     const put = []
     const bulkDelete = []
+    const update = []
+    const modify = []
+    // Dexie's update() and modify(): read the rows, wait for them, then write new values.
+    const readThenWrite = async (db, ids, round, log) => {
+      const tx = db.transaction(log ? ['items', 'log'] : ['items'], 'readwrite')
+      const store = tx.objectStore('items')
+      const reads = ids.map((id) => request(store.get(id)))
+      const found = await Promise.all(reads)
+      const changes = []
+      for (const previous of found) {
+        const value = { ...previous, v: round }
+        store.put(value)
+        if (log)
+          changes.push({
+            type: 'update',
+            table: 'items',
+            key: value.id,
+            value,
+            changes: { v: round },
+            undo: { v: previous.v },
+          })
+      }
+      if (log) tx.objectStore('log').add({ tx: round, changes })
+      return done(tx)
+    }
     for (let round = 0; round < rounds; round++) {
       const db = await open(`floor-${round}-${Date.now()}`)
       await seed(db)
@@ -108,9 +137,38 @@ try {
         return done(tx)
       })
       bulkDelete.push(capturedDelete / rawDelete)
+      await seed(db)
+      const ids = Array.from({ length: 10_000 }, (_, id) => id)
+      const single = async (log, base) => {
+        for (let id = 0; id < 1000; id++) await readThenWrite(db, [id], base + id, log)
+      }
+      // Which of the pair runs first alternates from round to round.
+      const pair = async (bare, captured) => {
+        const first = round % 2 ? await time(captured) : await time(bare)
+        const second = round % 2 ? await time(bare) : await time(captured)
+        return round % 2 ? first / second : second / first
+      }
+      update.push(
+        await pair(
+          () => single(false, 1),
+          () => single(true, 2),
+        ),
+      )
+      modify.push(
+        await pair(
+          () => readThenWrite(db, ids, round * 2 + 1, false),
+          () => readThenWrite(db, ids, round * 2 + 2, true),
+        ),
+      )
       db.close()
     }
-    return { clear: median(clear), put: median(put), bulkDelete: median(bulkDelete) }
+    return {
+      clear: median(clear),
+      put: median(put),
+      bulkDelete: median(bulkDelete),
+      update: median(update),
+      modify: median(modify),
+    }
   }, rounds)
   console.log(`[bench:floor] ${rounds} rounds, medians of paired ratios (raw IndexedDB, no Dexie):`)
   console.log(`  clear-10k: getAll + clear = ${result.clear.toFixed(2)}× a bare clear (target for capture: ≤ 6×)`)
@@ -119,6 +177,12 @@ try {
   )
   console.log(
     `  bulkDelete-10k: getAll + deletes + log add = ${result.bulkDelete.toFixed(2)}× bare deletes (target for capture: ≤ 1.15×)`,
+  )
+  console.log(
+    `  update-1k-single: get, then put + log add = ${result.update.toFixed(2)}× get, then put (Dexie hooks add no request here)`,
+  )
+  console.log(
+    `  modify-10k: gets, then puts + log add = ${result.modify.toFixed(2)}× gets, then puts (Dexie hooks add no request here)`,
   )
 } finally {
   await browser.close()
