@@ -37,6 +37,12 @@ try {
       }
       return request(r)
     }
+    // The changelog row of deleted rows: each change as the changelog stores it, with its previous value.
+    const logDeletes = (tx, removed, round) =>
+      tx.objectStore('log').add({
+        tx: round,
+        changes: removed.map((previous) => ({ type: 'delete', table: 'items', key: previous.id, previous })),
+      })
     const rows = (n) => Array.from({ length: n }, (_, id) => ({ id, v: 0, title: `task ${id}`, done: id % 2 === 0 }))
     const seed = async (db) => {
       const tx = db.transaction('items', 'readwrite')
@@ -102,13 +108,7 @@ try {
         const read = store.getAll()
         store.clear()
         read.onsuccess = () => {
-          const changes = read.result.map((previous) => ({
-            type: 'delete',
-            table: 'items',
-            key: previous.id,
-            previous,
-          }))
-          tx.objectStore('log').add({ tx: round, changes })
+          logDeletes(tx, read.result, round)
         }
         return done(tx)
       })
@@ -145,13 +145,7 @@ try {
         for (let id = 0; id < 10_000; id++) store.delete(id)
         // The events need the values, and the row holds them: each change as the changelog stores it.
         read.onsuccess = () => {
-          const changes = read.result.map((previous) => ({
-            type: 'delete',
-            table: 'items',
-            key: previous.id,
-            previous,
-          }))
-          tx.objectStore('log').add({ tx: round, changes })
+          logDeletes(tx, read.result, round)
         }
         return done(tx)
       })

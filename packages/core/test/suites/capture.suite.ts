@@ -1,4 +1,4 @@
-import Dexie from 'dexie'
+import Dexie, { type DBCoreTable } from 'dexie'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   changecast,
@@ -674,28 +674,29 @@ export function captureSuite(): void {
   })
 
   describe('reads', () => {
-    function countReads(db: TestDB) {
-      const reads = { getMany: 0, get: 0, query: 0 }
-      // Below Dexie's existing-values cache (level -1): counts what reaches IndexedDB.
+    /** Wraps the tables `wrap` picks below Dexie's existing-values cache (level -1): sees what reaches IndexedDB. */
+    function below(db: TestDB, name: string, wrap: (table: DBCoreTable) => DBCoreTable | undefined) {
       db.use({
         stack: 'dbcore',
-        name: 'read-counter',
+        name,
         level: -2,
-        create: (down) => ({
-          ...down,
-          table: (name) => {
-            const table = down.table(name)
-            // The data tables' reads (opening the changelog reads its identity row).
-            if (name.startsWith('_changecast')) return table
-            return {
+        create: (down) => ({ ...down, table: (table) => wrap(down.table(table)) ?? down.table(table) }),
+      })
+    }
+
+    function countReads(db: TestDB) {
+      const reads = { getMany: 0, get: 0, query: 0 }
+      // The data tables' reads (opening the changelog reads its identity row).
+      below(db, 'read-counter', (table) =>
+        table.name.startsWith('_changecast')
+          ? undefined
+          : {
               ...table,
               getMany: (req) => (reads.getMany++, table.getMany(req)),
               get: (req) => (reads.get++, table.get(req)),
               query: (req) => (reads.query++, table.query(req)),
-            }
-          },
-        }),
-      })
+            },
+      )
       return reads
     }
 
@@ -797,26 +798,18 @@ export function captureSuite(): void {
 
     function countDeletes(db: TestDB) {
       const deletes = { keys: 0, ranges: 0 }
-      db.use({
-        stack: 'dbcore',
-        name: 'delete-counter',
-        level: -2,
-        create: (down) => ({
-          ...down,
-          table: (name) => {
-            const table = down.table(name)
-            if (name !== 'todos') return table
-            return {
+      below(db, 'delete-counter', (table) =>
+        table.name !== 'todos'
+          ? undefined
+          : {
               ...table,
               mutate: (req) => {
                 if (req.type === 'delete') deletes.keys += req.keys.length
                 if (req.type === 'deleteRange') deletes.ranges++
                 return table.mutate(req)
               },
-            }
-          },
-        }),
-      })
+            },
+      )
       return deletes
     }
 
