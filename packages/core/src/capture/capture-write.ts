@@ -1,11 +1,12 @@
 import type { DBCoreMutateRequest, DBCoreMutateResponse, DBCoreTable, DBCoreTransaction } from 'dexie'
 import type { ChangeEvent } from '../types.js'
-import { ascendingRange, closedRange, readPrevious, readRange, readSpan } from './read-previous.js'
+import { holdRequests } from './held-requests.js'
+import { ascendingRange, closedRange, denseRange, readPrevious, readRange, readSpan } from './read-previous.js'
 import { effectiveKeys, resultKeys, snapshot, withKeys } from './request-keys.js'
 import type { Stage } from './stage.js'
 import { toChangeEvents, type WriteRecord } from './to-change-events.js'
 
-/** From this many keys on, a delete of close ascending keys alone in its transaction may become a range delete. */
+/** From this many keys on, a delete of close ascending keys may become a range delete. */
 const RANGE_DELETE_FROM = 200
 
 /** A write on its way to IndexedDB, and how its answer becomes events. */
@@ -21,11 +22,24 @@ export interface CapturedWrite {
  */
 export type OnRead = (assumed: () => ChangeEvent[] | undefined) => void
 
+/** What keys held before a write; `only`: a range read found no other key between them. */
+interface Before {
+  value: unknown[] | undefined
+  only?: boolean
+}
+
 /**
- * Starts one write. What it replaces is read with a request issued *just before* the write,
- * in the same tick: IndexedDB runs a transaction's requests in order, so the read sees the
- * values from before the write without the write waiting for it. The values stored are
- * Changecast's copies, so what IndexedDB keeps is exactly what the events report.
+ * Starts one write, and finds what it replaces:
+ * - the values Dexie's own operation just read (`update`, `modify`, `bulkUpdate`, hooks),
+ *   kept in the transaction's {@link ReadCache}: no request;
+ * - else, for many close numeric keys, one read over their range, bounded by their number:
+ *   the write waits for it, and requests the transaction makes meanwhile wait behind the
+ *   write, so IndexedDB still runs them in the order they were made;
+ * - else one read (`get`, `getMany`) issued *just before* the write, in the same tick:
+ *   IndexedDB runs a transaction's requests in order, so it sees the values from before the
+ *   write, and the write does not wait for it.
+ * The values stored are Changecast's copies, so what IndexedDB keeps is exactly what the
+ * events report.
  */
 export function captureWrite(
   table: DBCoreTable,
@@ -33,15 +47,57 @@ export function captureWrite(
   stage: Stage,
   keepPrevious: boolean,
   onRead?: OnRead,
-  alone = false,
 ): CapturedWrite {
   const { schema } = table
+  const { trans } = req
   const stamp = { tx: stage.tx, origin: stage.origin, source: stage.source, at: 0, removed: stage.removed }
   const record = (write: Omit<WriteRecord, 'table' | 'keepPrevious'>): ChangeEvent[] =>
     toChangeEvents({ ...write, table: schema.name, keepPrevious }, stamp)
 
+  /** Finds what `keys` hold before `write`, and makes the write. */
+  const replacing = (
+    keys: readonly unknown[],
+    withValues: boolean,
+    assumed: (before: unknown[]) => ChangeEvent[] | undefined,
+    write: (before: Before) => Promise<DBCoreMutateResponse>,
+    span?: [number, number],
+  ): { before: Before; response: Promise<DBCoreMutateResponse> } => {
+    const before: Before = { value: stage.cache.write(schema.name, keys) }
+    const read = (values: unknown[]): void => {
+      before.value = values
+      onRead?.(() => assumed(values))
+    }
+    if (before.value) {
+      read(before.value)
+      return { before, response: write(before) }
+    }
+    if (span) {
+      const release = holdRequests(stage)
+      const response = readSpan(table, trans, keys, span, withValues).then(
+        ({ values, only }) => {
+          read(values)
+          before.only = only
+          try {
+            return write(before)
+          } finally {
+            release()
+          }
+        },
+        (error: unknown) => {
+          abort(trans)
+          release()
+          throw error
+        },
+      ) as Promise<DBCoreMutateResponse>
+      return { before, response }
+    }
+    readBefore(table, trans, keys, withValues, read)
+    return { before, response: write(before) }
+  }
+
   switch (req.type) {
     case 'add': {
+      stage.cache.write(schema.name)
       const stored = snapshot(req.values)
       const response = table.mutate({ ...req, values: stored })
       return {
@@ -59,18 +115,13 @@ export function captureWrite(
       const stored = snapshot(req.values)
       const keys = effectiveKeys(schema, req.keys, stored)
       const known = keys.every((key) => key !== undefined && key !== null)
-      const before = readBefore(
-        table,
-        req.trans,
+      const { before, response } = replacing(
         keys,
         true,
-        onRead &&
-          (() =>
-            onRead(() =>
-              known ? record({ op: 'put', keys, values: snapshot(stored), previous: before.value }) : undefined,
-            )),
+        (previous) => (known ? record({ op: 'put', keys, values: snapshot(stored), previous }) : undefined),
+        () => table.mutate({ ...req, values: stored }),
+        schema.primaryKey.outbound ? undefined : denseRange(keys),
       )
-      const response = table.mutate({ ...req, values: stored })
       return {
         response,
         events: (res) =>
@@ -84,46 +135,30 @@ export function captureWrite(
       }
     }
     case 'delete': {
-      const span =
-        alone && !schema.primaryKey.outbound && req.keys.length >= RANGE_DELETE_FROM && ascendingRange(req.keys)
-      if (span) {
-        // Many close keys, in ascending order, in a transaction of their own (`bulkDelete` of
-        // consecutive ids): the read of [min, max] tells whether that range holds only these
-        // keys, and then one range delete does the work of a delete per key. The delete waits
-        // for the read; nothing else runs in the transaction meanwhile.
-        const before: { value: unknown[] | undefined } = { value: undefined }
-        const response = readSpan(table, req.trans, req.keys, span, keepPrevious).then(
-          ({ values, only }) => {
-            before.value = values
-            onRead?.(() => record({ op: 'delete', keys: req.keys, previous: values }))
-            return table.mutate(only ? { type: 'deleteRange', trans: req.trans, range: closedRange(span) } : req)
-          },
-          (error: unknown) => {
-            abort(req.trans)
-            throw error
-          },
-        ) as Promise<DBCoreMutateResponse>
-        return {
-          response,
-          events: (res) => record({ op: 'delete', keys: req.keys, previous: before.value, failures: res.failures }),
-        }
-      }
       // Without previous capture a delete only needs to know which keys exist.
-      const before = readBefore(
-        table,
-        req.trans,
+      const span = !keepPrevious || !schema.primaryKey.outbound ? denseRange(req.keys) : undefined
+      // Many close ascending keys: when the read of [min, max] finds no other key there, one
+      // range delete does the work of a delete per key (`bulkDelete` of consecutive ids).
+      const ranged = span && req.keys.length >= RANGE_DELETE_FROM && ascendingRange(req.keys)
+      const { before, response } = replacing(
         req.keys,
         keepPrevious,
-        onRead && (() => onRead(() => record({ op: 'delete', keys: req.keys, previous: before.value }))),
+        (previous) => record({ op: 'delete', keys: req.keys, previous }),
+        ({ only }) => table.mutate(ranged && only ? { type: 'deleteRange', trans, range: closedRange(ranged) } : req),
+        span,
       )
-      const response = table.mutate(req)
       return {
         response,
         events: (res) => record({ op: 'delete', keys: req.keys, previous: before.value, failures: res.failures }),
       }
     }
     case 'deleteRange': {
-      const removed = read(req.trans, readRange(table, req, keepPrevious))
+      stage.cache.write(schema.name)
+      const removed: { value?: { keys: unknown[]; values: unknown[] } } = {}
+      readRange(table, req, keepPrevious).then(
+        (value) => (removed.value = value),
+        () => abort(trans),
+      )
       const response = table.mutate(req)
       return {
         response,
@@ -137,47 +172,32 @@ export function captureWrite(
 }
 
 /**
- * What `keys` hold before the write. One key outside Dexie's cache is read with a native
- * `get` (or `getKey`), the cheapest request there is; everything else by {@link readPrevious}.
+ * Reads what `keys` hold, just before the write. One key is read with a native `get` (or
+ * `getKey`), the cheapest request there is; several with one `getMany`. A read that fails
+ * aborts the transaction: the write issued after it must not commit without its events.
  */
 function readBefore(
   table: DBCoreTable,
   trans: DBCoreTransaction,
   keys: readonly unknown[],
   withValues: boolean,
-  after?: () => void,
-): { value: unknown[] | undefined } {
+  done: (values: unknown[]) => void,
+): void {
   const key = keys[0]
-  const native = trans as unknown as IDBTransaction
-  if (keys.length !== 1 || key === undefined || key === null || (trans as { _cache?: unknown })._cache) {
-    return read(trans, readPrevious(table, trans, keys, withValues), after)
+  if (keys.length !== 1 || key === undefined || key === null) {
+    readPrevious(table, trans, keys).then(
+      (values) => done(withValues ? values : values.map((value) => (value === undefined ? undefined : true))),
+      () => abort(trans),
+    )
+    return
   }
-  const holder: { value: unknown[] | undefined } = { value: undefined }
-  const store = native.objectStore(table.schema.name)
+  const store = (trans as unknown as IDBTransaction).objectStore(table.schema.name)
   const request = withValues ? store.get(key as IDBValidKey) : store.getKey(key as IDBValidKey)
+  // Its error is not handled: it fails the transaction.
   request.onsuccess = () => {
     const found: unknown = request.result
-    holder.value = [withValues || found === undefined ? found : true]
-    after?.()
+    done([withValues || found === undefined ? found : true])
   }
-  // A failed read fails the transaction (its error is not handled): the write must not commit without events.
-  return holder
-}
-
-/**
- * Keeps a read's result. A read that fails aborts the transaction: the write issued after
- * it must not commit without its events.
- */
-function read<T>(trans: DBCoreTransaction, request: PromiseLike<T>, after?: () => void): { value: T | undefined } {
-  const holder: { value: T | undefined } = { value: undefined }
-  request.then(
-    (value) => {
-      holder.value = value
-      after?.()
-    },
-    () => abort(trans),
-  )
-  return holder
 }
 
 function abort(trans: DBCoreTransaction): void {

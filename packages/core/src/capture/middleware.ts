@@ -2,7 +2,8 @@ import Dexie, { cmp } from 'dexie'
 import type { DBCore, DBCoreMutateRequest, DBCoreTable, DBCoreTransaction, Middleware } from 'dexie'
 import { LOG_TABLE } from '../log/changelog.js'
 import { captureWrite, type CapturedWrite } from './capture-write.js'
-import { getManyByRange, keyReadThroughCache } from './dexie-reads.js'
+import { isExplicit } from './dexie-internals.js'
+import { inOrder } from './held-requests.js'
 import type { LogWriter } from './log-writer.js'
 import type { Stage, Staging } from './stage.js'
 
@@ -23,14 +24,16 @@ export const CAPTURE_MIDDLEWARE_NAME = 'changecast'
 /**
  * Level in Dexie's DBCore stack. Below Dexie's hooks middleware (level 2), so that
  * values changed by `creating`/`updating` hooks are seen as stored; above its
- * observability (0) and existing-values cache (-1) middlewares, whose cache lets us
- * read previous values for free after `update`, `modify` and `bulkUpdate`.
+ * observability (0) and existing-values cache (-1) middlewares, which see Changecast's
+ * requests as they see the application's.
  */
 export const CAPTURE_MIDDLEWARE_LEVEL = 1.5
 
 /**
  * The DBCore middleware: every write request on a captured table is turned into change
- * events, staged per native transaction and handed on when it commits.
+ * events, staged per native transaction and handed on when it commits. Every read is
+ * passed down as it was made (Changecast answers none of Dexie's reads itself); the
+ * answers of the reads Dexie makes before it writes are kept in Changecast's own cache.
  */
 export function createCaptureMiddleware(config: CaptureConfig): Middleware<DBCore> {
   return {
@@ -56,10 +59,29 @@ export function createCaptureMiddleware(config: CaptureConfig): Middleware<DBCor
         },
         table(name) {
           const table = down.table(name)
-          return config.isCaptured(name) ? captureTable(table, config) : table
+          return config.isCaptured(name) ? captureTable(table, config) : ordered(table, config.staging)
         },
       }
     },
+  }
+}
+
+/** A table of a capturing transaction that is not captured: its requests only keep their order. */
+function ordered(table: DBCoreTable, staging: Staging): DBCoreTable {
+  const keep =
+    <R extends { trans: DBCoreTransaction }, T>(request: (req: R) => Promise<T>) =>
+    (req: R): Promise<T> => {
+      const stage = staging.get(req.trans)
+      return stage ? inOrder(stage, () => request(req)) : request(req)
+    }
+  return {
+    ...table,
+    get: keep((req) => table.get(req)),
+    getMany: keep((req) => table.getMany(req)),
+    query: keep((req) => table.query(req)),
+    openCursor: keep((req) => table.openCursor(req)),
+    count: keep((req) => table.count(req)),
+    mutate: keep((req) => table.mutate(req)),
   }
 }
 
@@ -76,24 +98,20 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
    */
   const idle = (trans: DBCoreTransaction, stage: Stage, afterRead: boolean): void => {
     if (stage.pending > 0 || stage.reads > 0 || !log) return
-    if (stage.commits && !afterRead && !stage.failed && !(trans as { _explicit?: boolean })._explicit) return
+    if (stage.commits && !afterRead && !stage.failed && !isExplicit(trans)) return
     log.idle(trans as unknown as IDBTransaction, stage)
   }
 
   // The application's reads are counted: what follows a read may be another write, so the
   // row waits for them.
-  // `cheaper` may answer a read of a captured transaction with fewer requests (see dexie-reads).
   const tracked =
-    <R extends { trans: DBCoreTransaction }, T>(
-      read: (req: R) => Promise<T>,
-      cheaper?: (req: R) => Promise<T> | undefined,
-    ) =>
+    <R extends { trans: DBCoreTransaction }, T>(read: (req: R, stage: Stage) => Promise<T>) =>
     (req: R): Promise<T> => {
       const stage = staging.get(req.trans)
-      if (!stage) return read(req)
+      if (!stage) return read(req, stage!)
       stage.read = true
       stage.reads++
-      const result = cheaper?.(req) ?? read(req)
+      const result = inOrder(stage, () => read(req, stage))
       const done = (): void => {
         stage.reads--
         idle(req.trans, stage, true)
@@ -102,61 +120,67 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
       return result
     }
 
+  const mutate = (req: DBCoreMutateRequest, stage: Stage): Promise<Awaited<ReturnType<DBCoreTable['mutate']>>> => {
+    // The first write of a transaction Dexie opened around one operation (put, delete,
+    // `update()`…), and whether it is the only request made in it so far.
+    const first = stage.commits && stage.parts.length === 0 && !isExplicit(req.trans)
+    // The row can be written as soon as the first write's read answers, while that write is
+    // still running. After reads, only for a write of one item (an `update()`): a `modify()`
+    // that reads and writes in chunks would have to rewrite the row for every further chunk.
+    const early =
+      log && first && (!stage.read || itemCount(req) === 1)
+        ? (assumed: () => ChangeEventList | undefined) =>
+            log.early(req.trans as unknown as IDBTransaction, stage, assumed)
+        : undefined
+    // Counted before the write starts: an early changelog row may be written right away.
+    const index = stage.parts.push(undefined) - 1
+    stage.pending++
+    let write: CapturedWrite
+    try {
+      write = captureWrite(table, req, stage, config.keepPrevious(name), early)
+    } catch (error) {
+      stage.parts.pop()
+      stage.pending--
+      return Dexie.Promise.reject(error instanceof Error ? error : new Error(String(error)))
+    }
+    const settle = (events: ChangeEventList, failed: boolean): void => {
+      stage.parts[index] = events
+      stage.size += events.length
+      stage.pending--
+      if (failed) stage.failed = true
+      // The row written early says something else (a key existed after all, a write failed).
+      if (stage.log.assumed && index === 0 && !sameEvents(stage.log.assumed, events)) stage.log.written = -1
+      idle(req.trans, stage, false)
+    }
+    // Registered before the caller gets the promise, so the events are known before
+    // any continuation of the caller runs (Dexie may commit right after it).
+    write.response.then(
+      (res) => settle(write.events(res), res.numFailures > 0),
+      () => settle([], true),
+    )
+    return write.response
+  }
+
   return {
     ...table,
     get: tracked((req) => table.get(req)),
-    getMany: tracked(
-      (req) => table.getMany(req),
-      (req) => getManyByRange(table, req),
-    ),
-    query: tracked(
-      (req) => table.query(req),
-      (req) => keyReadThroughCache(table, req),
-    ),
+    getMany: tracked((req, stage) => {
+      const result = table.getMany(req)
+      // Dexie reads the values its update(), modify(), bulkUpdate() and hooks are about to
+      // replace with `cache` set: the write that follows takes them from Changecast's cache.
+      if (req.cache && stage) result.then(stage.cache.reading(name, req.keys, req.cache === 'clone'), () => {})
+      return result
+    }),
+    query: tracked((req) => table.query(req)),
     openCursor: tracked((req) => table.openCursor(req)),
     count: tracked((req) => table.count(req)),
     mutate(req) {
-      if (!config.isActive()) return table.mutate(req)
+      if (!config.isActive()) {
+        const stage = staging.get(req.trans)
+        return stage ? inOrder(stage, () => table.mutate(req)) : table.mutate(req)
+      }
       const stage = staging.watch(req.trans)
-      // The first write of a transaction Dexie opened around one operation (put, delete,
-      // `update()`…), and whether it is the only request made in it so far.
-      const first = stage.commits && stage.parts.length === 0 && !(req.trans as { _explicit?: boolean })._explicit
-      const alone = first && !stage.read
-      // The row can be written as soon as the first write's read answers, while that write is
-      // still running. After reads, only for a write of one item (an `update()`): a `modify()`
-      // that reads and writes in chunks would have to rewrite the row for every further chunk.
-      const early =
-        log && first && (alone || itemCount(req) === 1)
-          ? (assumed: () => ChangeEventList | undefined) =>
-              log.early(req.trans as unknown as IDBTransaction, stage, assumed)
-          : undefined
-      // Counted before the write starts: an early changelog row may be written right away.
-      const index = stage.parts.push(undefined) - 1
-      stage.pending++
-      let write: CapturedWrite
-      try {
-        write = captureWrite(table, req, stage, config.keepPrevious(name), early, alone)
-      } catch (error) {
-        stage.parts.pop()
-        stage.pending--
-        return Dexie.Promise.reject(error instanceof Error ? error : new Error(String(error)))
-      }
-      const settle = (events: ChangeEventList, failed: boolean): void => {
-        stage.parts[index] = events
-        stage.size += events.length
-        stage.pending--
-        if (failed) stage.failed = true
-        // The row written early says something else (a key existed after all, a write failed).
-        if (stage.log.assumed && index === 0 && !sameEvents(stage.log.assumed, events)) stage.log.written = -1
-        idle(req.trans, stage, false)
-      }
-      // Registered before the caller gets the promise, so the events are known before
-      // any continuation of the caller runs (Dexie may commit right after it).
-      write.response.then(
-        (res) => settle(write.events(res), res.numFailures > 0),
-        () => settle([], true),
-      )
-      return write.response
+      return inOrder(stage, () => mutate(req, stage))
     },
   }
 }

@@ -1,4 +1,4 @@
-import Dexie from 'dexie'
+import Dexie, { cmp } from 'dexie'
 import type { DBCoreDeleteRangeRequest, DBCoreTable, DBCoreTransaction } from 'dexie'
 
 type Thenable<T> = PromiseLike<T>
@@ -10,26 +10,17 @@ export const PRESENT = true
 const RANGE_READ_FROM = 32
 
 /**
- * Values before a write, per key (`undefined` where there was none). Dexie keeps the values
- * that `update`, `modify` and `bulkUpdate` just read in the transaction's `_cache`; asking
- * for copies of those costs no IndexedDB request. Otherwise they are read — issued now, so
- * a write issued right after still finds them as they were.
+ * Values before a write, per key (`undefined` where there was none), with one `getMany`
+ * issued now, so a write issued right after still finds them as they were.
  */
 export function readPrevious(
   table: DBCoreTable,
   trans: DBCoreTransaction,
   keys: readonly unknown[],
-  withValues = true,
 ): Thenable<unknown[]> {
   const present = keys.filter((key) => key !== undefined && key !== null)
   if (present.length === 0) return Dexie.Promise.resolve(keys.map(() => undefined))
-  const cached = (trans as { _cache?: { keys: unknown[] } | null })._cache
-  const request =
-    cached && cached.keys.length >= present.length
-      ? table.getMany({ trans, keys: present, cache: 'clone' })
-      : (!withValues || !table.schema.primaryKey.outbound) && denseRange(present)
-        ? readByRange(table, trans, present, denseRange(present)!, withValues)
-        : table.getMany({ trans, keys: present })
+  const request = table.getMany({ trans, keys: present })
   if (present.length === keys.length) return request as Thenable<unknown[]>
   return request.then((found: unknown[]) => {
     let next = 0
@@ -39,10 +30,8 @@ export function readPrevious(
 
 /**
  * The range [smallest, largest] of many numeric keys, when it cannot hold more than twice
- * as many integer keys as there are keys: then one read over it is much cheaper than one
+ * as many integer keys as there are keys: one read over it is then much cheaper than one
  * get per key (a bulk write of consecutive ids, or of new rows, where the range is empty).
- * The choice is made from the keys alone, before anything is read: the read must be
- * issued before the write, so there is no second chance after it.
  */
 export function denseRange(keys: readonly unknown[]): [number, number] | undefined {
   if (keys.length < RANGE_READ_FROM) return undefined
@@ -56,15 +45,12 @@ export function denseRange(keys: readonly unknown[]): [number, number] | undefin
   return upper - lower < keys.length * 2 ? [lower, upper] : undefined
 }
 
-/** Old values of `keys`, from one read over `[lower, upper]`. */
-export function readByRange(
-  table: DBCoreTable,
-  trans: DBCoreTransaction,
-  keys: unknown[],
-  span: [number, number],
-  withValues: boolean,
-): Thenable<unknown[]> {
-  return readSpan(table, trans, keys, span, withValues).then(({ values }) => values)
+/** {@link denseRange} of keys that are numbers in strictly ascending order (no key twice). */
+export function ascendingRange(keys: readonly unknown[]): [number, number] | undefined {
+  for (let i = 1; i < keys.length; i++) {
+    if (!((keys[i] as number) > (keys[i - 1] as number))) return undefined
+  }
+  return denseRange(keys)
 }
 
 /** A DBCore key range [lower, upper]. */
@@ -77,42 +63,49 @@ export const closedRange = ([lower, upper]: [number, number]) => ({
 })
 
 /**
- * Old values of `keys` from one read over `[lower, upper]`, and whether the range holds no
- * other key (`only`: deleting the range deletes exactly these keys).
+ * Old values of `keys` (numbers within `span`), read over `span` with at most twice as many
+ * rows as there are keys; `only`: the range holds no other key (deleting the range deletes
+ * exactly these keys). Where more rows lie in the range (other keys between the ones asked
+ * for), the keys after the last row read are read one by one: the cost stays bounded by the
+ * number of keys, not by what the table holds.
  */
 export function readSpan(
   table: DBCoreTable,
   trans: DBCoreTransaction,
-  keys: unknown[],
+  keys: readonly unknown[],
   span: [number, number],
   withValues: boolean,
 ): Thenable<{ values: unknown[]; only: boolean }> {
   const { primaryKey } = table.schema
+  const limit = keys.length * 2
   const query = { index: primaryKey, range: closedRange(span) }
-  return table.query({ trans, values: withValues, query }).then(({ result }) => {
+  return table.query({ trans, values: withValues, query, limit }).then(({ result }) => {
     // Numbers as map keys: SameValueZero, like IndexedDB, counts 0 and -0 as one key.
     const found = new Map<unknown, unknown>()
-    for (const item of result as unknown[]) {
-      // A keys-only read yields the keys themselves: mark them present.
-      if (withValues) found.set(primaryKey.extractKey!(item), item)
-      else found.set(item, PRESENT)
-    }
+    // A keys-only read yields the keys themselves: mark them present.
+    for (const item of result as unknown[]) found.set(withValues ? primaryKey.extractKey!(item) : item, item)
     let matched = 0
     const values = keys.map((key) => {
       const value = found.get(key)
-      if (value !== undefined) matched++
-      return value
+      if (value === undefined) return undefined
+      matched++
+      return withValues ? value : PRESENT
     })
-    return { values, only: matched === found.size }
+    if (result.length < limit) return { values, only: matched === found.size }
+    const end: unknown = result[result.length - 1]
+    const last: unknown = withValues ? primaryKey.extractKey!(end) : end
+    const rest = keys.filter((key) => cmp(key, last) > 0)
+    return table.getMany({ trans, keys: rest }).then((more: unknown[]) => {
+      let next = 0
+      for (let i = 0; i < keys.length; i++) {
+        if (cmp(keys[i], last) > 0) {
+          const value = more[next++]
+          values[i] = value === undefined || withValues ? value : PRESENT
+        }
+      }
+      return { values, only: false }
+    })
   })
-}
-
-/** {@link denseRange} of keys that are numbers in strictly ascending order (no key twice). */
-export function ascendingRange(keys: readonly unknown[]): [number, number] | undefined {
-  for (let i = 1; i < keys.length; i++) {
-    if (!((keys[i] as number) > (keys[i - 1] as number))) return undefined
-  }
-  return denseRange(keys)
 }
 
 /**

@@ -1,10 +1,12 @@
 import type { ChangeEvent } from '../types.js'
+import type { Holder } from './held-requests.js'
+import { ReadCache } from './read-cache.js'
 
 /**
  * What one native readwrite transaction has written so far. Its events are handed on
  * only when the transaction fires `complete`; on `abort` the stage is dropped.
  */
-export interface Stage {
+export interface Stage extends Holder {
   /** Transaction id shared by every event of this commit. */
   tx: string
   /** `remote` while applying a batch from the server; such commits are never pushed back. */
@@ -23,6 +25,8 @@ export interface Stage {
   reads: number
   /** The application has read in this transaction (an operation in several steps, like `modify`). */
   read: boolean
+  /** Values Dexie's own operations read in this transaction, per table and key. */
+  readonly cache: ReadCache
   /** Number of events staged so far. */
   size: number
   /**
@@ -93,6 +97,7 @@ export class Staging {
       pending: 0,
       reads: 0,
       read: false,
+      cache: new ReadCache(),
       size: 0,
       commits: false,
       failed: false,

@@ -1,4 +1,5 @@
 import type { ChangeEvent, ChangeSource } from '../types.js'
+import { cloneValue } from '../util/clone.js'
 import { encodeKey } from '../util/encode-key.js'
 import { diff } from './diff.js'
 
@@ -56,8 +57,9 @@ export function toChangeEvents(write: WriteRecord, stamp: EventStamp): ChangeEve
     const id = seen ? encodeKey(key) : ''
     let before: unknown = previous?.[i]
     if (seen?.has(id)) {
+      // The earlier item's value, copied: no two events share an object.
       const earlier = seen.get(id)
-      before = earlier === ABSENT ? undefined : earlier
+      before = earlier === ABSENT ? undefined : cloneValue(earlier)
     }
 
     if (op === 'delete') {

@@ -1,6 +1,7 @@
 import mitt from 'mitt'
 import { SubscriberError, type ChangecastError } from '../errors.js'
 import type { ChangeBatch, ChangeEvent, Unsubscribe } from '../types.js'
+import { deepFreeze } from '../util/freeze.js'
 import { Listeners } from '../util/listeners.js'
 import type { Matcher } from './parse-filter.js'
 
@@ -52,8 +53,14 @@ export class Bus {
     return this.#track(this.#errors.add(handler))
   }
 
-  /** Delivers a committed batch: each event to its subscribers, in order, then the batch. */
+  /**
+   * Delivers a committed batch: each event to its subscribers, in order, then the batch.
+   * The batch and its events are frozen first: every subscriber gets the same objects, and
+   * one that tries to change them throws (reported as a `SubscriberError`) instead of
+   * changing what the others see.
+   */
   publish(batch: ChangeBatch): void {
+    deepFreeze(batch)
     for (const event of batch.events) this.#tables.emit(event.table, event)
     this.#batches.emit(batch)
     this.#taps.emit(batch)

@@ -10,8 +10,8 @@ type Db = Dexie & { items: Table<Item, number> }
 let counter = 0
 
 /**
- * One regression test per capture and delivery defect found in review (issue 11), named
- * after it. Run in Node (fake-indexeddb) and in Chromium (native IndexedDB).
+ * One regression test per capture and delivery defect found in review, named after it. Run
+ * in Node (fake-indexeddb) and in Chromium (native IndexedDB).
  */
 export function captureDefectsSuite(): void {
   const dbs: Dexie[] = []
@@ -194,5 +194,88 @@ export function captureDefectsSuite(): void {
     expect(stored).toEqual({ id: 1, title: 'read 1' })
     expect(event.value).toEqual(stored)
     expect(row!.changes[0]!.value).toEqual(stored)
+  })
+
+  it("regression: update() after a key lookup in another table stored that table's row (Dexie's cache filled by Changecast)", async () => {
+    type User = { id: number; name: string; role: string }
+    type Setting = { id: number; theme: string; fontSize?: number }
+    for (const write of ['update', 'modify'] as const) {
+      const db = new Dexie(newName()) as Dexie & { users: Table<User, number>; settings: Table<Setting, number> }
+      db.version(1).stores({ users: 'id', settings: 'id' })
+      const feed = changecast(db)
+      const batches: ChangeBatch[] = []
+      feed.onBatch((batch) => batches.push(batch))
+      dbs.push(db)
+      closers.push(() => feed.close())
+      await db.users.put({ id: 1, name: 'alice', role: 'admin' })
+      await db.settings.put({ id: 1, theme: 'dark' })
+      await db.transaction('rw', db.users, db.settings, async () => {
+        await db.users.where(':id').equals(1).primaryKeys() // any ordinary key lookup
+        if (write === 'update') await db.settings.update(1, { fontSize: 14 })
+        else await db.settings.where('id').equals(1).modify({ fontSize: 14 })
+      })
+      expect(await db.settings.get(1)).toEqual({ id: 1, theme: 'dark', fontSize: 14 })
+      expect(await db.users.get(1)).toEqual({ id: 1, name: 'alice', role: 'admin' })
+      // The event and the changelog row (what sync pushes) say what was stored.
+      expect(batches[2]!.events).toMatchObject([
+        {
+          type: 'update',
+          table: 'settings',
+          key: 1,
+          value: { id: 1, theme: 'dark', fontSize: 14 },
+          previous: { id: 1, theme: 'dark' },
+          changes: { fontSize: 14 },
+        },
+      ])
+      const rows = await logRows(db)
+      expect(rows[2]!.changes).toMatchObject([
+        { table: 'settings', key: 1, value: { id: 1, theme: 'dark', fontSize: 14 } },
+      ])
+    }
+  })
+
+  it('regression: one subscriber changing an event changed what every other subscriber, tab and the changelog saw', async () => {
+    const name = newName()
+    const a = await context(name)
+    const b = await context(name)
+    const seen: unknown[] = []
+    const failures: unknown[] = []
+    // The first subscriber mutates everything it gets; the second looks afterwards.
+    a.feed.on('*', (event) => {
+      for (const part of [event, event.value, event.previous, event.changes] as Array<Record<string, unknown>>) {
+        if (!part) continue
+        try {
+          part.title = 'mutated'
+        } catch (error) {
+          failures.push(error)
+        }
+      }
+    })
+    a.feed.on('*', (event) => seen.push(structuredClone(event.value)))
+    await a.db.items.bulkPut([
+      { id: 1, title: 'a' },
+      { id: 1, title: 'b' },
+    ])
+    await a.db.items.update(1, { title: 'c' })
+    expect(failures.length).toBeGreaterThan(0)
+    expect(failures.every((error) => error instanceof TypeError)).toBe(true)
+    expect(seen).toEqual([
+      { id: 1, title: 'a' },
+      { id: 1, title: 'b' },
+      { id: 1, title: 'c' },
+    ])
+    expect(a.batches.flatMap((batch) => batch.events.map((e) => (e.previous as Item | undefined)?.title))).toEqual([
+      undefined,
+      'a',
+      'b',
+    ])
+    expect(await a.db.items.get(1)).toEqual({ id: 1, title: 'c' })
+    expect((await logRows(a.db)).flatMap((row) => row.changes.map((c) => (c.value as Item).title))).toEqual([
+      'a',
+      'b',
+      'c',
+    ])
+    await vi.waitFor(() => expect(b.batches).toHaveLength(2))
+    expect(b.batches.flatMap((batch) => batch.events.map((e) => (e.value as Item).title))).toEqual(['a', 'b', 'c'])
   })
 }

@@ -477,22 +477,53 @@ export function captureSuite(): void {
       expect(seen).toEqual([1])
     })
 
-    it('hands out values that are not shared with Dexie or the caller', async () => {
+    it('hands out frozen values that are not shared with Dexie, the caller or other events', async () => {
       const { db, events, clear } = await open()
       const original = todo(1, 'a', { tags: ['t'] })
       await db.todos.add(original)
       original.title = 'changed by caller after add'
       expect(events[0]?.value).toEqual(todo(1, 'a', { tags: ['t'] }))
+      expect(events[0]?.value).not.toBe(original)
       clear()
       await db.todos.update(1, { title: 'b' })
       const [update] = events
-      ;(update!.value as { tags: string[] }).tags.push('mutated')
-      ;(update!.previous as { title: string }).title = 'mutated'
+      // Read-only: every subscriber gets the same event, so none may change it.
+      expect(Object.isFrozen(update)).toBe(true)
+      expect(() => (update!.value as { tags: string[] }).tags.push('mutated')).toThrow(TypeError)
+      expect(() => ((update!.previous as { title: string }).title = 'mutated')).toThrow(TypeError)
+      expect(() => ((update!.changes as Record<string, unknown>).title = 'mutated')).toThrow(TypeError)
+      expect(update).toMatchObject({ value: todo(1, 'b', { tags: ['t'] }), previous: todo(1, 'a', { tags: ['t'] }) })
       expect(await db.todos.get(1)).toEqual(todo(1, 'b', { tags: ['t'] }))
+      // The value read for the update is Dexie's; the event's previous is Changecast's own copy.
       clear()
       await db.todos.bulkUpdate([{ key: 1, changes: { done: true } }])
-      ;(events[0]!.previous as { title: string }).title = 'mutated again'
+      expect(events[0]!.previous).toEqual(todo(1, 'b', { tags: ['t'] }))
       expect(await db.todos.get(1)).toEqual(todo(1, 'b', { tags: ['t'], done: true }))
+    })
+
+    it('gives no two events of a transaction the same object', async () => {
+      const { db, batches, clear } = await open()
+      // A key twice in one request, and one key written by several requests.
+      await db.todos.bulkPut([todo(1, 'a', { tags: ['x'] }), todo(1, 'b', { tags: ['y'] })])
+      await db.transaction('rw', db.todos, async () => {
+        await db.todos.update(1, { title: 'c' })
+        await db.todos.update(1, { title: 'd' })
+        await db.todos.where('id').equals(1).modify({ title: 'e' })
+        await db.todos.bulkUpdate([{ key: 1, changes: { title: 'f' } }])
+        await db.todos.put(todo(1, 'g'))
+      })
+      const objects = new Set<unknown>()
+      const all = batches.flatMap((batch) => batch.events)
+      expect(all).toHaveLength(7)
+      for (const event of all) {
+        for (const part of [event.value, event.previous, event.changes]) {
+          if (part === undefined) continue
+          expect(objects.has(part)).toBe(false)
+          objects.add(part)
+        }
+      }
+      expect(all.map((e) => (e.previous as Todo | undefined)?.title)).toEqual([undefined, 'a', 'b', 'c', 'd', 'e', 'f'])
+      clear()
     })
 
     it('keeps liveQuery results intact when subscribers mutate event values', async () => {
@@ -721,28 +752,53 @@ export function captureSuite(): void {
       expect(events.filter((e) => e.type === 'update')).toHaveLength(4)
     })
 
-    it("answers update()'s key read and value read with one read", async () => {
-      let reads!: ReturnType<typeof countReads>
-      const { db, events, clear } = await open(undefined, (db) => (reads = countReads(db)))
-      await db.todos.bulkAdd([todo(1), todo(2)])
-      clear()
+    /** What reaches IndexedDB while `run` works on a database made by `make`, with or without Changecast. */
+    async function requests(withFeed: boolean, run: (db: TestDB) => Promise<unknown>) {
+      const db = createDb()
+      const reads = countReads(db)
+      if (withFeed) changecast(db, { channel: false })
+      await db.open()
+      opened.push(db)
+      await db.todos.bulkAdd(
+        Array.from({ length: 675 }, (_, i) => i)
+          .filter((i) => i % 3 !== 2)
+          .map((id) => todo(id)),
+      )
       const before = { ...reads }
-      expect(await db.todos.update(1, { done: true })).toBe(1)
-      expect(await db.todos.update(7, { done: true })).toBe(0)
-      // One value read each, and Dexie's read of no values for the key it did not find. Without
-      // Changecast: a key query then that value read, for each.
-      expect({ getMany: reads.getMany - before.getMany, query: reads.query - before.query }).toEqual({
-        getMany: 3,
-        query: 0,
-      })
-      expect(events).toMatchObject([
-        { type: 'update', key: 1, previous: todo(1), value: todo(1, 'todo 1', { done: true }) },
-      ])
-      expect(await db.todos.toArray()).toEqual([todo(1, 'todo 1', { done: true }), todo(2)])
-      // Other tables' key queries are left as they are: outbound keys, and reads outside readwrite transactions.
-      await db.blobs.add({ text: 'a' }, 1)
-      expect(await db.blobs.update(1, { text: 'b' })).toBe(1)
-      expect(await db.todos.where('id').equals(2).primaryKeys()).toEqual([2])
+      const result = await run(db)
+      return {
+        result,
+        reads: {
+          getMany: reads.getMany - before.getMany,
+          get: reads.get - before.get,
+          query: reads.query - before.query,
+        },
+        rows: await db.todos.toArray(),
+      }
+    }
+
+    it("passes Dexie's own reads down as made: update() and modify() read what they read without Changecast", async () => {
+      const operations: Array<(db: TestDB) => Promise<unknown>> = [
+        (db) => db.todos.update(1, { done: true }),
+        (db) => db.todos.update(7_000, { done: true }),
+        // Three chunks of Dexie's 200, keys with gaps; then keys far apart.
+        (db) => db.todos.toCollection().modify({ done: true }),
+        (db) =>
+          db.todos
+            .where('id')
+            .aboveOrEqual(600)
+            .modify((row) => void (row.title = 'far')),
+        (db) =>
+          db.todos.bulkUpdate([
+            { key: 4, changes: { title: 'x' } },
+            { key: 5, changes: { title: 'y' } },
+          ]),
+      ]
+      for (const operation of operations) {
+        const plain = await requests(false, operation)
+        const captured = await requests(true, operation)
+        expect(captured).toEqual(plain)
+      }
     })
 
     it('regression: a key a modify() did not find can be added, then updated, in the same transaction', async () => {
@@ -762,38 +818,6 @@ export function captureSuite(): void {
       })
       expect(await db.todos.get(5)).toEqual(todo(5, 'five'))
       expect(events.map((e) => e.type)).toEqual(['create', 'update'])
-    })
-
-    it('reads each chunk of a modify() of close numeric keys with one range read', async () => {
-      let reads!: ReturnType<typeof countReads>
-      const { db, events, clear } = await open(undefined, (db) => (reads = countReads(db)))
-      // 450 rows in three chunks of Dexie's 200, the keys with gaps (every third id is missing).
-      const ids = Array.from({ length: 675 }, (_, i) => i).filter((i) => i % 3 !== 2)
-      await db.todos.bulkAdd(ids.map((id) => todo(id)))
-      clear()
-      const before = { ...reads }
-      expect(await db.todos.toCollection().modify({ done: true })).toBe(450)
-      // The key query, then one range read per chunk; no value read per key.
-      expect({ getMany: reads.getMany - before.getMany, query: reads.query - before.query }).toEqual({
-        getMany: 0,
-        query: 4,
-      })
-      expect(events).toHaveLength(450)
-      expect(
-        events.every(
-          (e, i) => e.type === 'update' && e.key === ids[i] && (e.previous as Todo | undefined)?.done === false,
-        ),
-      ).toBe(true)
-      expect((await db.todos.toArray()).every((row) => row.done)).toBe(true)
-      // Keys far apart are read one by one, as Dexie does.
-      await db.todos.bulkAdd([todo(10_000), todo(20_000)])
-      const sparse = { ...reads }
-      await db.todos.where('id').aboveOrEqual(10_000).modify({ title: 'far' })
-      expect(reads.getMany - sparse.getMany).toBe(1)
-      expect(await db.todos.where('id').aboveOrEqual(10_000).toArray()).toEqual([
-        todo(10_000, 'far'),
-        todo(20_000, 'far'),
-      ])
     })
 
     function countDeletes(db: TestDB) {
@@ -839,7 +863,7 @@ export function captureSuite(): void {
       }
     })
 
-    it('deletes key by key when the range holds other keys, in explicit transactions, and for few keys', async () => {
+    it('deletes key by key when the range holds other keys, and for few keys', async () => {
       let deletes!: ReturnType<typeof countDeletes>
       const { db, events, clear } = await open(undefined, (db) => (deletes = countDeletes(db)))
       await db.todos.bulkAdd([...Array.from({ length: 300 }, (_, i) => todo(i)), todo(150.5)])
@@ -853,7 +877,7 @@ export function captureSuite(): void {
       ])
       expect(events).toHaveLength(250)
       // In a transaction of the application's, a write it makes right after (not awaited)
-      // must run after the deletes, as issued: they are not held back for a read.
+      // runs after the deletes, as made.
       await db.todos.bulkAdd(Array.from({ length: 250 }, (_, i) => todo(i)))
       await db.transaction('rw', db.todos, () => {
         void db.todos.bulkDelete(Array.from({ length: 250 }, (_, i) => i))
@@ -863,6 +887,91 @@ export function captureSuite(): void {
       expect(deletes.ranges).toBe(0)
       await db.todos.bulkDelete([250, 251, 252])
       expect(deletes.ranges).toBe(0)
+    })
+
+    /** Counts the rows range reads of `todos` return, below Changecast. */
+    function countRowsRead(db: TestDB) {
+      const read = { rows: 0, queries: 0, gets: 0 }
+      below(db, 'row-counter', (table) =>
+        table.name !== 'todos'
+          ? undefined
+          : {
+              ...table,
+              query: (req) =>
+                table.query(req).then((res) => {
+                  read.queries++
+                  read.rows += res.result.length
+                  return res
+                }),
+              getMany: (req) => ((read.gets += req.keys.length), table.getMany(req)),
+            },
+      )
+      return read
+    }
+
+    it('regression: a bulkPut of 40 close keys read every row between them (20,000 other keys there)', async () => {
+      let read!: ReturnType<typeof countRowsRead>
+      const { db, events, clear } = await open(undefined, (db) => (read = countRowsRead(db)))
+      // 20,000 fractional keys in [0, 40), and the integer ids 10..19 among the 40 written below.
+      await db.todos.bulkAdd([
+        ...Array.from({ length: 20_000 }, (_, i) => todo(0.001 + i * 0.002)),
+        ...Array.from({ length: 10 }, (_, i) => todo(10 + i, 'old')),
+      ])
+      clear()
+      const before = { ...read }
+      await db.todos.bulkPut(Array.from({ length: 40 }, (_, id) => todo(id, 'new')))
+      // One range read of at most twice as many rows as keys (up to 0.159 here), then the keys
+      // after its last row one by one (1..39).
+      expect(read.queries - before.queries).toBe(1)
+      expect(read.rows - before.rows).toBe(80)
+      expect(read.gets - before.gets).toBe(39)
+      expect(events.map((e) => `${e.type} ${e.key as number}`)).toEqual(
+        Array.from({ length: 40 }, (_, id) => `${id >= 10 && id < 20 ? 'update' : 'create'} ${id}`),
+      )
+      expect(events.filter((e) => e.type === 'update').every((e) => (e.previous as Todo).title === 'old')).toBe(true)
+      // The same for a delete: bounded, and no range delete over the keys between.
+      clear()
+      const deleting = { ...read }
+      await db.todos.bulkDelete(Array.from({ length: 240 }, (_, id) => id))
+      expect(read.rows - deleting.rows).toBe(480)
+      expect(events).toHaveLength(40)
+      expect(await db.todos.count()).toBe(20_000)
+    })
+
+    it('keeps the order of requests made while a write waits for its range read, in explicit transactions', async () => {
+      let read!: ReturnType<typeof countRowsRead>
+      const { db, batches, clear } = await open(undefined, (db) => (read = countRowsRead(db)))
+      await db.todos.bulkAdd(Array.from({ length: 100 }, (_, id) => todo(id)))
+      await db.notes.add({ id: 1, text: 'a' })
+      clear()
+      const seen: unknown[] = []
+      await db.transaction('rw', db.todos, db.notes, () => {
+        // None awaited: each request must run after the ones made before it.
+        void db.todos.bulkPut(Array.from({ length: 100 }, (_, id) => todo(id, 'bulk')))
+        void db.todos.get(5).then((row) => seen.push(row?.title))
+        void db.todos.put(todo(5, 'single'))
+        void db.notes.get(1).then((row) => seen.push(row?.text))
+        void db.todos.bulkDelete(Array.from({ length: 50 }, (_, id) => 50 + id))
+        void db.todos.count().then((n) => seen.push(n))
+        void db.todos.put(todo(60, 'back'))
+        void db.todos
+          .where('id')
+          .between(4, 6)
+          .primaryKeys()
+          .then((keys) => seen.push(keys))
+      })
+      expect(read.queries).toBeGreaterThanOrEqual(2) // the bulkPut and the bulkDelete each waited for a range read
+      expect(seen).toEqual(['bulk', 'a', 50, [4, 5]])
+      expect(await db.todos.get(5)).toEqual(todo(5, 'single'))
+      expect(await db.todos.get(60)).toEqual(todo(60, 'back'))
+      expect(await db.todos.count()).toBe(51)
+      expect(batches).toHaveLength(1)
+      expect(batches[0]!.events.map((e) => `${e.type} ${e.key as number}`)).toEqual([
+        ...Array.from({ length: 100 }, (_, id) => `update ${id}`),
+        'update 5',
+        ...Array.from({ length: 50 }, (_, id) => `delete ${50 + id}`),
+        'create 60',
+      ])
     })
 
     it('answers a bulkGet of close keys in a readwrite transaction as IndexedDB would', async () => {

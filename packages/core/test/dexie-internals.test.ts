@@ -1,0 +1,4 @@
+import { describe } from 'vitest'
+import { dexieInternalsSuite } from './suites/dexie-internals.suite.js'
+
+describe("Dexie's private fields Changecast reads (Node, fake-indexeddb)", dexieInternalsSuite)
