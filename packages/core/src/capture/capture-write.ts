@@ -1,7 +1,7 @@
 import type { DBCoreMutateRequest, DBCoreMutateResponse, DBCoreTable, DBCoreTransaction } from 'dexie'
 import type { ChangeEvent } from '../types.js'
-import { holdRequests } from './held-requests.js'
 import { ascendingRange, closedRange, denseRange, readPrevious, readRange, readSpan } from './read-previous.js'
+import { takeRead } from './kept-read.js'
 import { effectiveKeys, resultKeys, snapshot, withKeys } from './request-keys.js'
 import type { Stage } from './stage.js'
 import { toChangeEvents, type WriteRecord } from './to-change-events.js'
@@ -31,13 +31,14 @@ interface Before {
 /**
  * Starts one write, and finds what it replaces:
  * - the values Dexie's own operation just read (`update`, `modify`, `bulkUpdate`, hooks),
- *   kept in the transaction's {@link ReadCache}: no request;
- * - else, for many close numeric keys, one read over their range, bounded by their number:
- *   the write waits for it, and requests the transaction makes meanwhile wait behind the
- *   write, so IndexedDB still runs them in the order they were made;
+ *   kept by {@link keepRead}: no request;
+ * - else, for many close numeric keys written `alone` (the only request of a transaction
+ *   Dexie opened for it: `bulkPut`, `bulkDelete`), one read over their range, bounded by
+ *   their number, that the write waits for (nothing else can run in that transaction);
  * - else one read (`get`, `getMany`) issued *just before* the write, in the same tick:
  *   IndexedDB runs a transaction's requests in order, so it sees the values from before the
- *   write, and the write does not wait for it.
+ *   write, and the write does not wait for it (in an application's transaction, a request
+ *   it makes right after must still run after the write).
  * The values stored are Changecast's copies, so what IndexedDB keeps is exactly what the
  * events report.
  */
@@ -47,6 +48,7 @@ export function captureWrite(
   stage: Stage,
   keepPrevious: boolean,
   onRead?: OnRead,
+  alone = false,
 ): CapturedWrite {
   const { schema } = table
   const { trans } = req
@@ -62,7 +64,7 @@ export function captureWrite(
     write: (before: Before) => Promise<DBCoreMutateResponse>,
     span?: [number, number],
   ): { before: Before; response: Promise<DBCoreMutateResponse> } => {
-    const before: Before = { value: stage.cache.write(schema.name, keys) }
+    const before: Before = { value: takeRead(stage, schema.name, keys) }
     const read = (values: unknown[]): void => {
       before.value = values
       onRead?.(() => assumed(values))
@@ -71,33 +73,28 @@ export function captureWrite(
       read(before.value)
       return { before, response: write(before) }
     }
-    if (span) {
-      const release = holdRequests(stage)
+    if (span && alone) {
       const response = readSpan(table, trans, keys, span, withValues).then(
         ({ values, only }) => {
           read(values)
           before.only = only
-          try {
-            return write(before)
-          } finally {
-            release()
-          }
+          return write(before)
         },
         (error: unknown) => {
           abort(trans)
-          release()
           throw error
         },
       ) as Promise<DBCoreMutateResponse>
       return { before, response }
     }
-    readBefore(table, trans, keys, withValues, read)
+    // A read that fails aborts the transaction: the write must not commit without its events.
+    readPrevious(table, trans, keys, withValues).then(read, () => abort(trans))
     return { before, response: write(before) }
   }
 
   switch (req.type) {
     case 'add': {
-      stage.cache.write(schema.name)
+      takeRead(stage, schema.name)
       const stored = snapshot(req.values)
       const response = table.mutate({ ...req, values: stored })
       return {
@@ -153,7 +150,7 @@ export function captureWrite(
       }
     }
     case 'deleteRange': {
-      stage.cache.write(schema.name)
+      takeRead(stage, schema.name)
       const removed: { value?: { keys: unknown[]; values: unknown[] } } = {}
       readRange(table, req, keepPrevious).then(
         (value) => (removed.value = value),
@@ -168,35 +165,6 @@ export function captureWrite(
             : record({ op: 'delete', keys: removed.value.keys, previous: removed.value.values }),
       }
     }
-  }
-}
-
-/**
- * Reads what `keys` hold, just before the write. One key is read with a native `get` (or
- * `getKey`), the cheapest request there is; several with one `getMany`. A read that fails
- * aborts the transaction: the write issued after it must not commit without its events.
- */
-function readBefore(
-  table: DBCoreTable,
-  trans: DBCoreTransaction,
-  keys: readonly unknown[],
-  withValues: boolean,
-  done: (values: unknown[]) => void,
-): void {
-  const key = keys[0]
-  if (keys.length !== 1 || key === undefined || key === null) {
-    readPrevious(table, trans, keys).then(
-      (values) => done(withValues ? values : values.map((value) => (value === undefined ? undefined : true))),
-      () => abort(trans),
-    )
-    return
-  }
-  const store = (trans as unknown as IDBTransaction).objectStore(table.schema.name)
-  const request = withValues ? store.get(key as IDBValidKey) : store.getKey(key as IDBValidKey)
-  // Its error is not handled: it fails the transaction.
-  request.onsuccess = () => {
-    const found: unknown = request.result
-    done([withValues || found === undefined ? found : true])
   }
 }
 

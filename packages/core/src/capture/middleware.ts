@@ -1,9 +1,9 @@
-import Dexie, { cmp } from 'dexie'
+import { cmp, Dexie } from '../util/dexie.js'
 import type { DBCore, DBCoreMutateRequest, DBCoreTable, DBCoreTransaction, Middleware } from 'dexie'
 import { LOG_TABLE } from '../log/changelog.js'
 import { captureWrite, type CapturedWrite } from './capture-write.js'
-import { isExplicit } from './dexie-internals.js'
-import { inOrder } from './held-requests.js'
+import { hasDexieCache, isExplicit } from './dexie-internals.js'
+import { keepRead } from './kept-read.js'
 import type { LogWriter } from './log-writer.js'
 import type { Stage, Staging } from './stage.js'
 
@@ -59,29 +59,10 @@ export function createCaptureMiddleware(config: CaptureConfig): Middleware<DBCor
         },
         table(name) {
           const table = down.table(name)
-          return config.isCaptured(name) ? captureTable(table, config) : ordered(table, config.staging)
+          return config.isCaptured(name) ? captureTable(table, config) : table
         },
       }
     },
-  }
-}
-
-/** A table of a capturing transaction that is not captured: its requests only keep their order. */
-function ordered(table: DBCoreTable, staging: Staging): DBCoreTable {
-  const keep =
-    <R extends { trans: DBCoreTransaction }, T>(request: (req: R) => Promise<T>) =>
-    (req: R): Promise<T> => {
-      const stage = staging.get(req.trans)
-      return stage ? inOrder(stage, () => request(req)) : request(req)
-    }
-  return {
-    ...table,
-    get: keep((req) => table.get(req)),
-    getMany: keep((req) => table.getMany(req)),
-    query: keep((req) => table.query(req)),
-    openCursor: keep((req) => table.openCursor(req)),
-    count: keep((req) => table.count(req)),
-    mutate: keep((req) => table.mutate(req)),
   }
 }
 
@@ -111,7 +92,7 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
       if (!stage) return read(req, stage!)
       stage.read = true
       stage.reads++
-      const result = inOrder(stage, () => read(req, stage))
+      const result = read(req, stage)
       const done = (): void => {
         stage.reads--
         idle(req.trans, stage, true)
@@ -124,11 +105,12 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
     // The first write of a transaction Dexie opened around one operation (put, delete,
     // `update()`…), and whether it is the only request made in it so far.
     const first = stage.commits && stage.parts.length === 0 && !isExplicit(req.trans)
+    const alone = first && !stage.read
     // The row can be written as soon as the first write's read answers, while that write is
     // still running. After reads, only for a write of one item (an `update()`): a `modify()`
     // that reads and writes in chunks would have to rewrite the row for every further chunk.
     const early =
-      log && first && (!stage.read || itemCount(req) === 1)
+      log && first && (alone || itemCount(req) === 1)
         ? (assumed: () => ChangeEventList | undefined) =>
             log.early(req.trans as unknown as IDBTransaction, stage, assumed)
         : undefined
@@ -137,7 +119,7 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
     stage.pending++
     let write: CapturedWrite
     try {
-      write = captureWrite(table, req, stage, config.keepPrevious(name), early)
+      write = captureWrite(table, req, stage, config.keepPrevious(name), early, alone)
     } catch (error) {
       stage.parts.pop()
       stage.pending--
@@ -165,23 +147,19 @@ function captureTable(table: DBCoreTable, config: CaptureConfig): DBCoreTable {
     ...table,
     get: tracked((req) => table.get(req)),
     getMany: tracked((req, stage) => {
-      const result = table.getMany(req)
       // Dexie reads the values its update(), modify(), bulkUpdate() and hooks are about to
       // replace with `cache` set: the write that follows takes them from Changecast's cache.
-      if (req.cache && stage) result.then(stage.cache.reading(name, req.keys, req.cache === 'clone'), () => {})
+      // Only answers read from IndexedDB are kept: Dexie answers from its own cache while it
+      // has one, which can hold another table's rows under the same keys.
+      const keep = req.cache && stage && !hasDexieCache(req.trans)
+      const result = table.getMany(req)
+      if (keep) result.then(keepRead(stage, name, req.keys), () => {})
       return result
     }),
     query: tracked((req) => table.query(req)),
     openCursor: tracked((req) => table.openCursor(req)),
     count: tracked((req) => table.count(req)),
-    mutate(req) {
-      if (!config.isActive()) {
-        const stage = staging.get(req.trans)
-        return stage ? inOrder(stage, () => table.mutate(req)) : table.mutate(req)
-      }
-      const stage = staging.watch(req.trans)
-      return inOrder(stage, () => mutate(req, stage))
-    },
+    mutate: (req) => (config.isActive() ? mutate(req, staging.watch(req.trans)) : table.mutate(req)),
   }
 }
 

@@ -1,4 +1,4 @@
-import Dexie, { cmp } from 'dexie'
+import { Dexie } from '../util/dexie.js'
 import type { DBCoreDeleteRangeRequest, DBCoreTable, DBCoreTransaction } from 'dexie'
 
 type Thenable<T> = PromiseLike<T>
@@ -10,21 +10,24 @@ export const PRESENT = true
 const RANGE_READ_FROM = 32
 
 /**
- * Values before a write, per key (`undefined` where there was none), with one `getMany`
- * issued now, so a write issued right after still finds them as they were.
+ * Values before a write, per key (`undefined` where there was none; {@link PRESENT} for an
+ * existing row when `withValues` is false), with one `getMany` issued now, so a write issued
+ * right after still finds them as they were.
  */
 export function readPrevious(
   table: DBCoreTable,
   trans: DBCoreTransaction,
   keys: readonly unknown[],
+  withValues: boolean,
 ): Thenable<unknown[]> {
-  const present = keys.filter((key) => key !== undefined && key !== null)
-  if (present.length === 0) return Dexie.Promise.resolve(keys.map(() => undefined))
-  const request = table.getMany({ trans, keys: present })
-  if (present.length === keys.length) return request as Thenable<unknown[]>
-  return request.then((found: unknown[]) => {
+  const present = keys.filter((key) => key != null)
+  const read = present.length ? table.getMany({ trans, keys: present }) : Dexie.Promise.resolve([])
+  return read.then((found: unknown[]) => {
     let next = 0
-    return keys.map((key) => (key === undefined || key === null ? undefined : found[next++]))
+    return keys.map((key) => {
+      const value = key == null ? undefined : found[next++]
+      return value === undefined || withValues ? value : PRESENT
+    })
   })
 }
 
@@ -65,9 +68,9 @@ export const closedRange = ([lower, upper]: [number, number]) => ({
 /**
  * Old values of `keys` (numbers within `span`), read over `span` with at most twice as many
  * rows as there are keys; `only`: the range holds no other key (deleting the range deletes
- * exactly these keys). Where more rows lie in the range (other keys between the ones asked
- * for), the keys after the last row read are read one by one: the cost stays bounded by the
- * number of keys, not by what the table holds.
+ * exactly these keys). Where the range holds more rows (other keys between the ones asked
+ * for), the keys are read one by one instead: the cost stays bounded by the number of keys,
+ * not by what the table holds.
  */
 export function readSpan(
   table: DBCoreTable,
@@ -79,32 +82,19 @@ export function readSpan(
   const { primaryKey } = table.schema
   const limit = keys.length * 2
   const query = { index: primaryKey, range: closedRange(span) }
+  const present = (value: unknown): unknown => (value === undefined || withValues ? value : PRESENT)
   return table.query({ trans, values: withValues, query, limit }).then(({ result }) => {
+    if (result.length === limit) {
+      return table
+        .getMany({ trans, keys: [...keys] })
+        .then((values: unknown[]) => ({ values: values.map(present), only: false }))
+    }
     // Numbers as map keys: SameValueZero, like IndexedDB, counts 0 and -0 as one key.
+    // A keys-only read yields the keys themselves.
     const found = new Map<unknown, unknown>()
-    // A keys-only read yields the keys themselves: mark them present.
     for (const item of result as unknown[]) found.set(withValues ? primaryKey.extractKey!(item) : item, item)
-    let matched = 0
-    const values = keys.map((key) => {
-      const value = found.get(key)
-      if (value === undefined) return undefined
-      matched++
-      return withValues ? value : PRESENT
-    })
-    if (result.length < limit) return { values, only: matched === found.size }
-    const end: unknown = result[result.length - 1]
-    const last: unknown = withValues ? primaryKey.extractKey!(end) : end
-    const rest = keys.filter((key) => cmp(key, last) > 0)
-    return table.getMany({ trans, keys: rest }).then((more: unknown[]) => {
-      let next = 0
-      for (let i = 0; i < keys.length; i++) {
-        if (cmp(keys[i], last) > 0) {
-          const value = more[next++]
-          values[i] = value === undefined || withValues ? value : PRESENT
-        }
-      }
-      return { values, only: false }
-    })
+    const values = keys.map((key) => present(found.get(key)))
+    return { values, only: values.filter((value) => value !== undefined).length === found.size }
   })
 }
 
@@ -118,19 +108,17 @@ export function readRange(
   req: DBCoreDeleteRangeRequest,
   withValues: boolean,
 ): Thenable<{ keys: unknown[]; values: unknown[] }> {
-  const { trans, range } = req
   const { primaryKey } = table.schema
-  const query = { index: primaryKey, range }
-  if (withValues && !primaryKey.outbound) {
-    return table.query({ trans, query, values: true }).then(({ result }) => ({
-      keys: result.map((value: unknown): unknown => primaryKey.extractKey!(value)),
-      values: result,
-    }))
-  }
-  const keys = table.query({ trans, query, values: false })
-  if (!withValues) {
-    return keys.then(({ result }) => ({ keys: result as unknown[], values: (result as unknown[]).map(() => PRESENT) }))
-  }
-  const values = table.query({ trans, query, values: true })
-  return keys.then(({ result: found }) => values.then(({ result }) => ({ keys: found as unknown[], values: result })))
+  const read = (values: boolean) =>
+    table
+      .query({ trans: req.trans, query: { index: primaryKey, range: req.range }, values })
+      .then(({ result }) => result as unknown[])
+  const values = withValues ? read(true) : undefined
+  const keys =
+    values && !primaryKey.outbound
+      ? values.then((rows) => rows.map((row): unknown => primaryKey.extractKey!(row)))
+      : read(false)
+  return keys.then((found) =>
+    (values ?? keys).then((rows) => ({ keys: found, values: values ? rows : found.map(() => PRESENT) })),
+  )
 }

@@ -1,4 +1,4 @@
-import Dexie from 'dexie'
+import { Dexie } from '../util/dexie.js'
 import { cloneValue } from '../util/clone.js'
 import type { DBCoreMutateResponse, DBCoreTableSchema } from 'dexie'
 

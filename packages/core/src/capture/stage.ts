@@ -1,12 +1,11 @@
 import type { ChangeEvent } from '../types.js'
-import type { Holder } from './held-requests.js'
-import { ReadCache } from './read-cache.js'
+import type { ReadCache } from './kept-read.js'
 
 /**
  * What one native readwrite transaction has written so far. Its events are handed on
  * only when the transaction fires `complete`; on `abort` the stage is dropped.
  */
-export interface Stage extends Holder {
+export interface Stage extends ReadCache {
   /** Transaction id shared by every event of this commit. */
   tx: string
   /** `remote` while applying a batch from the server; such commits are never pushed back. */
@@ -24,9 +23,7 @@ export interface Stage extends Holder {
   /** Read requests of the application made but not answered yet. */
   reads: number
   /** The application has read in this transaction (an operation in several steps, like `modify`). */
-  read: boolean
-  /** Values Dexie's own operations read in this transaction, per table and key. */
-  readonly cache: ReadCache
+  read?: boolean
   /** Number of events staged so far. */
   size: number
   /**
@@ -35,15 +32,15 @@ export interface Stage extends Holder {
    * them by itself) and transactions not created through the middleware (upgrades): there
    * a probe request writes the row once all is quiet.
    */
-  commits: boolean
+  commits?: boolean
   /** A write failed: the operation may reject, and then nobody calls `commit()`. */
-  failed: boolean
+  failed?: boolean
   /** Changelog state: events already written to this transaction's row, and its rev. */
   log: {
     /** Events in the row written so far (-1: the row says something else than the events: rewrite it). */
     written: number
-    rev: number | undefined
-    at: number | undefined
+    rev?: number | undefined
+    at?: number | undefined
     flushes: number
     /** Revs of rows this transaction wrote and deleted again (its writes failed): gaps in the changelog once it commits. */
     dropped?: number[]
@@ -96,12 +93,9 @@ export class Staging {
       parts: [],
       pending: 0,
       reads: 0,
-      read: false,
-      cache: new ReadCache(),
+      writes: 0,
       size: 0,
-      commits: false,
-      failed: false,
-      log: { written: 0, rev: undefined, at: undefined, flushes: 0 },
+      log: { written: 0, flushes: 0 },
     }
     this.#stages.set(trans, stage)
     const target = trans as EventTarget

@@ -47,18 +47,35 @@ export interface LogRetention {
 
 export const DEFAULT_RETENTION: Required<LogRetention> = { maxEntries: 10_000, maxAge: 7 * 24 * 60 * 60 * 1000 }
 
+const HOOKS = ['creating', 'reading', 'updating', 'deleting'] as const
+
 /**
  * Adds the changelog store to the database's newest declared version, so the user's
  * schema needs no edit. Must run before the database opens.
+ *
+ * Dexie builds new Table objects whenever a schema is declared: the hooks and
+ * `mapToClass()` the application set up on the old ones are set up again on the new ones
+ * (in their order, through Dexie's public API), so that declaring the store changes nothing.
  */
 export function declareLogTable(db: Dexie, extra: Record<string, string> = {}): void {
   if (!db.verno) {
     throw new ChangecastStateError(
-      `changecast(db): declare the schema (db.version(n).stores({...})) before calling changecast(db), ` +
-        `so the changelog store '${LOG_TABLE}' can be added to it; or pass { log: false }.`,
+      `changecast(db): declare the schema (db.version(n).stores({...})) first: the changelog store ` +
+        `'${LOG_TABLE}' joins it. Or pass { log: false }.`,
     )
   }
+  const before = db.tables
   db.version(db.verno).stores({ [LOG_TABLE]: '++rev', ...extra })
+  for (const old of before) {
+    const table = db.table(old.name)
+    for (const name of HOOKS) {
+      // mapToClass() reads rows through a hook of its own: map the new table the same way.
+      for (const hook of old.hook[name].subscribers) {
+        if (hook === old.schema.readHook) table.mapToClass(old.schema.mappedClass)
+        else table.hook(name as 'creating', hook as never)
+      }
+    }
+  }
 }
 
 /** The row stored for a committed batch. */

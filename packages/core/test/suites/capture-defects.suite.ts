@@ -278,4 +278,74 @@ export function captureDefectsSuite(): void {
     await vi.waitFor(() => expect(b.batches).toHaveLength(2))
     expect(b.batches.flatMap((batch) => batch.events.map((e) => (e.value as Item).title))).toEqual(['a', 'b', 'c'])
   })
+
+  it('regression: hooks and mapToClass set up before changecast(db) were dropped (Dexie rebuilds its tables on stores())', async () => {
+    class Thing {
+      id!: number
+      title?: string
+      label(): string {
+        return `#${this.id}`
+      }
+    }
+    const run = async (withFeed: boolean) => {
+      const db = new Dexie(newName()) as Db
+      db.version(1).stores({ items: 'id' })
+      const calls: string[] = []
+      const reading = (row: Item) => (calls.push('reading'), row)
+      db.items.hook('creating', (_key, row) => {
+        row.title = 'made by a hook'
+      })
+      db.items.hook('updating', () => ({ title: 'changed by a hook' }))
+      db.items.hook('deleting', (key) => void calls.push(`deleting ${String(key)}`))
+      db.items.hook('reading', reading)
+      db.items.mapToClass(Thing)
+      const feed = withFeed ? changecast(db) : undefined
+      const batches: ChangeBatch[] = []
+      feed?.onBatch((batch) => batches.push(batch))
+      dbs.push(db)
+      if (feed) closers.push(() => feed.close())
+      await db.items.put({ id: 1 })
+      await db.items.update(1, { other: 1 })
+      const row = await db.items.get(1)
+      await db.items.delete(1)
+      return { row, label: (row as Thing | undefined)?.label?.(), calls, batches }
+    }
+    const plain = await run(false)
+    const captured = await run(true)
+    expect(plain.row).toEqual({ id: 1, title: 'changed by a hook', other: 1 })
+    expect(captured.row).toEqual(plain.row)
+    expect(captured.row).toBeInstanceOf(Thing)
+    expect(captured.label).toBe('#1')
+    expect(captured.calls).toEqual(plain.calls)
+    expect(captured.batches.map((b) => b.events.map((e) => [e.type, e.value]))).toEqual([
+      [['create', { id: 1, title: 'made by a hook' }]],
+      [['update', { id: 1, title: 'changed by a hook', other: 1 }]],
+      [['delete', undefined]],
+    ])
+  })
+
+  it("regression: a hooked put after a modify that wrote nothing reported another table's row as its previous value", async () => {
+    type Row = { id: number; from: string; touched?: number }
+    const db = new Dexie(newName()) as Dexie & { items: Table<Row, number>; users: Table<Row, number> }
+    db.version(1).stores({ items: 'id', users: 'id' })
+    db.users.hook('updating', () => ({ touched: 1 }))
+    const feed = changecast(db)
+    const batches: ChangeBatch[] = []
+    feed.onBatch((batch) => batches.push(batch))
+    dbs.push(db)
+    closers.push(() => feed.close())
+    await db.items.put({ id: 8, from: 'items' })
+    await db.transaction('rw', db.items, db.users, async () => {
+      // Dexie reads items 8 into its transaction cache and, writing nothing, keeps it there;
+      // its hooks then take that row for users 8's existing value (Dexie's own behaviour).
+      await db.items.update(8, () => false)
+      await db.users.put({ id: 8, from: 'users' })
+    })
+    // Users 8 did not exist: a create, with what was stored, and no previous value.
+    const stored = await db.users.get(8)
+    expect(batches[1]!.events).toEqual([
+      expect.objectContaining({ type: 'create', table: 'users', key: 8, value: stored }),
+    ])
+    expect(batches[1]!.events[0]!.previous).toBeUndefined()
+  })
 }

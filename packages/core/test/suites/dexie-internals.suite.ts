@@ -1,6 +1,6 @@
 import Dexie, { type DBCoreTransaction, type Table } from 'dexie'
 import { afterEach, expect, it } from 'vitest'
-import { isExplicit } from '../../src/capture/dexie-internals.js'
+import { hasDexieCache, isExplicit } from '../../src/capture/dexie-internals.js'
 
 let counter = 0
 
@@ -59,5 +59,30 @@ export function dexieInternalsSuite(): void {
       { explicit: true, native: true },
       { explicit: true, native: true },
     ])
+  })
+
+  it('reads IDBTransaction._cache: set by a cached read, answering the next one for any table, emptied by a put', async () => {
+    const db = new Dexie(`internals-${Date.now()}-${++counter}`) as Dexie & {
+      a: Table<{ id: number; from: string }, number>
+      b: Table<{ id: number; from: string }, number>
+    }
+    dbs.push(db)
+    db.version(1).stores({ a: 'id', b: 'id' })
+    await db.open()
+    await db.a.put({ id: 1, from: 'a' })
+    await db.b.put({ id: 1, from: 'b' })
+    await db.transaction('rw', db.a, db.b, async () => {
+      const trans = Dexie.currentTransaction.idbtrans
+      const core = (name: string) => db.core.table(name)
+      expect(hasDexieCache(trans)).toBe(false)
+      expect(await core('a').getMany({ trans, keys: [1], cache: 'immutable' })).toEqual([{ id: 1, from: 'a' }])
+      expect(hasDexieCache(trans)).toBe(true)
+      // Keyed by primary key only: table b's cached read gets table a's row. That is why
+      // Changecast keeps only the answers Dexie read from IndexedDB.
+      expect(await core('b').getMany({ trans, keys: [1], cache: 'immutable' })).toEqual([{ id: 1, from: 'a' }])
+      await db.b.put({ id: 2, from: 'b' })
+      expect(hasDexieCache(trans)).toBe(false)
+      expect(await core('b').getMany({ trans, keys: [1], cache: 'immutable' })).toEqual([{ id: 1, from: 'b' }])
+    })
   })
 }
