@@ -158,14 +158,14 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
   validateOptions(options)
   if (db.isOpen()) {
     throw new ChangecastStateError(
-      `changecast(db) must be called before the database '${db.name}' opens: Dexie builds its middleware stack on open. ` +
-        'Call changecast(db) right after db.version(...).stores(...), or db.close() first and reopen.',
+      `changecast(db) must be called before the database '${db.name}' opens (Dexie builds its middleware then): ` +
+        'right after db.version(...).stores(...), or after db.close().',
     )
   }
   const existing = feeds.get(db)
   if (existing && !existing.closed) {
     throw new ChangecastStateError(
-      `The database '${db.name}' already has a Changecast feed. Share that feed, or call feed.close() before creating another.`,
+      `The database '${db.name}' already has a Changecast feed: share it, or call feed.close() first.`,
     )
   }
 
@@ -218,12 +218,13 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     isCaptured,
     onBatch: (listener) => bus.tap(listener),
     markRemote(transaction, remoteOrigin, tx, { removed, unlogged } = {}) {
-      const stage = staging.watch(transaction.idbtrans)
-      stage.source = 'remote'
-      stage.origin = remoteOrigin
-      stage.tx = tx
-      stage.removed = removed
-      stage.unlogged = unlogged
+      const stage = Object.assign(staging.watch(transaction.idbtrans), {
+        source: 'remote',
+        origin: remoteOrigin,
+        tx,
+        removed,
+        unlogged,
+      } as const)
       return () => stage.log.rev
     },
     resync,
@@ -233,6 +234,12 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
   if (retention) {
     // Sticky: runs on every open, before the database is handed to the application.
     db.on('ready', (vipDb: Dexie) => (active ? openLog(vipDb).then((log) => delivery.start(log)) : undefined), true)
+  }
+
+  /** Checks the handler, then subscribes while the feed is open (a closed feed subscribes nothing). */
+  const subscribe = (handler: unknown, method: string, add: () => Unsubscribe): Unsubscribe => {
+    checkHandler(handler, method)
+    return active ? add() : () => {}
   }
 
   const catalog: TableCatalog = {
@@ -265,26 +272,14 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
     catchUp() {
       return delivery.catchUp()
     },
-    onResync(handler) {
-      checkHandler(handler, 'onResync')
-      return active ? resyncs.add(handler) : () => {}
-    },
+    onResync: (handler) => subscribe(handler, 'onResync', () => resyncs.add(handler)),
     on(filter: unknown, handler: (event: ChangeEvent) => void): Unsubscribe {
       checkHandler(handler, 'on')
       const matcher = parseFilter(filter, catalog)
-      if (!active) return () => {}
-      return bus.subscribe(matcher, handler)
+      return subscribe(handler, 'on', () => bus.subscribe(matcher, handler))
     },
-    onBatch(handler) {
-      checkHandler(handler, 'onBatch')
-      if (!active) return () => {}
-      return bus.onBatch(handler)
-    },
-    onError(handler) {
-      checkHandler(handler, 'onError')
-      if (!active) return () => {}
-      return bus.onError(handler)
-    },
+    onBatch: (handler) => subscribe(handler, 'onBatch', () => bus.onBatch(handler)),
+    onError: (handler) => subscribe(handler, 'onError', () => bus.onError(handler)),
     close() {
       if (!active) return
       active = false
@@ -373,9 +368,7 @@ function validateSync(sync: unknown): void {
     typeof adapter.start !== 'function' ||
     typeof adapter.stores !== 'object'
   ) {
-    throw new InvalidOptionsError(
-      "Option 'sync' takes a sync adapter: `sync: httpSync({ url })`, with httpSync from '@changecast/core/sync'.",
-    )
+    throw new InvalidOptionsError("Option 'sync' takes an adapter: httpSync({ url }) from '@changecast/core/sync'.")
   }
 }
 

@@ -147,8 +147,8 @@ export class NotCloneableError extends ChangecastError {
   constructor(tx: string, cause: unknown) {
     super(
       'not-cloneable',
-      `The batch of transaction ${tx} could not be sent to other tabs: ${describe(cause)}. ` +
-        'Other tabs read it from the changelog instead. Store only structured-cloneable values to avoid this.',
+      `The batch of transaction ${tx} could not be sent to other tabs (${describe(cause)}): they read it from ` +
+        'the changelog. Store only structured-cloneable values.',
       { cause },
     )
     this.name = 'NotCloneableError'

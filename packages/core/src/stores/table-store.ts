@@ -1,4 +1,4 @@
-import Dexie, { cmp } from 'dexie'
+import { cmp, Dexie } from '../util/dexie.js'
 import type { Feed } from '../changecast.js'
 import type { AnyTables, ChangeEvent, TableName, ValueOf } from '../types.js'
 import { InvalidOptionsError } from '../errors.js'

@@ -1,4 +1,5 @@
-import Dexie, { cmp, type IndexableType } from 'dexie'
+import type { IndexableType } from 'dexie'
+import { cmp, Dexie } from '../util/dexie.js'
 import type { EntityChange } from './context.js'
 import { checkDepth, checkWireChange, decodeWireKey, isRecord, WireError } from './protocol.js'
 import { keyId } from './store.js'

@@ -151,7 +151,7 @@ export class Delivery {
     if (unlogged?.size || wasCompacted(rev, oldest)) {
       throw new ChangecastError(
         'history-unavailable',
-        `feed.since(${rev}): commits after it were compacted or loaded from a server snapshot; read the tables again.`,
+        `feed.since(${rev}): later commits were compacted or came from a server snapshot; read the tables again.`,
       )
     }
     return batches

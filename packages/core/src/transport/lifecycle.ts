@@ -8,25 +8,16 @@ export function watchLifecycle(sleep: () => void, wake: () => void): () => void 
   const doc = (globalThis as { document?: EventTarget & { visibilityState?: string } }).document
   const win = typeof window === 'object' ? (window as EventTarget) : undefined
   if (!doc || !win) return () => {}
-  const onPageHide = (event: Event): void => {
-    if ((event as PageTransitionEvent).persisted) sleep()
-  }
-  const onPageShow = (event: Event): void => {
-    if ((event as PageTransitionEvent).persisted) wake()
-  }
-  const onVisibility = (): void => {
-    if (doc.visibilityState === 'visible') wake()
-  }
-  doc.addEventListener('freeze', sleep)
-  doc.addEventListener('resume', wake)
-  doc.addEventListener('visibilitychange', onVisibility)
-  win.addEventListener('pagehide', onPageHide)
-  win.addEventListener('pageshow', onPageShow)
+  const persisted = (then: () => void) => (event: Event) => void ((event as PageTransitionEvent).persisted && then())
+  const listeners: Array<[EventTarget, string, (event: Event) => void]> = [
+    [doc, 'freeze', sleep],
+    [doc, 'resume', wake],
+    [doc, 'visibilitychange', () => void (doc.visibilityState === 'visible' && wake())],
+    [win, 'pagehide', persisted(sleep)],
+    [win, 'pageshow', persisted(wake)],
+  ]
+  for (const [target, type, listener] of listeners) target.addEventListener(type, listener)
   return () => {
-    doc.removeEventListener('freeze', sleep)
-    doc.removeEventListener('resume', wake)
-    doc.removeEventListener('visibilitychange', onVisibility)
-    win.removeEventListener('pagehide', onPageHide)
-    win.removeEventListener('pageshow', onPageShow)
+    for (const [target, type, listener] of listeners) target.removeEventListener(type, listener)
   }
 }

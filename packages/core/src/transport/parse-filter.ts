@@ -1,4 +1,4 @@
-import { cmp } from 'dexie'
+import { cmp } from '../util/dexie.js'
 import { InvalidFilterError } from '../errors.js'
 import type { ChangeEvent, ChangeSource, ChangeType } from '../types.js'
 import { keyToString } from '../util/encode-key.js'
@@ -81,7 +81,7 @@ function checkTable(table: unknown, catalog: TableCatalog): void {
   }
   if (!catalog.isCaptured(table)) {
     throw new InvalidFilterError(
-      `Table '${table}' is not captured by Changecast (see the 'tables' option; '$'-prefixed and Changecast's own tables never are).`,
+      `Table '${table}' is not captured (see the 'tables' option; '$'-prefixed and Changecast's tables never are).`,
     )
   }
 }
