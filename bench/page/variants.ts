@@ -3,9 +3,11 @@
 import Dexie, { type Table, type Transaction } from 'dexie'
 import DexieObservable from 'dexie-observable'
 import { changecast, type ChangecastOptions } from '@changecast/core'
+import { FLOOR_LOG, floorMiddleware } from './floor'
 
 export const variants = [
   'raw',
+  'floor',
   'dexie-hooks',
   'dexie-observable',
   'changecast',
@@ -33,7 +35,8 @@ export async function open(variant: Variant, schema = 'id'): Promise<Subject> {
   const name = `bench-${variant}-${Date.now()}-${++counter}`
   // dexie-observable registers itself on every instance unless `addons` says otherwise.
   const db = new Dexie(name, { addons: variant === 'dexie-observable' ? [DexieObservable] : [] }) as BenchDb
-  db.version(1).stores({ items: schema })
+  // The floor's changelog is a store of its own; Changecast adds its own store itself.
+  db.version(1).stores(variant === 'floor' ? { items: schema, [FLOOR_LOG]: '++' } : { items: schema })
   let delivered = 0
   let dispose = () => {}
 
@@ -60,6 +63,8 @@ export async function open(variant: Variant, schema = 'id'): Promise<Subject> {
     db.items.hook('deleting', function (key, obj, trans) {
       stage(trans, { type: 'delete', key, previous: obj })
     })
+  } else if (variant === 'floor') {
+    db.use(floorMiddleware())
   } else if (variant === 'dexie-observable') {
     const listener = (changes: unknown[]) => {
       delivered += changes.length
