@@ -226,6 +226,37 @@ describe('sync: push', () => {
     await sync.flush({ attempts: 20 })
     expect(server.batches).toHaveLength(1)
   })
+  it('pushes what was committed, whatever a subscriber tries to do to the events', async () => {
+    const server = createSyncServer()
+    const { db, feed, sync } = await openClient({ server, mock })
+    const refused: unknown[] = []
+    feed.on('todos', (event) => {
+      for (const part of [event, event.value, event.previous, event.changes] as Array<Record<string, unknown>>) {
+        try {
+          if (part) part.title = 'changed by a subscriber'
+        } catch (error) {
+          refused.push(error)
+        }
+      }
+    })
+    await db.todos.put({ id: 1, title: 'one' })
+    await db.todos.update(1, { done: true })
+    await db.todos.bulkPut([
+      { id: 2, title: 'two' },
+      { id: 2, title: 'two again' },
+    ])
+    await sync.flush()
+    expect(refused.length).toBeGreaterThan(0)
+    expect(refused.every((error) => error instanceof TypeError)).toBe(true)
+    expect(server.value('todos', 1)).toEqual({ id: 1, title: 'one', done: true })
+    expect(server.value('todos', 2)).toEqual({ id: 2, title: 'two again' })
+    expect(server.batches.flatMap((b) => b.changes.map((c) => (c.value as Todo).title))).toEqual([
+      'one',
+      'one',
+      'two',
+      'two again',
+    ])
+  })
 })
 
 describe('sync: remote changes', () => {

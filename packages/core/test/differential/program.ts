@@ -427,7 +427,7 @@ export function printStep(step: Step, indent = ''): string {
     `${indent}await db.transaction('${step.mode}', [${step.tables.map((t) => `db.${t}`).join(', ')}], async () => {`,
   ]
   for (const item of step.body) {
-    if ('nested' in item) lines.push(printStep(item.nested, indent + '  '))
+    if ('nested' in item) lines.push(`${indent}  await Promise.all(running)`, printStep(item.nested, indent + '  '))
     else lines.push(`${indent}  ${item.awaited ? 'await ' : 'void '}${item.call.text}`)
   }
   if (step.end === 'throw') lines.push(`${indent}  throw new Error('rollback')`)

@@ -1,6 +1,6 @@
 import Dexie, { type DBCoreQueryRequest } from 'dexie'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { runSeed, type Failure } from '../differential/harness.js'
+import { RACED, runSeed, type Failure } from '../differential/harness.js'
 import type { FuzzDb } from '../differential/program.js'
 
 /**
@@ -34,10 +34,17 @@ export function differentialSuite(fallbackSeeds: number): void {
   afterAll(() => void (Dexie.debug = debug))
 
   it(`runs every program the same with and without Changecast (${seeds(fallbackSeeds).length} seeds)`, async () => {
-    for (const seed of seeds(fallbackSeeds)) {
+    const all = seeds(fallbackSeeds)
+    const raced: number[] = []
+    for (const seed of all) {
       const failure = await runSeed(seed)
-      if (failure) expect.fail(report(failure))
+      if (failure === RACED) raced.push(seed)
+      else if (failure) expect.fail(report(failure))
     }
+    // Rare with plain Dexie; a capture that made transactions commit early would make it common.
+    if (raced.length > 0)
+      console.info(`${raced.length} of ${all.length} programs stopped at a premature commit: seeds ${raced.join(', ')}`)
+    expect(raced.length).toBeLessThanOrEqual(Math.max(1, all.length * 0.02))
   }, 600_000)
 
   it("catches a middleware that fills Dexie's transaction cache, as Changecast once did", async () => {
@@ -72,8 +79,10 @@ export function differentialSuite(fallbackSeeds: number): void {
       })
     let caught: Failure | undefined
     let tried = 0
-    for (let seed = 1; seed <= 300 && !caught; seed++, tried++)
-      caught = await runSeed(seed, { captureOnly: fillsCache, shrink: false })
+    for (let seed = 1; seed <= 300 && !caught; seed++, tried++) {
+      const failure = await runSeed(seed, { captureOnly: fillsCache, shrink: false })
+      if (failure !== RACED) caught = failure
+    }
     expect(caught, `no seed of ${tried} caught it`).toBeDefined()
     expect(caught!.program).toMatch(/update|modify/)
     console.info(
