@@ -2,6 +2,8 @@
 // BENCHMARKS.md and bench/results.json. Ratios compare variants measured in the same run.
 // pnpm bench --only=put-1k-single,clear-10k [--variants=raw,dexie-hooks,changecast] [--rounds=N]:
 // just those throughput cases, printed and written nowhere (for working on one case).
+// pnpm bench --report: BENCHMARKS.md written again from bench/results.json and bench/NOTES.md
+// (after editing the notes on a run), nothing measured.
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -27,7 +29,7 @@ const allVariants = [
   'changecast-nolog',
   'changecast-noprevious',
 ]
-const variants = argument('variants')?.split(',') ?? allVariants
+let variants = argument('variants')?.split(',') ?? allVariants
 if (!variants.includes('raw')) variants.unshift('raw')
 const allCases = [
   'bulkPut-10k-new',
@@ -38,7 +40,7 @@ const allCases = [
   'update-1k-single',
   'modify-10k',
 ]
-const throughputCases = only ?? allCases
+let throughputCases = only ?? allCases
 /**
  * Cases made of many one-operation transactions are measured in more, shorter rounds of the
  * same total work (5 × 200 transactions for each 1,000): each paired ratio then compares
@@ -64,6 +66,16 @@ const percentile = (values, p) => {
 const round3 = (n) => Math.round(n * 1000) / 1000
 const started = Date.now()
 const log = (line) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${line}`)
+
+if (process.argv.includes('--report')) {
+  // The report of the run in bench/results.json, with the notes as they are now.
+  const { environment, cases } = JSON.parse(readFileSync(`${root}bench/results.json`, 'utf8'))
+  const measured = cases.filter((c) => c.ratio_to_raw !== null)
+  throughputCases = [...new Set(measured.map((c) => c.case))]
+  variants = [...new Set(measured.map((c) => c.variant))]
+  writeReport(environment, cases)
+  process.exit(0)
+}
 
 const executablePath = ensureChromium()
 const server = await createServer({
@@ -276,13 +288,17 @@ const environment = {
   latency_transactions: latencyCount,
 }
 writeFileSync(`${root}bench/results.json`, JSON.stringify({ environment, cases }, null, 2) + '\n')
-// The server's section (pnpm bench:server) is kept as it was.
-const previous = existsSync(`${root}BENCHMARKS.md`) ? readFileSync(`${root}BENCHMARKS.md`, 'utf8') : ''
-const serverSection = previous.match(/<!-- server:start -->[\s\S]*<!-- server:end -->/)?.[0]
-writeFileSync(`${root}BENCHMARKS.md`, report(environment, cases) + (serverSection ? `\n${serverSection}\n` : ''))
-// In the repository's style, as CI checks it.
-execFileSync('npx', ['prettier', '--write', `${root}BENCHMARKS.md`, `${root}bench/results.json`], { cwd: root })
+writeReport(environment, cases)
 log(`wrote BENCHMARKS.md and bench/results.json in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+
+/** BENCHMARKS.md from a run's results and the notes; the server's section (pnpm bench:server) is kept as it was. */
+function writeReport(env, all) {
+  const previous = existsSync(`${root}BENCHMARKS.md`) ? readFileSync(`${root}BENCHMARKS.md`, 'utf8') : ''
+  const serverSection = previous.match(/<!-- server:start -->[\s\S]*<!-- server:end -->/)?.[0]
+  writeFileSync(`${root}BENCHMARKS.md`, report(env, all) + (serverSection ? `\n${serverSection}\n` : ''))
+  // In the repository's style, as CI checks it.
+  execFileSync('npx', ['prettier', '--write', `${root}BENCHMARKS.md`, `${root}bench/results.json`], { cwd: root })
+}
 
 function report(env, all) {
   const row = (cells) => `| ${cells.join(' | ')} |`
@@ -408,8 +424,9 @@ ${notes}
 
 \`\`\`sh
 npx --yes pnpm@12.21.0 install
-npx --yes pnpm@12.21.0 bench          # full: about 5–6 minutes on 2 cores
+npx --yes pnpm@12.21.0 bench          # full: about 3–6 minutes on 2 cores
 npx --yes pnpm@12.21.0 bench --quick  # smaller sizes, fewer rounds: under 2 minutes
+npx --yes pnpm@12.21.0 bench --report # BENCHMARKS.md again from bench/results.json (after editing bench/NOTES.md)
 \`\`\`
 
 Raw data: \`bench/results.json\`. Chromium is found as for the tests (\`CHROMIUM_PATH\`, \`/usr/bin/chromium\`,
