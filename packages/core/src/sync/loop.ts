@@ -23,6 +23,10 @@ export interface LoopHost {
 
 const online = (): boolean => typeof navigator !== 'object' || navigator.onLine !== false
 
+/** The error of a request made while sync is paused. */
+export const pausedError = () =>
+  new SyncError('Sync is paused: call resume() first.', { reason: 'paused', retrying: false })
+
 /**
  * The leader's loop: rounds of push-then-pull, woken by local commits, pokes, `flush()` and
  * the network; backoff with full jitter after a failure (never shorter than the server's
@@ -61,10 +65,7 @@ export class SyncLoop {
       // A flush asked for while a round was failing: it wants another round.
       if (this.#halted && host.flushes().length > 0) this.#halted = false
       if (host.isPaused()) {
-        host.settle(
-          host.flushes(),
-          new SyncError('Sync is paused: call resume() first.', { reason: 'paused', retrying: false }),
-        )
+        host.settle(host.flushes(), pausedError())
       }
       // Stopped: no requests, but the outbox count follows local commits (any wake-up recounts).
       if (host.isPaused() || this.#halted) {

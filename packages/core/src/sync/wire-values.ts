@@ -1,0 +1,129 @@
+import type { IndexableType } from 'dexie'
+import { LIMITS, WireError, type WireKey } from './wire.js'
+
+// ---- keys -------------------------------------------------------------------------------
+
+/** An IndexedDB key as a {@link WireKey}. */
+export function encodeWireKey(key: unknown, depth = 0): WireKey {
+  if (typeof key === 'string') return key
+  if (typeof key === 'number') {
+    if (Number.isFinite(key)) return key
+    if (key === Infinity || key === -Infinity) return { $number: key > 0 ? 'Infinity' : '-Infinity' }
+  } else if (key instanceof Date) {
+    if (!Number.isNaN(key.getTime())) return { $date: key.toISOString() }
+  } else if (Array.isArray(key) && depth < LIMITS.depth) {
+    return key.map((part) => encodeWireKey(part, depth + 1))
+  } else if (key instanceof ArrayBuffer || ArrayBuffer.isView(key)) {
+    const bytes =
+      key instanceof ArrayBuffer ? new Uint8Array(key) : new Uint8Array(key.buffer, key.byteOffset, key.byteLength)
+    let binary = ''
+    for (const byte of bytes) binary += String.fromCharCode(byte)
+    return { $bytes: btoa(binary) }
+  }
+  throw new WireError(`${String(key)} is not a valid key`)
+}
+
+/** A {@link WireKey} as an IndexedDB key. Throws {@link WireError} for anything else. */
+export function decodeWireKey(wire: unknown, depth = 0): IndexableType {
+  if (typeof wire === 'string') return wire
+  if (typeof wire === 'number' && Number.isFinite(wire)) return wire
+  if (Array.isArray(wire) && depth < LIMITS.depth)
+    return wire.map((part) => decodeWireKey(part, depth + 1)) as IndexableType
+  if (isRecord(wire)) {
+    const fields = Object.keys(wire)
+    if (fields.length === 1) {
+      const { $date, $bytes, $number } = wire
+      if (typeof $date === 'string') {
+        const date = new Date($date)
+        if (!Number.isNaN(date.getTime())) return date
+      }
+      if (typeof $bytes === 'string') {
+        try {
+          return Uint8Array.from(atob($bytes), (char) => char.charCodeAt(0)).buffer
+        } catch {
+          // not base64: falls through to the error below
+        }
+      }
+      if ($number === 'Infinity' || $number === '-Infinity') return $number === 'Infinity' ? Infinity : -Infinity
+    }
+  }
+  throw new WireError(`${short(wire)} is not a valid key`)
+}
+
+// ---- values -----------------------------------------------------------------------------
+
+/**
+ * Checks that JSON carries `value` faithfully and returns it as it will arrive (dates as
+ * ISO strings, which JSON does anyway). Throws {@link WireError} with the path of the first
+ * value JSON would lose or refuse: a bigint, a cycle, a Map, a Set, binary data, a
+ * number that is not finite, or nesting deeper than the protocol allows.
+ */
+export function checkWireValue(value: unknown, path = 'value', depth = 0, parents: unknown[] = []): void {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean' || value === undefined) return
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new WireError(`${path} is ${value}, which JSON cannot carry`)
+    return
+  }
+  if (typeof value !== 'object') throw new WireError(`${path} is a ${typeof value}, which JSON cannot carry`)
+  if (value instanceof Date) return
+  if (depth >= LIMITS.depth) throw new WireError(`${path} is nested deeper than ${LIMITS.depth} levels`)
+  if (parents.includes(value)) throw new WireError(`${path} refers back to itself (a cycle)`)
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) {
+    throw new WireError(`${path} is a ${value.constructor?.name ?? 'non-plain object'}, which JSON cannot carry`)
+  }
+  parents.push(value)
+  for (const [name, item] of Object.entries(value)) checkWireValue(item, `${path}.${name}`, depth + 1, parents)
+  parents.pop()
+}
+
+/** Throws {@link WireError} when a value read from the network nests deeper than the protocol allows. */
+export function checkDepth(value: unknown): void {
+  // Iterative, so a hostile value cannot exhaust the stack.
+  const stack: Array<[unknown, number]> = [[value, 0]]
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!
+    if (typeof item !== 'object' || item === null) continue
+    if (depth >= LIMITS.depth) throw new WireError(`a value is nested deeper than ${LIMITS.depth} levels`)
+    for (const child of Object.values(item)) stack.push([child, depth + 1])
+  }
+}
+
+/** A plain object (not an array, not null). */
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * At most `limit` characters of a value, in JSON's notation, for error messages: it reads no
+ * more of the value than that takes, so a hostile one (megabytes, thousands of levels deep)
+ * costs nothing and cannot throw.
+ */
+export function short(value: unknown, limit = 60): string {
+  let out = ''
+  const visit = (item: unknown): void => {
+    if (out.length > limit) return
+    if (Array.isArray(item)) {
+      out += '['
+      for (let i = 0; i < item.length; i++) {
+        if (out.length > limit) return
+        if (i > 0) out += ','
+        visit(item[i])
+      }
+      out += ']'
+    } else if (isRecord(item)) {
+      out += '{'
+      let first = true
+      for (const key in item) {
+        if (out.length > limit) return
+        out += `${first ? '' : ','}${JSON.stringify(key)}:`
+        first = false
+        visit(item[key])
+      }
+      out += '}'
+    } else {
+      out += typeof item === 'string' ? JSON.stringify(item.slice(0, limit)) : String(item)
+    }
+  }
+  visit(value)
+  return out.length > limit ? `${out.slice(0, limit)}…` : out
+}
