@@ -17,7 +17,12 @@ const UNWRITABLE = new Set(['WireError', 'BulkError', 'ConstraintError', 'DataEr
 export async function applyBatch(ctx: SyncContext, batch: RemoteBatch): Promise<void> {
   let changes: EntityChange[]
   try {
+    // Whatever fails while reading the batch is the batch's own fault.
     changes = decodeBatch(ctx, batch)
+  } catch (error) {
+    return setAsideBatch(ctx, batch, String((error as Error)?.message ?? error))
+  }
+  try {
     await writeBatch(ctx, batch, changes, 'apply')
   } catch (error) {
     if (!UNWRITABLE.has((error as Error)?.name)) throw error

@@ -29,6 +29,8 @@ export interface SyncContext {
   changed(): void
   /** True while a snapshot loads: streamed batches wait for the pull that follows it. */
   bootstrapping: boolean
+  /** When this client last reset its server position (ms; 0: never, since it leads). */
+  resetAt: number
   /** Shows a snapshot's progress in the status (undefined: done). */
   progress(loaded?: number, total?: number): void
 }

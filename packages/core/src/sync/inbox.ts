@@ -4,7 +4,7 @@ import { LOG_TABLE, rowToBatch, type LogRow } from '../log/changelog.js'
 import type { SetAsideItem, SyncReceipt, SyncRejection, SyncStatus } from '../sync-port.js'
 import { retryBatch, saveKeys, summary } from './apply-batch.js'
 import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
-import type { PendingKeys } from './pending.js'
+import { idsOf, isChange, type PendingKeys } from './pending.js'
 import {
   keyId,
   keysTable,
@@ -75,7 +75,11 @@ export async function listSetAside(db: Dexie): Promise<SetAsideItem[]> {
       reason,
       at,
       changes: row
-        ? (Array.isArray(row.changes) ? row.changes : []).map(({ type, table, key }) => ({ type, table, key }))
+        ? (Array.isArray(row.changes) ? row.changes.filter(isChange) : []).map(({ type, table, key }) => ({
+            type,
+            table,
+            key,
+          }))
         : (changes ?? (batch ? summary(batch) : [])).map(({ type, table, key }) => ({ type, table, key })),
     }))
     .sort((a, b) => a.at - b.at)
@@ -139,14 +143,15 @@ export async function runCommand(
 }
 
 /**
- * Forgets a set-aside local commit. Each entity it wrote, unless another unanswered local
- * write touches it, goes back to the server's value held back for it, or else to its
- * value before the commit (when the changelog kept it).
+ * Forgets a set-aside local commit. Each entity it wrote goes back to the newest state this
+ * client knows of it: left as it is when a later local commit wrote it (answered or not),
+ * else the server's value held back for it, else its value before the commit (when the
+ * changelog kept it).
  */
 async function dropRow(ctx: SyncContext, aside: AsideRow): Promise<void> {
   const { db } = ctx
   const row = aside.row
-  const changes = row && Array.isArray(row.changes) ? row.changes : []
+  const changes = row && Array.isArray(row.changes) ? row.changes.filter(isChange) : []
   const except = new Set([aside.rev])
   await syncTransaction(
     ctx,
@@ -155,11 +160,20 @@ async function dropRow(ctx: SyncContext, aside: AsideRow): Promise<void> {
       await ctx.pending.refresh(db)
       const events = row && changes.length > 0 ? rowToBatch(row, '').events : []
       const entries = await keysTable(db).bulkGet(events.map((event) => keyId(event.table, event.key)))
+      // Entities written by later local commits: their local values are newer than anything restored here.
+      const later = new Set<string>()
+      await db
+        .table<LogRow, number>(LOG_TABLE)
+        .where(':id')
+        .above(aside.rev)
+        .each((next) => {
+          if (next.source === 'local') for (const id of idsOf(next)) later.add(id)
+        })
       const known = new Map<string, KeyRow | undefined>()
       const writes = new Map<string, EntityChange>()
       events.forEach((event, i) => {
         const id = keyId(event.table, event.key)
-        if (ctx.pending.has(id, except) || writes.has(id) || !ctx.host.isCaptured(event.table)) return
+        if (later.has(id) || ctx.pending.has(id, except) || writes.has(id) || !ctx.host.isCaptured(event.table)) return
         const entry = entries[i]
         const { table, key } = event
         if (entry?.base) {

@@ -202,6 +202,7 @@ async function leaderContext(
     rejected: (rejection) => controller.rejected(rejection),
     changed,
     bootstrapping: false,
+    resetAt: 0,
     progress: (loaded, total) =>
       controller.setStatus(
         loaded === undefined ? { phase: undefined, loaded, total } : { phase: 'bootstrap', loaded, total },

@@ -2,9 +2,15 @@ import type { Dexie } from 'dexie'
 import { LOG_TABLE, type LogRow } from '../log/changelog.js'
 import { keyId } from './store.js'
 
-/** The entities a changelog row writes (none for a damaged row). */
+/** The entities a changelog row writes (none for a damaged row, or a damaged change). */
 export const idsOf = (row: Pick<LogRow, 'changes'>): string[] =>
-  Array.isArray(row.changes) ? [...new Set(row.changes.map((change) => keyId(change.table, change.key)))] : []
+  Array.isArray(row.changes)
+    ? [...new Set(row.changes.filter(isChange).map((change) => keyId(change.table, change.key)))]
+    : []
+
+/** A logged change that names its table (a damaged row may hold anything). */
+export const isChange = (change: unknown): change is LogRow['changes'][number] =>
+  typeof change === 'object' && change !== null && typeof (change as { table?: unknown }).table === 'string'
 
 /**
  * The entities that have a local write the server has not answered yet (the outbox, and

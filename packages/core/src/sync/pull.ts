@@ -3,7 +3,7 @@ import { bootstrap } from './bootstrap.js'
 import type { SyncContext } from './context.js'
 import { checkEpoch, resetServerPosition } from './epoch.js'
 import { requestJson } from './http.js'
-import { parsePullReply } from './protocol.js'
+import { parsePullReply, ProtocolViolation } from './protocol.js'
 import { keysTable, needsSnapshot, readState, scopeKey, syncTable, updateState } from './store.js'
 
 /** A client that never loaded a snapshot loads one (before it pushes, so its stream has a position to start from). */
@@ -41,8 +41,12 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
       await bootstrap(ctx, reply.mustRefetch === true)
       continue
     }
+    // `more` asks for the next page at once: a page that moved nothing would be asked again for ever.
+    if (reply.more && reply.upTo <= since) {
+      throw new ProtocolViolation(`The sync server answered more: true but no page past revision ${since}`)
+    }
     for (const batch of reply.batches) await ctx.exclusive(() => applyBatch(ctx, batch))
-    await ctx.exclusive(() => advance(ctx, reply.upTo))
+    await ctx.exclusive(() => advance(ctx, reply.upTo, !reply.more))
     if (!reply.more) return
   }
 }
@@ -50,17 +54,33 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
 /**
  * Moves this client's server position to `upTo` (the server has nothing more for it up
  * to there), and forgets known revisions it has passed: they cannot hold anything back now.
+ * `last`: the server has nothing more at all, so no revision this client learned from an
+ * ack or a rejection can be beyond `upTo`: one that is (a server that acked at a revision
+ * its log does not have) is forgotten too, so that it holds back no later change, and
+ * reported as a protocol error.
  */
-export async function advance(ctx: SyncContext, upTo: number): Promise<void> {
+export async function advance(ctx: SyncContext, upTo: number, last = false): Promise<void> {
   const { db } = ctx
-  await db.transaction('rw', [syncTable(db), keysTable(db)], async () => {
+  const beyond = await db.transaction('rw', [syncTable(db), keysTable(db)], async () => {
     const { serverRev } = await readState(db)
     const position = Math.max(serverRev, upTo)
     if (position > serverRev) await updateState(db, { serverRev: position })
-    await keysTable(db)
-      .where('rev')
+    const known = keysTable(db).where('rev')
+    await known
       .belowOrEqual(position)
       .filter((row) => row.base === undefined)
       .delete()
+    if (!last) return 0
+    const rows = await known
+      .above(position)
+      .filter((row) => row.base === undefined)
+      .toArray()
+    if (rows.length > 0) await keysTable(db).bulkDelete(rows.map((row) => row.id))
+    return Math.max(0, ...rows.map((row) => row.rev))
   })
+  if (beyond > 0) {
+    throw new ProtocolViolation(
+      `The sync server answered a commit of this client at revision ${beyond}, beyond its log (revision ${upTo})`,
+    )
+  }
 }

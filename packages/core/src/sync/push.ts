@@ -4,7 +4,7 @@ import { applyAnswer } from './apply-answer.js'
 import { syncTransaction, type SyncContext } from './context.js'
 import { checkEpoch } from './epoch.js'
 import { requestJson } from './http.js'
-import { idsOf } from './pending.js'
+import { idsOf, isChange } from './pending.js'
 import {
   checkWireValue,
   encodeWireKey,
@@ -111,9 +111,9 @@ export function toPushBatch(row: LogRow): PushBatch {
   if (!Array.isArray(row.changes) || typeof row.tx !== 'string' || typeof row.at !== 'number') {
     throw new WireError('the changelog row is damaged (missing tx, time or changes)')
   }
-  const changes = row.changes.map(({ type, table, key, value, changes }, i): WireChange => {
-    if (!TYPES.has(type) || typeof table !== 'string')
-      throw new WireError(`change ${i} of the changelog row is damaged`)
+  const changes = row.changes.map((logged, i): WireChange => {
+    if (!isChange(logged) || !TYPES.has(logged.type)) throw new WireError(`change ${i} of the changelog row is damaged`)
+    const { type, table, key, value, changes } = logged
     const change: WireChange = { type, table, key: encodeWireKey(key) }
     if (type !== 'delete') {
       if (value === undefined) throw new WireError(`change ${i} of the changelog row has no value`)

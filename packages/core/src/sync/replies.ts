@@ -106,14 +106,18 @@ export function parsePullReply(body: unknown): PullReply {
   if (!isRecord(body)) fail(what, 'not a JSON object')
   checkEpoch(body, what)
   if (!Array.isArray(body.batches)) fail(what, 'batches must be a list')
-  let last = 0
+  let last: RemoteBatch | undefined
   for (const item of body.batches as unknown[]) {
     const batch = parseRemoteBatch(item, what)
-    // Equal revs are tolerated (a batch sent twice); going back is not.
-    if (batch.rev < last) fail(what, `batch ${batch.rev} comes after batch ${last}`)
-    last = batch.rev
+    // A batch sent twice is tolerated; going back, or another batch under the same rev, is not.
+    if (last && batch.rev < last.rev) fail(what, `batch ${batch.rev} comes after batch ${last.rev}`)
+    if (last?.rev === batch.rev && (batch.tx !== last.tx || JSON.stringify(batch) !== JSON.stringify(last))) {
+      fail(what, `two different batches have revision ${batch.rev}`)
+    }
+    last = batch
   }
-  if (!isCount(body.upTo) || body.upTo < last) fail(what, 'upTo must be a revision at least that of the last batch')
+  const lastRev = last?.rev ?? 0
+  if (!isCount(body.upTo) || body.upTo < lastRev) fail(what, 'upTo must be a revision at least that of the last batch')
   if (typeof body.more !== 'boolean') fail(what, 'more must be a boolean')
   checkScoping(body, what)
   return body as unknown as PullReply
