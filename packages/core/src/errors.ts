@@ -100,6 +100,8 @@ export type SyncErrorReason =
   | 'not-applicable'
   /** The server's log was recreated or went back in time: this client pulls it again. */
   | 'server-reset'
+  /** The server refused the credentials twice (401), fresh ones included: waiting for new ones. */
+  | 'unauthorized'
   /** The browser is offline. */
   | 'offline'
   /** Sync is paused (`feed.sync.pause()`). */

@@ -5,10 +5,13 @@ import type { ChangeBatch, ChangeType, Unsubscribe } from './types.js'
 
 /**
  * What the sync is doing: `idle` (nothing to do), `pushing`, `pulling`, `offline` (the
- * browser or the server cannot be reached; retrying), `error` (stopped until `flush()` or
- * `resume()`), `closed` (the database is closed; sync resumes when it opens).
+ * browser or the server cannot be reached — by a push, a pull or the stream; retrying),
+ * `unauthorized` (the server refused the app's credentials twice, fresh ones included:
+ * sync goes on by itself once `headers()` returns new ones, or on `resume()`), `error`
+ * (stopped until `flush()` or `resume()`), `closed` (the database is closed; sync resumes
+ * when it opens).
  */
-export type SyncState = 'idle' | 'pushing' | 'pulling' | 'offline' | 'error' | 'closed'
+export type SyncState = 'idle' | 'pushing' | 'pulling' | 'offline' | 'unauthorized' | 'error' | 'closed'
 
 /** Observable sync status (`feed.sync.status`): the same object until something changes. */
 export interface SyncStatus {
@@ -19,6 +22,8 @@ export interface SyncStatus {
   setAside: number
   /** Rejections the app has not dismissed yet (see `rejections()`). */
   rejections: number
+  /** When the server last answered a request with success (ms since the epoch); absent before. */
+  lastContactAt?: number
   /** The last problem, until the next successful round. */
   lastError?: { message: string; reason: SyncError['reason']; status?: number; rev?: number }
   /**

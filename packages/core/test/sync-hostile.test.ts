@@ -20,7 +20,7 @@ afterEach(async () => {
   vi.restoreAllMocks()
 })
 
-const json = (body: unknown) => HttpResponse.json(body)
+const json = (body: Record<string, unknown>) => HttpResponse.json(body as never)
 const batch = (rev: number, id: number, title: string, tx = `t${rev}`) => ({
   rev,
   tx,

@@ -38,7 +38,10 @@ describe('sync types', () => {
   it('types the controller: status, receipts, the inbox and errors', () => {
     const sync = {} as SyncController
     expectTypeOf(sync.status).toEqualTypeOf<SyncStatus>()
-    expectTypeOf(sync.status.state).toEqualTypeOf<'idle' | 'pushing' | 'pulling' | 'offline' | 'error' | 'closed'>()
+    expectTypeOf(sync.status.state).toEqualTypeOf<
+      'idle' | 'pushing' | 'pulling' | 'offline' | 'unauthorized' | 'error' | 'closed'
+    >()
+    expectTypeOf(sync.status.lastContactAt).toEqualTypeOf<number | undefined>()
     expectTypeOf(sync.settled(3)).toEqualTypeOf<Promise<SyncReceipt>>()
     expectTypeOf<SyncReceipt['status']>().toEqualTypeOf<'acked' | 'rejected' | 'dropped'>()
     expectTypeOf(sync.rejections()).toEqualTypeOf<Promise<SyncRejection[]>>()

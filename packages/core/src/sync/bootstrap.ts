@@ -30,7 +30,7 @@ export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<voi
     let query = `v=2&clientId=${encodeURIComponent(ctx.clientId)}&limit=${SNAPSHOT_PAGE}${options.scopeQuery}`
     if (at) query += `&rev=${at.rev}&after=${encodeURIComponent(at.after)}`
     try {
-      const body = await requestJson(`${options.base}/snapshot?${query}`, { headers: await ctx.headers() }, ctx.signal)
+      const body = await requestJson(ctx, `${options.base}/snapshot?${query}`)
       return parseSnapshotReply(body)
     } catch (error) {
       if (at || !(error instanceof RequestFailure) || error.status !== 404) throw error

@@ -29,7 +29,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 const isText = (value: unknown): value is string => typeof value === 'string' && value !== ''
 const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0
 
-const STATES = new Set(['idle', 'pushing', 'pulling', 'offline', 'error', 'closed'])
+const STATES = new Set(['idle', 'pushing', 'pulling', 'offline', 'unauthorized', 'error', 'closed'])
 
 function isError(value: unknown): value is ErrorInfo {
   return (

@@ -38,6 +38,8 @@ export class SyncClient implements SyncSession {
   readonly #cleanups: Array<() => void> = []
   readonly #waiters = new Set<() => void>()
   #closed = false
+  /** A retried failure was shown on the console, and the server has not answered since. */
+  #outage = false
 
   readonly #host: SyncHost
 
@@ -49,6 +51,7 @@ export class SyncClient implements SyncSession {
       options,
       {
         isPaused: () => this.status.paused,
+        state: () => this.status.state,
         setStatus: (change) => this.#setStatus(change),
         report: (error) => this.#report(error),
         rejected: (rejection) => this.#rejected(rejection),
@@ -209,7 +212,9 @@ export class SyncClient implements SyncSession {
   }
 
   #report(error: SyncError): void {
-    if (this.#errors.size === 0) console.warn(`[changecast] ${error.message}`)
+    // One console line per outage: a failure retried again and again is shown once until the server answers.
+    if (this.#errors.size === 0 && !(error.retrying && this.#outage)) console.warn(`[changecast] ${error.message}`)
+    this.#outage = error.retrying
     this.#errors.emit(error)
     this.#relay.post({ type: 'error', error: toErrorInfo(error) })
   }
@@ -223,6 +228,7 @@ export class SyncClient implements SyncSession {
   }
 
   #setStatus(change: Partial<SyncStatus>, broadcast = true): void {
+    if (change.lastContactAt) this.#outage = false
     const next = { ...this.status, ...change }
     if ((Object.keys(next) as Array<keyof SyncStatus>).every((key) => next[key] === this.status[key])) return
     this.status = next

@@ -2,12 +2,13 @@ import type { Dexie, IndexableType, Table, Transaction } from 'dexie'
 import type { SyncError } from '../errors.js'
 import { LOG_TABLE } from '../log/changelog.js'
 import type { SyncHost, SyncRejection } from '../sync-port.js'
+import type { Sender } from './http.js'
 import type { ResolvedOptions } from './options.js'
 import type { PendingKeys } from './pending.js'
 import { KEYS_TABLE, SYNC_TABLE } from './store.js'
 
 /** What the leader's sync steps (push, pull, stream, apply) share. */
-export interface SyncContext {
+export interface SyncContext extends Sender {
   readonly db: Dexie
   readonly host: SyncHost
   readonly options: ResolvedOptions
@@ -21,7 +22,6 @@ export interface SyncContext {
   readonly asideApply: Map<number, string[]>
   /** Runs `task` once the sync's database work before it is done: never two at once. */
   exclusive<T>(task: () => Promise<T>): Promise<T>
-  headers(): Promise<Record<string, string>>
   report(error: SyncError): void
   /** A rejection was recorded (called after its transaction committed). */
   rejected(rejection: SyncRejection): void

@@ -14,20 +14,53 @@ export class RequestFailure extends SyncError {
   }
 }
 
-/** Sends a request; throws {@link RequestFailure} for a network error or an error status. */
-export async function send(url: string, init: RequestInit, signal: AbortSignal): Promise<Response> {
-  let response: Response
-  try {
-    response = await fetch(url, { ...init, signal })
-  } catch (error) {
-    if (signal.aborted) throw error
-    throw new RequestFailure(`Could not reach ${url}: ${String(error)}`, {
-      reason: 'network',
-      retrying: true,
-      cause: error,
-    })
+/** What a request needs from the sync: the app's headers, and where to record a contact with the server. */
+export interface Sender {
+  readonly signal: AbortSignal
+  headers(): Promise<Record<string, string>>
+  /** The server answered a request with success (`true`), or could not be reached or failed (`false`). */
+  contact(ok: boolean): void
+  /** The last request (push, pull, snapshot or stream) could not reach the server, or it failed. */
+  unreachable?: boolean
+  /** The headers a request was refused with twice (401), as text, until new ones go through. */
+  refused?: string | undefined
+}
+
+/**
+ * Sends a request with the app's headers. A `401` asks for the headers again (a token may
+ * have expired meanwhile) and sends it once more; refused again, it fails with the reason
+ * `unauthorized`. Throws {@link RequestFailure} for a network error or an error status.
+ */
+export async function send(sender: Sender, url: string, init: RequestInit, signal = sender.signal): Promise<Response> {
+  let headers = ''
+  const attempt = async (): Promise<Response> => {
+    const given = await sender.headers()
+    headers = JSON.stringify(given)
+    try {
+      return await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), ...given }, signal })
+    } catch (error) {
+      if (signal.aborted) throw error
+      sender.unreachable = true
+      sender.contact(false)
+      throw new RequestFailure(`Could not reach ${url}: ${String(error)}`, {
+        reason: 'network',
+        retrying: true,
+        cause: error,
+      })
+    }
   }
-  if (response.ok) return response
+  let response = await attempt()
+  if (response.status === 401) {
+    void response.body?.cancel().catch(() => undefined)
+    response = await attempt()
+  }
+  sender.unreachable = isRetryable(response.status)
+  if (response.ok) {
+    sender.refused = undefined
+    sender.contact(true)
+    return response
+  }
+  if (sender.unreachable) sender.contact(false)
   const retryAfter = retryAfterMs(response.headers.get('retry-after'))
   // What the server says is worth showing; at most a line of it.
   const text = await response.text().then(
@@ -35,16 +68,17 @@ export async function send(url: string, init: RequestInit, signal: AbortSignal):
     () => '',
   )
   const status = response.status
+  if (status === 401) sender.refused = headers
   throw new RequestFailure(
     `${url} answered ${status}${text ? `: ${text}` : ''}`,
-    { reason: 'http', status, retrying: isRetryable(status) },
+    { reason: status === 401 ? 'unauthorized' : 'http', status, retrying: isRetryable(status) },
     retryAfter,
   )
 }
 
 /** Sends a request and returns its JSON body, at most {@link LIMITS.replyBytes} long. */
-export async function requestJson(url: string, init: RequestInit, signal: AbortSignal): Promise<unknown> {
-  const response = await send(url, init, signal)
+export async function requestJson(sender: Sender, url: string, init: RequestInit = {}): Promise<unknown> {
+  const response = await send(sender, url, init)
   const limit = LIMITS.replyBytes
   const text = await readCappedText(
     response,

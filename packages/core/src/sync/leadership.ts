@@ -14,6 +14,7 @@ import { loadState, rowsOf, type AsideRow } from './store.js'
 /** What leading needs from the controller of its context. */
 export interface LeadershipHost {
   isPaused(): boolean
+  state(): SyncStatus['state']
   setStatus(change: Partial<SyncStatus>): void
   report(error: SyncError): void
   rejected(rejection: SyncRejection): void
@@ -178,6 +179,8 @@ async function leaderContext(
     }
   }
   let chain: Promise<unknown> = Promise.resolve()
+  let contacted = 0
+  let lost = false
   return {
     db,
     host,
@@ -197,6 +200,17 @@ async function leaderContext(
     headers: async () => {
       const { headers } = options
       return typeof headers === 'function' ? await headers() : (headers ?? {})
+    },
+    contact: (ok) => {
+      // A success is recorded at once after a failure, else at most once a second (the
+      // status is a new object each time it changes).
+      const now = Date.now()
+      if (!ok || (!lost && now - contacted < 1000)) return void (lost ||= !ok)
+      contacted = now
+      lost = false
+      controller.setStatus(
+        controller.state() === 'offline' ? { lastContactAt: now, state: 'idle' } : { lastContactAt: now },
+      )
     },
     report: (error) => controller.report(error),
     rejected: (rejection) => controller.rejected(rejection),

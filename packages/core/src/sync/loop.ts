@@ -38,6 +38,10 @@ export class SyncLoop {
   #halted = false
   #streaming = false
   #stream: AbortController | undefined
+  /** The stream's credentials were refused: the loop waits for new ones before anything else. */
+  #refused: SyncError | undefined
+  /** Credentials refused since the last successful round. */
+  #refusals = 0
 
   readonly #ctx: SyncContext
   readonly #host: LoopHost
@@ -82,9 +86,14 @@ export class SyncLoop {
         await this.#alarm.wait(undefined, () => true, signal)
         continue
       }
-      this.#startStream()
       const flushing = host.flushes()
       try {
+        if (this.#refused) {
+          const refused = this.#refused
+          this.#refused = undefined
+          throw refused
+        }
+        this.#startStream()
         await this.count()
         if (options.pull !== false) await ensureSnapshot(ctx, () => host.setStatus({ state: 'pulling' }))
         while (await pushRound(ctx, () => host.setStatus({ state: 'pushing' })));
@@ -94,11 +103,13 @@ export class SyncLoop {
           await pullAll(ctx)
         }
         attempt = 0
+        this.#refusals = 0
         await this.count()
         host.settle(flushing)
         // The stream may have stopped the sync meanwhile (a 401): the top of the loop shows it.
         if (this.#halted) continue
-        host.setStatus({ state: 'idle', lastError: undefined })
+        // A round that needed no request says nothing of the server: the stream's last attempt does.
+        host.setStatus(ctx.unreachable ? { state: 'offline' } : { state: 'idle', lastError: undefined })
         if (host.flushes().length === 0 && !this.#pullWanted) {
           await this.#alarm.wait(options.pull === 'poll' ? options.interval : undefined, () => true, signal)
         }
@@ -111,8 +122,14 @@ export class SyncLoop {
           continue
         }
         host.report(failure)
-        host.setStatus({ state: failure.retrying ? 'offline' : 'error', lastError: errorInfo(failure) })
         host.settle(flushing, failure)
+        if (failure.reason === 'unauthorized') {
+          this.#stream?.abort()
+          host.setStatus({ state: 'unauthorized', lastError: errorInfo(failure) })
+          await this.#newCredentials()
+          continue
+        }
+        host.setStatus({ state: failure.retrying ? 'offline' : 'error', lastError: errorInfo(failure) })
         if (!failure.retrying) {
           this.#halted = true
           continue
@@ -121,6 +138,26 @@ export class SyncLoop {
         const delay = Math.max(retryAfter, backoffDelay(++attempt, options.backoff))
         await this.#alarm.wait(delay, isHard, signal, Date.now() + retryAfter)
       }
+    }
+  }
+
+  /**
+   * Refused twice (401): waits until the app's `headers()` return something else than what
+   * was refused (asked again with backoff), or `resume()` or `flush()`.
+   */
+  async #newCredentials(): Promise<void> {
+    const { signal, options } = this.#ctx
+    // New credentials refused in turn wait longer each time, until a round succeeds.
+    for (let attempt = ++this.#refusals; !signal.aborted; attempt++) {
+      let asked = false
+      await this.#alarm.wait(
+        Math.max(options.backoff.base, backoffDelay(attempt, options.backoff)),
+        (kind) => (asked = kind === 'resume' || kind === 'flush'),
+        signal,
+      )
+      if (asked) return
+      const headers = await this.#ctx.headers().then(JSON.stringify, () => this.#ctx.refused)
+      if (headers !== this.#ctx.refused) return
     }
   }
 
@@ -161,6 +198,11 @@ export class SyncLoop {
       } catch (error) {
         if (ctx.signal.aborted) return
         const failure = toSyncError(error)
+        // Refused: the whole sync waits for new credentials (see run()).
+        if (failure.reason === 'unauthorized') {
+          this.#refused = failure
+          return void this.#alarm.ring('poke')
+        }
         host.report(failure)
         if (!failure.retrying) {
           this.#halted = true
@@ -168,6 +210,8 @@ export class SyncLoop {
           this.#alarm.ring('poke')
           return
         }
+        // The server cannot be reached: so the status says, whatever the outbox holds.
+        host.setStatus({ state: 'offline', lastError: errorInfo(failure) })
         notBefore = Date.now() + (failure instanceof RequestFailure ? (failure.retryAfter ?? 0) : 0)
       }
       if (this.#stopped()) return

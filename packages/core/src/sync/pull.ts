@@ -26,9 +26,7 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
     }
     const since = state.serverRev
     const query = `v=2&since=${since}&limit=${options.batchSize}&clientId=${encodeURIComponent(ctx.clientId)}${options.scopeQuery}`
-    const reply = parsePullReply(
-      await requestJson(`${options.base}/pull?${query}`, { headers: await ctx.headers() }, ctx.signal),
-    )
+    const reply = parsePullReply(await requestJson(ctx, `${options.base}/pull?${query}`))
     const reset = await ctx.exclusive(async () => {
       if (await checkEpoch(ctx, reply.epoch)) return true
       if (reply.upTo >= since) return false

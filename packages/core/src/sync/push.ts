@@ -77,19 +77,14 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
   ctx.checkPaused()
   onSend()
   const reply = parsePushReply(
-    await requestJson(
-      `${options.base}/push${options.scopeQuery.replace('&', '?')}`,
-      {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'idempotency-key': `${ctx.clientId}:${revs[0]}-${revs[revs.length - 1]}`,
-          ...(await ctx.headers()),
-        },
-        body: `{"v":${PROTOCOL_VERSION},"clientId":${JSON.stringify(ctx.clientId)},"batches":[${parts.join(',')}]}`,
+    await requestJson(ctx, `${options.base}/push${options.scopeQuery.replace('&', '?')}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': `${ctx.clientId}:${revs[0]}-${revs[revs.length - 1]}`,
       },
-      ctx.signal,
-    ),
+      body: `{"v":${PROTOCOL_VERSION},"clientId":${JSON.stringify(ctx.clientId)},"batches":[${parts.join(',')}]}`,
+    }),
     revs,
   )
   await ctx.exclusive(async () => {

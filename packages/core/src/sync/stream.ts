@@ -38,8 +38,9 @@ export async function readStream(
     const query = `v=2&since=${serverRev}&clientId=${encodeURIComponent(ctx.clientId)}${ctx.options.scopeQuery}`
     alive()
     const response = await send(
+      ctx,
       `${ctx.options.base}/stream?${query}`,
-      { headers: { accept: 'text/event-stream', ...(await ctx.headers()) } },
+      { headers: { accept: 'text/event-stream' } },
       abort.signal,
     )
     if (!response.body) throw new ProtocolViolation('The stream reply has no body')

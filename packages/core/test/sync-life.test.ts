@@ -1,0 +1,132 @@
+// The ordinary life of an app (issue 24): tokens that expire, a server that goes away,
+// users who sign out and switch, a server restored from a backup, refused writes.
+import Dexie from 'dexie'
+import { http, HttpResponse } from 'msw'
+import { setupServer } from 'msw/node'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { changecast } from '@changecast/core'
+import { httpSync } from '@changecast/core/sync'
+import { createSyncServer, type SyncServer } from '@changecast/testing'
+import { BASE, closeAll, openClient, until } from './sync-helpers.js'
+
+const mock = setupServer()
+beforeAll(() => mock.listen({ onUnhandledRequest: 'error' }))
+afterAll(() => mock.close())
+afterEach(async () => {
+  await closeAll()
+  mock.resetHandlers()
+  mock.events.removeAllListeners()
+  vi.restoreAllMocks()
+})
+
+/** Serves `server` under `{BASE}/{name}`, answering 401 unless the request carries a token in `valid`. */
+function guarded(server: SyncServer, valid: Set<string>): string[] {
+  const refused: string[] = []
+  mock.use(
+    http.all(`${BASE}/:client/:route`, ({ request }) => {
+      const token = request.headers.get('authorization') ?? ''
+      if (valid.has(token)) return server.handle(request)
+      refused.push(token)
+      return HttpResponse.json({ error: 'the token has expired' }, { status: 401 })
+    }),
+  )
+  return refused
+}
+
+describe('tokens', () => {
+  it('a token that expires mid-session: the 401 asks headers() again, the retry goes through, nothing is lost', async () => {
+    const server = createSyncServer()
+    const valid = new Set(['t1'])
+    const refused = guarded(server, valid)
+    // An app's token cache, which learns of a refreshed token one call late.
+    let cached = 't1'
+    let refreshed: string | undefined
+    const headers = () => {
+      const token = cached
+      if (refreshed) cached = refreshed
+      return { authorization: token }
+    }
+    const a = await openClient({ url: `${BASE}/a`, headers })
+    await a.db.todos.put({ id: 1, title: 'before' })
+    await a.sync.flush()
+    valid.delete('t1')
+    valid.add('t2')
+    refreshed = 't2'
+    await a.db.todos.put({ id: 2, title: 'after the expiry' })
+    await a.sync.flush()
+    expect(refused).toEqual(['t1'])
+    expect(server.value('todos', 2)).toEqual({ id: 2, title: 'after the expiry' })
+    expect(a.errors).toEqual([])
+    expect(a.sync.status).toMatchObject({ state: 'idle', outbox: 0 })
+  })
+
+  it('credentials refused twice make the state unauthorized; sync goes on by itself once headers() returns new ones', async () => {
+    const server = createSyncServer()
+    const valid = new Set(['t1'])
+    guarded(server, valid)
+    let token = 't1'
+    const a = await openClient({ url: `${BASE}/a`, headers: async () => ({ authorization: token }) })
+    await a.db.todos.put({ id: 1, title: 'one' })
+    await a.sync.flush()
+    // Revoked; the app's headers() keeps returning it for a while.
+    valid.clear()
+    await a.db.todos.put({ id: 2, title: 'written while refused' })
+    await until(() => a.sync.status.state === 'unauthorized', { what: 'the unauthorized state' })
+    expect(a.errors.at(-1)).toMatchObject({ reason: 'unauthorized', status: 401, retrying: false })
+    expect(a.sync.status.outbox).toBe(1)
+    await expect(a.sync.flush()).rejects.toMatchObject({ reason: 'unauthorized' })
+    // New credentials: no resume() needed.
+    valid.add('t2')
+    token = 't2'
+    await until(() => server.value('todos', 2) !== undefined, { what: 'the push with new credentials' })
+    await until(() => a.sync.status.state === 'idle' && a.sync.status.outbox === 0)
+    expect(server.value('todos', 2)).toEqual({ id: 2, title: 'written while refused' })
+  })
+})
+
+describe('status', () => {
+  it('a server that cannot be reached shows offline whatever the outbox holds, with one console line per outage', async () => {
+    const server = createSyncServer()
+    let down = false
+    mock.use(
+      http.all(`${BASE}/:client/:route`, ({ request }) => (down ? HttpResponse.error() : server.handle(request))),
+    )
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    // A read-only client on a stream, with no onError handler: the console is its witness.
+    const db = new Dexie(`life-${Date.now()}`)
+    db.version(1).stores({ todos: 'id' })
+    const feed = changecast(db, { sync: httpSync({ url: `${BASE}/a`, backoff: { base: 5, cap: 20 } }) })
+    await db.open()
+    try {
+      const sync = feed.sync!
+      await sync.flush()
+      await until(() => sync.status.state === 'idle' && sync.status.lastContactAt !== undefined)
+      const contact = sync.status.lastContactAt!
+      down = true
+      server.restart()
+      await until(() => sync.status.state === 'offline', { what: 'offline' })
+      expect(sync.status.outbox).toBe(0)
+      // While the server is away the status never says idle (rounds with nothing to send included).
+      const states: string[] = []
+      const off = sync.subscribe(() => states.push(sync.status.state))
+      // Several failed reconnections, one line.
+      const failures = () => warn.mock.calls.filter(([text]) => /Could not reach/.test(String(text))).length
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      off()
+      expect(failures()).toBe(1)
+      expect(states).not.toContain('idle')
+      down = false
+      await until(() => sync.status.state === 'idle', { what: 'idle again' })
+      expect(sync.status.lastContactAt).toBeGreaterThan(contact)
+      // A new outage is shown again.
+      down = true
+      server.restart()
+      await until(() => failures() === 2, { what: 'the second outage on the console' })
+      down = false
+    } finally {
+      feed.close()
+      db.close()
+      await Dexie.delete(db.name)
+    }
+  })
+})
