@@ -39,11 +39,10 @@ describe('tokens', () => {
     const valid = new Set(['t1'])
     const refused = guarded(server, valid)
     // An app's token cache, which learns of a refreshed token one call late.
-    let cached = 't1'
-    let refreshed: string | undefined
+    const cache: { token: string; refreshed?: string } = { token: 't1' }
     const headers = () => {
-      const token = cached
-      if (refreshed) cached = refreshed
+      const { token } = cache
+      if (cache.refreshed) cache.token = cache.refreshed
       return { authorization: token }
     }
     const a = await openClient({ url: `${BASE}/a`, headers })
@@ -51,7 +50,7 @@ describe('tokens', () => {
     await a.sync.flush()
     valid.delete('t1')
     valid.add('t2')
-    refreshed = 't2'
+    cache.refreshed = 't2'
     await a.db.todos.put({ id: 2, title: 'after the expiry' })
     await a.sync.flush()
     expect(refused).toEqual(['t1'])
@@ -65,7 +64,7 @@ describe('tokens', () => {
     const valid = new Set(['t1'])
     guarded(server, valid)
     let token = 't1'
-    const a = await openClient({ url: `${BASE}/a`, headers: async () => ({ authorization: token }) })
+    const a = await openClient({ url: `${BASE}/a`, headers: () => Promise.resolve({ authorization: token }) })
     await a.db.todos.put({ id: 1, title: 'one' })
     await a.sync.flush()
     // Revoked; the app's headers() keeps returning it for a while.
