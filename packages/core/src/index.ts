@@ -20,6 +20,7 @@ export { rejectionsStore } from './stores/rejections-store.js'
 export { parametersKey, syncOf, syncStatusStore } from './stores/binding-support.js'
 export type {
   CurrentValue,
+  RefusedChange,
   SetAsideItem,
   SyncAdapter,
   SyncController,

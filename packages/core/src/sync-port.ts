@@ -56,12 +56,30 @@ export interface CurrentValue {
   value?: unknown
 }
 
+/** One change of a refused local commit, as it was sent. */
+export interface RefusedChange {
+  type: ChangeType
+  table: string
+  key: IndexableType
+  /** The value written (`create`, `update`). */
+  value?: unknown
+}
+
 /** A local commit the server refused. Its entities now hold the server's values (unless written again since). */
 export interface SyncRejection {
   /** Changelog rev of the refused local commit. */
   rev: number
+  /**
+   * Why, for machines: the server's code (`invalid`: a value fails its rules; `forbidden`: the
+   * user may not make the change; or another the server documents), `rejected` when it gave
+   * none, or `lost-on-server` for a commit the server had acknowledged and no longer has (it
+   * was restored from a backup): offer to make it again.
+   */
+  code: string
   /** The server's reason, for people. */
   reason: string
+  /** What the commit wrote, as it was sent: what the user made that was refused. */
+  changes: RefusedChange[]
   /** The server's state of the entities the commit touched, when it answered. */
   current: CurrentValue[]
   /** When the answer arrived (ms since the epoch). */

@@ -129,3 +129,45 @@ describe('status', () => {
     }
   })
 })
+
+describe('rejections', () => {
+  it('a refused write says what was refused: a code, the reason, the changes as sent, and the server value', async () => {
+    const server = createSyncServer({
+      reject: (change) =>
+        change.type !== 'delete' && (change.value as { title?: string }).title === ''
+          ? { code: 'invalid', reason: 'title must not be empty' }
+          : undefined,
+    })
+    mock.use(http.all(`${BASE}/:client/:route`, ({ request }) => server.handle(request)))
+    const a = await openClient({ url: `${BASE}/a` })
+    await a.db.todos.put({ id: 7, title: 'Buy milk' })
+    await a.sync.flush()
+    await a.db.transaction('rw', a.db.todos, async () => {
+      await a.db.todos.put({ id: 7, title: '' })
+      await a.db.todos.put({ id: 8, title: 'new' })
+    })
+    await a.sync.flush()
+    const expected = {
+      rev: 2,
+      code: 'invalid',
+      reason: 'title must not be empty',
+      changes: [
+        { type: 'update', table: 'todos', key: 7, value: { id: 7, title: '' } },
+        { type: 'create', table: 'todos', key: 8, value: { id: 8, title: 'new' } },
+      ],
+      current: [
+        { table: 'todos', key: 7, value: { id: 7, title: 'Buy milk' } },
+        { table: 'todos', key: 8 },
+      ],
+    }
+    expect(a.rejections).toEqual([expect.objectContaining(expected)])
+    expect(await a.sync.rejections()).toEqual([expect.objectContaining(expected)])
+    // The entities hold the server's values again.
+    expect(await a.db.todos.toArray()).toEqual([{ id: 7, title: 'Buy milk' }])
+    // A server that gives no code: rejected.
+    server.configure({ reject: () => 'no' })
+    await a.db.todos.put({ id: 9, title: 'x' })
+    await a.sync.flush()
+    expect(a.rejections[1]).toMatchObject({ code: 'rejected', reason: 'no' })
+  })
+})

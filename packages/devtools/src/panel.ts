@@ -422,6 +422,7 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
         ['server rev', String(status.serverRev)],
         ['answered local rev', String(status.lastSyncedRev)],
       ]
+      if (status.lastContactAt) rows.push(['last contact', time(status.lastContactAt)])
       if (status.lastError) rows.push(['last error', `${status.lastError.reason}: ${status.lastError.message}`])
       fields.replaceChildren(
         ...rows.flatMap(([name, value]) => [
@@ -456,8 +457,21 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
               h(
                 'li',
                 {},
-                `rev ${rejection.rev}: ${rejection.reason} `,
+                `rev ${rejection.rev} (${rejection.code}): ${rejection.reason} `,
                 h('button', { type: 'button', onclick: () => void sync.dismiss(rejection.rev) }, 'Dismiss'),
+                // What was refused: each change as it was sent.
+                h(
+                  'ul',
+                  { class: 'refused' },
+                  ...rejection.changes.map((change) =>
+                    h(
+                      'li',
+                      {},
+                      `${change.type} ${change.table} ${show(change.key)}`,
+                      change.value === undefined ? '' : `: ${show(change.value)}`,
+                    ),
+                  ),
+                ),
               ),
             )
           : [h('li', { class: 'empty' }, 'No rejection.')]),

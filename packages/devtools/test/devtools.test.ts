@@ -108,8 +108,11 @@ describe('mountDevtools (Node, happy-dom, fake-indexeddb)', () => {
     await vi.waitFor(() => {
       expect(text('devtools-sync-outbox')).toBe('0')
       expect(text('devtools-sync-answered-local-rev')).toBe('2')
-      expect(text('devtools-rejections')).toContain('rev 2: note 2 is read-only')
+      // The code, the reason, and what was refused with the value that was sent.
+      expect(text('devtools-rejections')).toContain('rev 2 (rejected): note 2 is read-only')
+      expect(text('devtools-rejections')).toContain('create notes 2: {"id":2,"text":"refused"}')
     })
+    expect(text('devtools-sync-last-contact')).toMatch(/^\d\d:\d\d:\d\d\.\d{3}$/)
     expect(text('devtools-set-aside')).toBe('Nothing set aside.')
     const dismiss = byTestId('devtools-rejections')[0]!.querySelector('button')!
     dismiss.click()

@@ -34,9 +34,18 @@ export class UnknownTableError extends Error {
 }
 
 /**
+ * Why a batch is refused: a machine-readable `code` (`invalid`: a value fails the rules;
+ * `forbidden`: the principal may not make the change) and a `reason` for people.
+ */
+export interface Refusal {
+  code: 'invalid' | 'forbidden'
+  reason: string
+}
+
+/**
  * Decides on each batch before it is stored: every change must be to a known table (when
- * `tables` is given), pass its table's schema, and be authorized. Returns the reason a
- * batch is refused, or undefined.
+ * `tables` is given), pass its table's schema, and be authorized. Returns why a batch is
+ * refused, or undefined.
  */
 export async function review(
   batch: PushBatch,
@@ -46,18 +55,25 @@ export async function review(
     principal,
     clientId,
   }: { tables?: Record<string, TableRules>; authorize?: Authorize; principal: Principal; clientId: string },
-): Promise<string | undefined> {
+): Promise<Refusal | undefined> {
   for (const change of batch.changes) {
     const rules = tables?.[change.table]
     if (tables && !rules) throw new UnknownTableError(change.table)
     if (rules?.schema && change.type !== 'delete') {
       const result = await rules.schema['~standard'].validate(change.value)
-      if (result.issues) return `${change.table} ${JSON.stringify(change.key)}: ${describe(result.issues)}`
+      if (result.issues) {
+        return { code: 'invalid', reason: `${change.table} ${JSON.stringify(change.key)}: ${describe(result.issues)}` }
+      }
     }
     if (authorize) {
       const verdict = await authorize({ principal, clientId, change })
-      if (typeof verdict === 'string') return verdict
-      if (verdict === false) return `not allowed to ${change.type} ${change.table} ${JSON.stringify(change.key)}`
+      if (typeof verdict === 'string') return { code: 'forbidden', reason: verdict }
+      if (verdict === false) {
+        return {
+          code: 'forbidden',
+          reason: `not allowed to ${change.type} ${change.table} ${JSON.stringify(change.key)}`,
+        }
+      }
     }
   }
   return undefined

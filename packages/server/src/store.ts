@@ -8,6 +8,7 @@ import {
 } from '@changecast/core/protocol'
 import type { Database, Queryable } from './db/port.js'
 import type { Names } from './names.js'
+import type { Refusal } from './rules.js'
 
 /** A stored batch, as read back: its changes (as JSON text) visible to the reader. */
 export interface StoredBatch {
@@ -45,7 +46,7 @@ export interface Access {
 export interface Decided {
   batch: PushBatch
   /** Why it is refused (validation, permission), or undefined to accept it. */
-  refusal?: string
+  refusal?: Refusal | undefined
 }
 
 /** A repeated `(clientId, rev)` with another transaction: the whole request is refused (409). */
@@ -144,10 +145,11 @@ export async function push(
           continue
         }
         const planned = refusal ?? plan(state, batch.changes, scoping, access)
-        if (typeof planned === 'string') {
+        if (!Array.isArray(planned)) {
           reply.rejected.push({
             rev: batch.rev,
-            reason: planned,
+            code: planned.code,
+            reason: planned.reason,
             serverRev: head,
             current: currentOf(batch.changes, state, access),
           })
@@ -181,7 +183,7 @@ export async function appendBackendBatch(
   const state = await readEntities(tx, t, changes)
   const planned = plan(state, changes, scoping, {})
   // The backend may write every scope: only a scopeOf that fails refuses its batch.
-  if (typeof planned === 'string') throw new TypeError(planned)
+  if (!Array.isArray(planned)) throw new TypeError(planned.reason)
   const log = new Log()
   log.append({ rev, origin, clientRev: null, tx: `${origin}.${rev}`, at: Date.now() }, planned, state)
   await log.store(tx, t, state, rev)
@@ -215,7 +217,7 @@ interface Planned {
  * in the old one, then its value in the new one), or why the batch is refused. Reads the
  * state as earlier batches left it; changes nothing.
  */
-function plan(state: State, changes: readonly WireChange[], { scopeOf }: Scoping, access: Access): Planned[] | string {
+function plan(state: State, changes: readonly WireChange[], { scopeOf }: Scoping, access: Access): Planned[] | Refusal {
   const overlay = new Map<string, Entity>()
   const rows: Planned[] = []
   for (const change of changes) {
@@ -230,15 +232,17 @@ function plan(state: State, changes: readonly WireChange[], { scopeOf }: Scoping
       try {
         scope = scopeOf({ table: change.table, key: decodeWireKey(change.key), value: change.value })
       } catch (error) {
-        return `${change.table} ${key}: ${(error as Error)?.message ?? String(error)}`
+        return { code: 'invalid', reason: `${change.table} ${key}: ${(error as Error)?.message ?? String(error)}` }
       }
-      if (typeof scope !== 'string' || scope === '') return `${change.table} ${key}: scopeOf did not name a scope`
+      if (typeof scope !== 'string' || scope === '') {
+        return { code: 'invalid', reason: `${change.table} ${key}: scopeOf did not name a scope` }
+      }
     }
-    const described = `${change.type} ${change.table} ${key}`
-    if (access.write && !access.write.has(scope)) return `not allowed to ${described} in scope ${scope}`
-    if (exists && access.write && !access.write.has(before.scope)) {
-      return `not allowed to ${described}: it is in scope ${before.scope}`
-    }
+    // The same words whether the entity is elsewhere or the target scope is not writable:
+    // a refusal does not tell the writer where an entity it may not read is.
+    const forbidden: Refusal = { code: 'forbidden', reason: `not allowed to ${change.type} ${change.table} ${key}` }
+    if (access.write && !access.write.has(scope)) return forbidden
+    if (exists && access.write && !access.write.has(before.scope)) return forbidden
     if (exists && change.type !== 'delete' && before.scope !== scope) {
       const removal = { type: 'delete' as const, table: change.table, key: change.key, removed: true }
       rows.push({ ...removal, key, scope: before.scope, value: null, json: JSON.stringify(removal) })

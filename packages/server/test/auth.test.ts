@@ -171,12 +171,14 @@ for (const backend of ['pglite', 'postgres'] satisfies Backend[]) {
       expect(reply.rejected).toEqual([
         {
           rev: 2,
+          code: 'invalid',
           reason: 'todos 1: title: a title is required',
           serverRev: expect.any(Number),
           current: [{ table: 'todos', key: 1, value: { id: 1, title: 'ok' } }],
         },
         {
           rev: 3,
+          code: 'invalid',
           reason: expect.stringMatching(/^todos 2: title: /),
           serverRev: expect.any(Number),
           current: [{ table: 'todos', key: 2 }],
@@ -199,6 +201,7 @@ for (const backend of ['pglite', 'postgres'] satisfies Backend[]) {
       expect(reply.rejected).toEqual([
         {
           rev: 2,
+          code: 'forbidden',
           reason: 'anonymous may not delete notes',
           serverRev: expect.any(Number),
           current: [{ table: 'notes', key: 5, value: { id: 5 } }],

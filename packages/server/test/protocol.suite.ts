@@ -69,14 +69,20 @@ export function protocolSuite(backend: Backend): void {
       await pushOk('a', [batch(1, 'first', 7)])
       const reply = await pushOk('a', [batch(2, 'second', 7), batch(3, 'refused', 7), batch(4, 'refused', 8)])
       expect(reply.acked).toEqual([{ rev: 2, serverRev: 2 }])
+      // A code is optional (the servers under test give one, or not).
       expect(reply.rejected).toEqual([
-        {
+        expect.objectContaining({
           rev: 3,
           reason: expect.any(String),
           serverRev: 2,
           current: [{ table: 'todos', key: 7, value: { id: 7, title: 'second' } }],
-        },
-        { rev: 4, reason: expect.any(String), serverRev: 2, current: [{ table: 'todos', key: 8 }] },
+        }),
+        expect.objectContaining({
+          rev: 4,
+          reason: expect.any(String),
+          serverRev: 2,
+          current: [{ table: 'todos', key: 8 }],
+        }),
       ])
       // Sent again (now acceptable), a refused rev is evaluated again.
       const retried = await pushOk('a', [{ ...batch(3, 'fine', 7), tx: 'tx-3-refused' }])

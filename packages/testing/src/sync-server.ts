@@ -19,8 +19,11 @@ export interface SyncServerOptions extends FaultOptions {
   omitOwn?: boolean
   /** Milliseconds between stream heartbeats (comments). @default 15000 */
   heartbeat?: number
-  /** Rejects a pushed batch when it returns a reason for one of its changes. */
-  reject?: (change: WireChange, clientId: string) => string | undefined
+  /**
+   * Rejects a pushed batch when it returns a reason for one of its changes: a text (code
+   * `rejected`), or `{ code, reason }`.
+   */
+  reject?: (change: WireChange, clientId: string) => string | { code: string; reason: string } | undefined
   /** The scope of an entity, from its value (as `@changecast/server`'s `scopeOf`). @default every entity in scope `default` */
   scopeOf?: (entity: { table: string; key: unknown; value: unknown }) => string
   /**
@@ -77,6 +80,12 @@ interface Stream {
 interface Stored {
   batch: RemoteBatch
   scopes: string[]
+}
+
+/** Why a batch is refused. */
+interface Refusal {
+  code: string
+  reason: string
 }
 
 /** The entity a change names moved out of a scope: a removal there. */
@@ -144,7 +153,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
    * The changes a batch stores, each with its scope (a move: a removal in the old scope
    * first), or why it is refused.
    */
-  function plan(changes: WireChange[], write: Set<string> | undefined): Stored | string {
+  function plan(changes: WireChange[], write: Set<string> | undefined): Stored | Refusal {
     const overlay = new Map<string, { scope: string; exists: boolean }>()
     const stored: Stored = { batch: { rev: 0, tx: '', origin: '', at: 0, changes: [] }, scopes: [] }
     for (const change of changes) {
@@ -158,9 +167,13 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
           ? options.scopeOf({ table: change.table, key: decodeWireKey(change.key), value: change.value })
           : 'default'
       }
-      const what = `${change.type} ${change.table} ${wireKeyText(change.key)}`
-      if (write && !write.has(scope)) return `not allowed to ${what} in scope ${scope}`
-      if (exists && write && !write.has(before.scope)) return `not allowed to ${what}: it is in scope ${before.scope}`
+      // The same words whether the entity is elsewhere or the target scope is not writable.
+      const forbidden = {
+        code: 'forbidden',
+        reason: `not allowed to ${change.type} ${change.table} ${wireKeyText(change.key)}`,
+      }
+      if (write && !write.has(scope)) return forbidden
+      if (exists && write && !write.has(before.scope)) return forbidden
       if (exists && change.type !== 'delete' && before.scope !== scope) {
         const removal: Removal = { type: 'delete', table: change.table, key: change.key, removed: true }
         stored.batch.changes.push(removal)
@@ -239,14 +252,16 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
         reply.acked.push({ rev: batch.rev, serverRev: done.serverRev })
         continue
       }
-      const reason = options.reject
+      const refusal = options.reject
         ? batch.changes.map((change) => options.reject!(change, clientId)).find(Boolean)
         : undefined
-      const planned = reason ?? plan(batch.changes, write)
-      if (typeof planned === 'string') {
+      const planned = refusal ?? plan(batch.changes, write)
+      if (typeof planned === 'string' || 'reason' in planned) {
+        const { code, reason }: Partial<Refusal> = typeof planned === 'string' ? { reason: planned } : planned
         reply.rejected.push({
           rev: batch.rev,
-          reason: planned,
+          ...(code === undefined ? {} : { code }),
+          reason,
           serverRev: head(),
           current: current(batch.changes, read),
         })
@@ -445,7 +460,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
         return { ...change, key: encodeWireKey(change.key) }
       })
       const planned = plan(wire, undefined)
-      if (typeof planned === 'string') throw new TypeError(`server.edit(): ${planned}`)
+      if ('reason' in planned) throw new TypeError(`server.edit(): ${planned.reason}`)
       return append(planned, origin, `${origin}.${head() + 1}`, Date.now())
     },
     configure(next) {

@@ -5,6 +5,7 @@ import type { SyncRejection } from '../sync-port.js'
 import { saveKeys, supersede } from './apply-batch.js'
 import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
 import { decodeCurrent } from './decode.js'
+import { isChange } from './pending.js'
 import type { PushReply } from './protocol.js'
 import { keyId, keysTable, readState, syncTable, updateState, type KeyRow } from './store.js'
 
@@ -37,7 +38,8 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
   const acked = new Map(reply.acked.map(({ rev, serverRev }) => [rev, serverRev]))
   const at = Date.now()
   const rejections = new Map<number, SyncRejection & { serverRev: number; values: Map<string, EntityChange> }>()
-  for (const { rev, reason, serverRev, current } of reply.rejected) {
+  const rows = new Map(sent.map((row) => [row.rev, row]))
+  for (const { rev, code = 'rejected', reason, serverRev, current } of reply.rejected) {
     const values = new Map<string, EntityChange>()
     for (const wire of current) {
       try {
@@ -56,7 +58,12 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
     const listed = [...values.values()].map(({ table, key, value }) =>
       value === undefined ? { table, key } : { table, key, value },
     )
-    rejections.set(rev, { rev, reason, at, current: listed, serverRev, values })
+    // What was refused: the commit's changes as they were sent.
+    const changes = rows
+      .get(rev)!
+      .changes.filter(isChange)
+      .map(({ type, table, key, value }) => (value === undefined ? { type, table, key } : { type, table, key, value }))
+    rejections.set(rev, { rev, code, reason, changes, at, current: listed, serverRev, values })
   }
 
   const outcomes = new Map<string, Outcome>()

@@ -64,7 +64,12 @@ export async function countInbox(
 }
 
 export async function listRejections(db: Dexie): Promise<SyncRejection[]> {
-  return (await rowsOf<RejectionRow>(db, 'rejection')).map(({ id: _id, ...rejection }) => rejection)
+  // Rows kept before rejections carried a code and the refused changes have neither.
+  return (await rowsOf<RejectionRow>(db, 'rejection')).map(({ id: _id, ...rejection }) => ({
+    ...rejection,
+    code: rejection.code ?? 'rejected',
+    changes: rejection.changes ?? [],
+  }))
 }
 
 export async function listSetAside(db: Dexie): Promise<SetAsideItem[]> {

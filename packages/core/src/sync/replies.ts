@@ -64,6 +64,10 @@ export function parsePushReply(body: unknown, pushed: readonly number[]): PushRe
     if (!isRecord(rejection)) fail(what, 'a rejection is not an object')
     answer(rejection.rev)
     if (typeof rejection.reason !== 'string') fail(what, `the rejection of rev ${String(rejection.rev)} has no reason`)
+    const { code } = rejection
+    if (code !== undefined && (typeof code !== 'string' || code === '' || code.length > 100)) {
+      fail(what, `the rejection of rev ${String(rejection.rev)} has a code that is not a short text`)
+    }
     if (!isCount(rejection.serverRev)) fail(what, `the rejection of rev ${String(rejection.rev)} has no serverRev`)
     if (!Array.isArray(rejection.current)) fail(what, 'current must be a list')
     for (const current of rejection.current as unknown[]) {

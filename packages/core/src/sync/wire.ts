@@ -59,6 +59,12 @@ export interface WireCurrent {
 
 export interface WireRejection {
   rev: number
+  /**
+   * Why, for machines: `invalid` (a value fails the server's rules), `forbidden` (the principal
+   * may not make the change), or another code the server documents. Absent: `rejected`.
+   */
+  code?: string
+  /** Why, for people. */
   reason: string
   /** The server revision `current` was read at. */
   serverRev: number
