@@ -171,3 +171,65 @@ describe('rejections', () => {
     expect(a.rejections[1]).toMatchObject({ code: 'rejected', reason: 'no' })
   })
 })
+
+describe('a server restored from a backup, or its log recreated', () => {
+  for (const how of ['restored from an older backup', 'log recreated (new epoch)'] as const) {
+    it(`${how}: every client ends on its state, unanswered writes are pushed again, and lost acknowledged commits are in the inbox`, async () => {
+      const server = createSyncServer()
+      const offline = new Set<string>()
+      mock.use(
+        http.all(`${BASE}/:client/:route`, ({ request, params }) =>
+          offline.has(String(params.client)) ? HttpResponse.error() : server.handle(request),
+        ),
+      )
+      const a = await openClient({ url: `${BASE}/a` })
+      const b = await openClient({ url: `${BASE}/b` })
+      await a.db.todos.put({ id: 1, title: 'kept' })
+      await a.sync.flush()
+      const backup = server.backup()
+      await a.db.todos.put({ id: 2, title: 'lost' })
+      await a.db.transaction('rw', a.db.todos, async () => {
+        await a.db.todos.put({ id: 3, title: 'lost too' })
+        await a.db.todos.update(1, { done: true })
+      })
+      await a.sync.flush()
+      await b.sync.flush()
+      expect((await b.db.todos.toArray()).map((todo) => todo.id)).toEqual([1, 2, 3])
+      // Offline, A writes once more: unanswered when the server comes back.
+      offline.add('a')
+      await a.db.todos.put({ id: 4, title: 'unanswered' })
+      if (how === 'restored from an older backup') server.restore(backup)
+      else {
+        server.reset()
+        server.edit([{ type: 'create', table: 'todos', key: 10, value: { id: 10, title: 'new log' } }])
+      }
+      offline.delete('a')
+      await a.sync.flush()
+      await b.sync.flush()
+      await a.sync.flush()
+      const serverRows = server.rows('todos').map((row) => row.value)
+      const restored = how === 'restored from an older backup'
+      expect(serverRows).toEqual([
+        ...(restored ? [{ id: 1, title: 'kept' }] : [{ id: 10, title: 'new log' }]),
+        { id: 4, title: 'unanswered' },
+      ])
+      const byId = (rows: Array<{ id: number }>) => [...rows].sort((x, y) => x.id - y.id)
+      expect(byId(await a.db.todos.toArray())).toEqual(byId(serverRows as Array<{ id: number }>))
+      expect(byId(await b.db.todos.toArray())).toEqual(byId(serverRows as Array<{ id: number }>))
+      // What the server lost of A's acknowledged commits: reported once, with the values, not sent again.
+      const lost = await a.sync.rejections()
+      expect(lost.map((rejection) => [rejection.rev, rejection.code])).toEqual([
+        ...(restored ? [] : [[1, 'lost-on-server']]),
+        [2, 'lost-on-server'],
+        [3, 'lost-on-server'],
+      ])
+      expect(lost.find((rejection) => rejection.rev === 3)!.changes).toEqual([
+        { type: 'create', table: 'todos', key: 3, value: { id: 3, title: 'lost too' } },
+        { type: 'update', table: 'todos', key: 1, value: { id: 1, title: 'kept', done: true } },
+      ])
+      expect(a.errors.filter((error) => error.reason === 'server-reset')).toHaveLength(1)
+      await a.sync.flush()
+      expect(await a.sync.rejections()).toHaveLength(lost.length)
+    })
+  }
+})

@@ -285,15 +285,20 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     const large = body.batches.find((batch) => JSON.stringify(batch).length > LIMITS.batchBytes)
     if (large) throw new TooLargeError(`batch ${large.rev} is over ${LIMITS.batchBytes} bytes`)
     const principal = await identify(c.req.raw, body.clientId)
+    const confirm = body.confirm === true
     const decided = []
     for (const batch of body.batches) {
-      decided.push({ batch, refusal: await review(batch, { tables, authorize, principal, clientId: body.clientId }) })
+      // A confirming push stores nothing: there is nothing to review.
+      const refusal = confirm
+        ? undefined
+        : await review(batch, { tables, authorize, principal, clientId: body.clientId })
+      decided.push({ batch, refusal })
     }
     // Written within the principal's grants; `current` values only of the scopes it reads now.
     const { write } = await accessOf(principal)
     const scopes = await readScopes(c, principal)
     const access = { read: scopes && new Set(scopes), write }
-    const outcome = await pushes.push({ clientId: body.clientId, decided, access }, text.length)
+    const outcome = await pushes.push({ clientId: body.clientId, decided, access, confirm }, text.length)
     if (outcome instanceof ConflictError) throw outcome
     if (outcome.appended > 0) fanout.announce()
     return json(scopes ? { ...outcome.reply, scopes } : outcome.reply)

@@ -38,7 +38,8 @@ export class UnknownTableError extends Error {
  * `forbidden`: the principal may not make the change) and a `reason` for people.
  */
 export interface Refusal {
-  code: 'invalid' | 'forbidden'
+  /** `unknown`: a confirming push names a commit this server has no record of. */
+  code: 'invalid' | 'forbidden' | 'unknown'
   reason: string
 }
 

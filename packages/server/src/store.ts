@@ -78,6 +78,8 @@ export interface PendingPush {
   decided: readonly Decided[]
   /** The scopes its principal may read and write. */
   access: Access
+  /** A confirming push (docs/protocol.md): nothing is stored; what is not known is rejected `unknown`. */
+  confirm?: boolean
 }
 
 /** What became of a push: its reply, or a conflict that refuses it (409). */
@@ -128,7 +130,7 @@ export async function push(
       requests.flatMap(({ decided }) => decided.flatMap(({ batch }) => batch.changes)),
     )
     const log = new Log()
-    const outcomes = requests.map(({ clientId, decided, access }): PushOutcome => {
+    const outcomes = requests.map(({ clientId, decided, access, confirm }): PushOutcome => {
       const id = (rev: number) => `${clientId}\u0000${rev}`
       for (const { batch } of decided) {
         const before = accepted.get(id(batch.rev))
@@ -144,7 +146,7 @@ export async function push(
           reply.acked.push({ rev: batch.rev, serverRev: before.rev })
           continue
         }
-        const planned = refusal ?? plan(state, batch.changes, scoping, access)
+        const planned = confirm ? UNKNOWN : (refusal ?? plan(state, batch.changes, scoping, access))
         if (!Array.isArray(planned)) {
           reply.rejected.push({
             rev: batch.rev,
@@ -189,6 +191,9 @@ export async function appendBackendBatch(
   await log.store(tx, t, state, rev)
   return rev
 }
+
+/** The answer to a confirming push for a batch this server has no record of. */
+const UNKNOWN: Refusal = { code: 'unknown', reason: 'this server has no record of this commit' }
 
 /** Entities by table and key: their value (JSON text, null: none), scope and, once written here, their revision. */
 type State = Map<string, Entity>

@@ -57,6 +57,22 @@ export function protocolSuite(backend: Backend): void {
       expect((await pull('since=0&clientId=b')).batches.map((b) => b.rev)).toEqual([1, 2, 3])
     })
 
+    it('answers a confirming push with what it accepted before (acked) and unknown for the rest, and stores nothing', async () => {
+      await pushOk('a', [batch(1), batch(2, 'second', 7)])
+      const response = await push({ v: 2, clientId: 'a', confirm: true, batches: [batch(1), batch(3, 'never', 8)] })
+      expect(response.status).toBe(200)
+      const reply = (await response.json()) as PushReply
+      expect(reply.acked).toEqual([{ rev: 1, serverRev: 1 }])
+      expect(reply.rejected).toEqual([
+        expect.objectContaining({ rev: 3, code: 'unknown', serverRev: 2, current: [{ table: 'todos', key: 8 }] }),
+      ])
+      expect((await pull('since=0&clientId=b')).batches.map((b) => b.rev)).toEqual([1, 2])
+      // Not remembered either: sent as an ordinary push later, it is accepted.
+      expect((await pushOk('a', [batch(3, 'never', 8)])).acked).toEqual([{ rev: 3, serverRev: 3 }])
+      // confirm must be a boolean.
+      expect((await push({ v: 2, clientId: 'a', confirm: 'yes', batches: [] })).status).toBe(400)
+    })
+
     it('refuses a rev reused with another transaction (409), and stores nothing of that request', async () => {
       await pushOk('a', [batch(1)])
       const response = await push({ v: 2, clientId: 'a', batches: [batch(2), { ...batch(1), tx: 'another' }] })

@@ -57,6 +57,13 @@ export interface SyncServer {
   restart(): void
   /** Data loss: the log and every row are gone, and the epoch changes. */
   reset(): void
+  /** A copy of everything the server holds, to {@link SyncServer.restore} later. */
+  backup(): SyncServerBackup
+  /**
+   * Restores a backup, as an operator restores a database from an older copy: the log and
+   * the rows go back to what they were, under the same epoch; open streams end.
+   */
+  restore(backup: SyncServerBackup): void
   /**
    * Compaction: removes the changes superseded at revision `upTo` and the deletes at or below
    * it; a client whose position is older gets `mustRefetch`. @default up to the newest revision
@@ -80,6 +87,11 @@ interface Stream {
 interface Stored {
   batch: RemoteBatch
   scopes: string[]
+}
+
+/** What {@link SyncServer.backup} copies: opaque, for {@link SyncServer.restore}. */
+export interface SyncServerBackup {
+  readonly kind: 'changecast-testing-backup'
 }
 
 /** Why a batch is refused. */
@@ -252,9 +264,12 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
         reply.acked.push({ rev: batch.rev, serverRev: done.serverRev })
         continue
       }
-      const refusal = options.reject
-        ? batch.changes.map((change) => options.reject!(change, clientId)).find(Boolean)
-        : undefined
+      // A confirming push stores nothing: what this server has no record of is unknown.
+      const refusal = body.confirm
+        ? { code: 'unknown', reason: 'this server has no record of this commit' }
+        : options.reject
+          ? batch.changes.map((change) => options.reject!(change, clientId)).find(Boolean)
+          : undefined
       const planned = refusal ?? plan(batch.changes, write)
       if (typeof planned === 'string' || 'reason' in planned) {
         const { code, reason }: Partial<Refusal> = typeof planned === 'string' ? { reason: planned } : planned
@@ -475,6 +490,20 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       horizon = 0
       state = new Map()
       accepted = new Map()
+    },
+    backup() {
+      return structuredClone({ kind: 'changecast-testing-backup' as const, epoch, log, horizon, state, accepted })
+    },
+    restore(backup) {
+      closeStreams()
+      const copy = structuredClone(backup) as ReturnType<SyncServer['backup']> & {
+        epoch: string
+        log: Stored[]
+        horizon: number
+        state: typeof state
+        accepted: typeof accepted
+      }
+      ;({ epoch, log, horizon, state, accepted } = copy)
     },
     compact(upTo = head()) {
       const to = Math.min(upTo, head())

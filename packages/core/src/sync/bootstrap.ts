@@ -88,11 +88,15 @@ export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<voi
   if (refetch) ctx.host.resync({ reason: 'server-refetch' })
 }
 
-/** The server has no snapshots: this client reads its whole log (again, when it asked for that). */
+/**
+ * The server has no snapshots: this client reads its whole log (again, when it asked for
+ * that). After a reset it cannot tell which of its entities the server no longer has: those
+ * stay until the server's log deletes them.
+ */
 async function withoutSnapshots(ctx: SyncContext, refetch: boolean): Promise<void> {
   const { db } = ctx
   await db.transaction('rw', [syncTable(db), keysTable(db)], async () => {
-    await updateState(db, refetch ? { scopes: '*', serverRev: 0 } : { scopes: '*' })
+    await updateState(db, refetch ? { scopes: '*', serverRev: 0, refetch: false } : { scopes: '*', refetch: false })
     if (refetch) await keysTable(db).clear()
   })
 }

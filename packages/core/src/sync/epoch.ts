@@ -30,14 +30,21 @@ export async function checkEpoch(ctx: SyncContext, epoch: string): Promise<boole
 /** How long after a reset a new epoch is taken for a broken server rather than a restored one. */
 export const EPOCH_CALM_MS = 60_000
 
-/** Starts over from the beginning of the server's log, e.g. after it went back in time. */
+/**
+ * Starts over with the server's state after its log was recreated or went back in time
+ * (restored from a backup): the position and what was known of single entities are
+ * forgotten; a snapshot loads next (entities the server no longer has go away, unless a
+ * local write to them is unanswered: those are pushed again, on top of it), and the local
+ * commits the server had acknowledged are confirmed (those it lost are reported).
+ */
 export async function resetServerPosition(ctx: SyncContext, epoch: string, why: string): Promise<void> {
   const { db } = ctx
   ctx.resetAt = Date.now()
   await db.transaction('rw', [syncTable(db), keysTable(db)], async () => {
-    await updateState(db, { serverRev: 0, epoch })
+    const { pushedUpTo } = await readState(db)
+    await updateState(db, { serverRev: 0, epoch, refetch: true, confirm: { from: 0, upTo: pushedUpTo } })
     // Held-back server values and known revisions belong to the old log.
     await keysTable(db).clear()
   })
-  ctx.report(new SyncError(`${why}: pulling it again from the start.`, { reason: 'server-reset', retrying: true }))
+  ctx.report(new SyncError(`${why}: loading its state again.`, { reason: 'server-reset', retrying: true }))
 }

@@ -2,6 +2,7 @@ import { SyncError } from '../errors.js'
 import type { SyncStatus } from '../sync-port.js'
 import { Alarm, isHard, type Wake } from './alarm.js'
 import { backoffDelay } from './backoff.js'
+import { confirmRound } from './confirm.js'
 import type { SyncContext } from './context.js'
 import { RequestFailure } from './http.js'
 import { countInbox } from './inbox.js'
@@ -96,6 +97,8 @@ export class SyncLoop {
         this.#startStream()
         await this.count()
         if (options.pull !== false) await ensureSnapshot(ctx, () => host.setStatus({ state: 'pulling' }))
+        // After a reset, the commits the server had acknowledged are confirmed before more go out.
+        while (await confirmRound(ctx));
         while (await pushRound(ctx, () => host.setStatus({ state: 'pushing' })));
         if (options.pull !== false && (this.#pullWanted || flushing.length > 0 || options.pull === 'poll')) {
           this.#pullWanted = false

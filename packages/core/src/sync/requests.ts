@@ -21,6 +21,7 @@ export function parsePushRequest(body: unknown): PushRequest {
     bad('clientId must be a non-empty string of at most 200 characters')
   }
   if (!Array.isArray(request.batches)) bad('batches must be a list')
+  if (request.confirm !== undefined && typeof request.confirm !== 'boolean') bad('confirm must be true or false')
   const seen = new Set<number>()
   ;(request.batches as unknown[]).forEach((batch, i) => {
     if (!isRecord(batch)) bad(`batch ${i} is not an object`)

@@ -28,9 +28,15 @@ export interface StateRow {
   scopes?: string
   /**
    * A snapshot is due: the server answered a push for other readable scopes than those of
-   * the position (they changed meanwhile), so what it said may not fit this client's view.
+   * the position (they changed meanwhile), so what it said may not fit this client's view,
+   * or the server's log was recreated or went back (a reset).
    */
   refetch?: boolean
+  /**
+   * After a reset: the local commits the server had acknowledged, revs `from < rev ≤ upTo`,
+   * are still to be confirmed (see `confirm.ts`): those the server no longer has are reported.
+   */
+  confirm?: { from: number; upTo: number }
 }
 
 /** Whether a client must load a snapshot before it pulls or streams. */
@@ -96,6 +102,7 @@ export function loadState(db: Dexie): Promise<StateRow> {
         epoch: row.epoch ?? '',
         scopes: row.scopes,
         refetch: row.refetch,
+        confirm: row.confirm,
       }
     }
     const created: StateRow = { id: 'state', clientId: randomId(), pushedUpTo: 0, serverRev: 0, epoch: '' }

@@ -47,6 +47,12 @@ export interface PushRequest {
   v: typeof PROTOCOL_VERSION
   clientId: string
   batches: PushBatch[]
+  /**
+   * A confirming push: the server stores nothing, acks the batches it accepted before and
+   * rejects the others with code `unknown` (a client asking what a server restored from a
+   * backup still has of its acknowledged commits).
+   */
+  confirm?: boolean
 }
 
 /** The server's state of one entity, sent with a rejection. */
