@@ -230,16 +230,26 @@ describe('Server-Sent Events', () => {
     )
   })
 
-  it('regression: parses a 15 MB event delivered in 64 KB chunks (linear, not quadratic: every character is scanned once)', async () => {
-    const size = 15 * 1024 * 1024
-    const text = `event: batch\ndata: ${'y'.repeat(size)}\n\n`
-    const bytes = new TextEncoder().encode(text)
-    const chunks: Uint8Array[] = []
-    for (let i = 0; i < bytes.length; i += 64 * 1024) chunks.push(bytes.subarray(i, i + 64 * 1024))
-    const events = await collect(body(chunks))
-    expect(events).toHaveLength(1)
-    expect(events[0]!.data.length).toBe(size)
-  }, 20_000)
+  for (const [megabytes, chunk] of [
+    [15, 64 * 1024],
+    [4, 256],
+  ] as const) {
+    it(`regression: parses a ${megabytes} MB event delivered in ${chunk}-byte chunks (linear, not quadratic: a line's pieces are joined once)`, async () => {
+      const size = megabytes * 1024 * 1024
+      const text = `event: batch\ndata: ${'y'.repeat(size)}\n\n`
+      const bytes = new TextEncoder().encode(text)
+      const chunks: Uint8Array[] = []
+      for (let i = 0; i < bytes.length; i += chunk) chunks.push(bytes.subarray(i, i + chunk))
+      const events = await collect(body(chunks))
+      expect(events).toHaveLength(1)
+      expect(events[0]!.data.length).toBe(size)
+    }, 20_000)
+  }
+
+  it('a line split over many chunks, with a CR at a chunk end, is one line', async () => {
+    const events = await collect(body(['ev', 'ent: ba', 'tch\r', '\nda', 't', 'a: {"r', 'ev":1}\r', '\n\r', '\n']))
+    expect(events).toEqual([{ event: 'batch', data: '{"rev":1}' }])
+  })
 
   it('calls onChunk for every chunk, heartbeats included', async () => {
     let chunks = 0

@@ -10,7 +10,8 @@ export interface ServerEvent {
 /**
  * Parses a `text/event-stream` body into events, following the HTML spec's rules for
  * fields, comments and line endings (CR, LF or CRLF, also when a CRLF is split across
- * chunks). Linear in the size of the stream; an event larger than `maxBytes` characters
+ * chunks). Linear in the size of the stream, whatever the size of its chunks (a line's
+ * pieces are joined once, at its end); an event larger than `maxBytes` characters
  * is a {@link ProtocolViolation}. `onChunk` is called for every chunk read (heartbeats
  * included), so a caller can tell a quiet stream from a dead one. Works over `fetch` (so
  * requests can carry headers, unlike `EventSource`), in pages, workers and Node.
@@ -21,9 +22,9 @@ export async function* readEvents(
 ): AsyncGenerator<ServerEvent> {
   const reader = body.getReader()
   const decoder = new TextDecoder()
-  let buffer = ''
-  // Characters of `buffer` already searched for a line end.
-  let scanned = 0
+  // The current line's text from earlier chunks (joined once, when its end arrives).
+  let parts: string[] = []
+  let partial = 0
   // The previous chunk ended with CR: an LF starting this one belongs to it.
   let skipLF = false
   let event = ''
@@ -35,19 +36,25 @@ export async function* readEvents(
       const { done, value } = await reader.read()
       if (done) return
       onChunk?.()
-      buffer += decoder.decode(value, { stream: true })
+      const text = decoder.decode(value, { stream: true })
       let start = 0
-      if (skipLF && buffer.length > 0) {
-        if (buffer.charCodeAt(0) === 10) start = scanned = 1
+      if (skipLF && text.length > 0) {
+        if (text.charCodeAt(0) === 10) start = 1
         skipLF = false
       }
-      for (let i = Math.max(scanned, start); i < buffer.length; i++) {
-        const char = buffer.charCodeAt(i)
+      for (let i = start; i < text.length; i++) {
+        const char = text.charCodeAt(i)
         if (char !== 10 && char !== 13) continue
-        const line = buffer.slice(start, i)
+        let line = text.slice(start, i)
+        if (parts.length > 0) {
+          parts.push(line)
+          line = parts.join('')
+          parts = []
+          partial = 0
+        }
         if (char === 13) {
-          if (i + 1 === buffer.length) skipLF = true
-          else if (buffer.charCodeAt(i + 1) === 10) i++
+          if (i + 1 === text.length) skipLF = true
+          else if (text.charCodeAt(i + 1) === 10) i++
         }
         start = i + 1
         if (line === '') {
@@ -68,9 +75,11 @@ export async function* readEvents(
           size += content.length + 1
         } else if (field === 'id' && !content.includes('\0')) id = content
       }
-      buffer = buffer.slice(start)
-      scanned = buffer.length
-      if (size + buffer.length > maxBytes) {
+      if (start < text.length) {
+        parts.push(text.slice(start))
+        partial += text.length - start
+      }
+      if (size + partial > maxBytes) {
         throw new ProtocolViolation(`A stream event from the sync server is over the ${maxBytes}-byte limit`)
       }
     }
