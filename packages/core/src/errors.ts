@@ -102,6 +102,8 @@ export type SyncErrorReason =
   | 'server-reset'
   /** The server refused the credentials twice (401), fresh ones included: waiting for new ones. */
   | 'unauthorized'
+  /** The server names another user than the one whose data this device holds: see `signOut()`. */
+  | 'principal-changed'
   /** The browser is offline. */
   | 'offline'
   /** Sync is paused (`feed.sync.pause()`). */

@@ -7,11 +7,15 @@ import type { ChangeBatch, ChangeType, Unsubscribe } from './types.js'
  * What the sync is doing: `idle` (nothing to do), `pushing`, `pulling`, `offline` (the
  * browser or the server cannot be reached — by a push, a pull or the stream; retrying),
  * `unauthorized` (the server refused the app's credentials twice, fresh ones included:
- * sync goes on by itself once `headers()` returns new ones, or on `resume()`), `error`
- * (stopped until `flush()` or `resume()`), `closed` (the database is closed; sync resumes
- * when it opens).
+ * sync goes on by itself once `headers()` returns new ones, or on `resume()`),
+ * `principal-changed` (the credentials are another user's than the one whose synced data
+ * this device holds: call `signOut()`, or sign that user in again), `signed-out` (after
+ * `signOut()`: waiting for the next user's credentials — `headers()` returning others — or
+ * `resume()`), `error` (stopped until `flush()` or `resume()`), `closed` (the database is
+ * closed; sync resumes when it opens).
  */
-export type SyncState = 'idle' | 'pushing' | 'pulling' | 'offline' | 'unauthorized' | 'error' | 'closed'
+export type SyncState =
+  'idle' | 'pushing' | 'pulling' | 'offline' | 'unauthorized' | 'principal-changed' | 'signed-out' | 'error' | 'closed'
 
 /** Observable sync status (`feed.sync.status`): the same object until something changes. */
 export interface SyncStatus {
@@ -158,6 +162,21 @@ export interface SyncController {
    * value (or, when none is known, to their value before that commit), unless written since.
    */
   drop(item: Pick<SetAsideItem, 'kind' | 'rev'>): Promise<void>
+  /**
+   * Removes the signed-in user's synced data from this device, for the next user of the
+   * same database: every row of the synced tables (delete events marked `removed`), the
+   * changelog's rows, the position, rejections and receipts; the sync starts over as a new
+   * client, once `headers()` return other credentials than the last user's (or on `resume()`).
+   * That user's unsent writes are kept apart, bound to them, and pushed when the server names
+   * them again (they sign in again) — or removed with `discardPending: true` or
+   * {@link discardPending}. Call it at sign-out; runs in whichever tab or worker leads.
+   * @example
+   * await feed.sync.signOut()
+   * auth.clearToken()
+   */
+  signOut(options?: { discardPending?: boolean }): Promise<void>
+  /** Removes the unsent writes kept for users who signed out (their receipts say `dropped`). */
+  discardPending(): Promise<void>
 }
 
 /** What core offers a sync adapter. */

@@ -545,16 +545,19 @@ describe('regression: followers', () => {
       5,
       { type: 'status', from: 'x', status: { state: 'hacked' } },
       { type: 'request', from: 'x', id: 'y', request: { name: 'drop', kind: 'push', rev: -1 } },
+      { type: 'request', from: 'x', id: 'z', request: { name: 'signOut', discard: 'yes' } },
     ]) {
       channel.postMessage(garbage)
     }
     channel.close()
     await until(
-      () => warn.mock.calls.filter(([text]) => /malformed message on the sync channel/.test(String(text))).length === 4,
+      () => warn.mock.calls.filter(([text]) => /malformed message on the sync channel/.test(String(text))).length === 5,
     )
     await a.db.todos.put({ id: 1, title: 'still fine' })
     await a.sync.flush()
     expect(server.value('todos', 1)).toEqual({ id: 1, title: 'still fine' })
+    // The malformed sign-out did not run.
+    expect(await a.db.todos.toArray()).toEqual([{ id: 1, title: 'still fine' }])
   })
 })
 

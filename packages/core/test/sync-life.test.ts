@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { changecast } from '@changecast/core'
 import { httpSync } from '@changecast/core/sync'
 import { createSyncServer, type SyncServer } from '@changecast/testing'
-import { BASE, closeAll, openClient, until } from './sync-helpers.js'
+import { BASE, closeAll, installBrowserGlobals, openClient, until, type Todo } from './sync-helpers.js'
 
 const mock = setupServer()
 beforeAll(() => mock.listen({ onUnhandledRequest: 'error' }))
@@ -232,4 +232,186 @@ describe('a server restored from a backup, or its log recreated', () => {
       expect(await a.sync.rejections()).toHaveLength(lost.length)
     })
   }
+})
+
+describe('signing out and switching users', () => {
+  /** A server where each user reads and writes only their own rows (scope `user:{owner}`), and the token names the user. */
+  function twoUsers() {
+    const server = createSyncServer({
+      principal: (request) => request.headers.get('authorization')?.replace(/^Bearer /, '') || undefined,
+      scopeOf: ({ value }) => `user:${(value as { owner: string }).owner}`,
+      scopes: (request) => {
+        const user = request.headers.get('authorization')?.replace(/^Bearer /, '')
+        return { read: [`user:${user}`] }
+      },
+    })
+    const offline = { on: false }
+    const seen: string[] = []
+    mock.use(
+      http.all(`${BASE}/:client/:route`, async ({ request }) => {
+        if (offline.on) return HttpResponse.error()
+        if (request.method === 'POST')
+          seen.push(`${request.headers.get('authorization')} ${await request.clone().text()}`)
+        return server.handle(request)
+      }),
+    )
+    return { server, offline, seen }
+  }
+  const todo = (id: number, title: string, owner: string) => ({ id, title, owner }) as Todo
+
+  it('A signs out and B signs in: B never sees a row of A, A’s pending write is not pushed as B, and is pushed when A signs in again', async () => {
+    const { server, offline, seen } = twoUsers()
+    server.edit([{ type: 'create', table: 'todos', key: 100, value: todo(100, 'B’s own', 'bob') }])
+    let token = 'alice'
+    const a = await openClient({ url: `${BASE}/a`, headers: () => ({ authorization: `Bearer ${token}` }) })
+    await a.db.todos.put(todo(1, 'A’s private task', 'alice'))
+    await a.sync.flush()
+    // Offline, A writes once more, then signs out: that write is A's, unanswered.
+    offline.on = true
+    await a.db.todos.put(todo(2, 'A’s unsent task', 'alice'))
+    const unsent = (await a.feed.since(0)).at(-1)!.rev
+    const removals = a.events.length
+    await a.sync.signOut()
+    // At once, nothing of A is left to read: not the rows, not the changelog's values.
+    expect(await a.db.todos.toArray()).toEqual([])
+    expect(a.events.slice(removals).map((event) => [event.type, event.key, event.removed])).toEqual([
+      ['delete', 1, true],
+      ['delete', 2, true],
+    ])
+    expect(JSON.stringify(await a.db.table('_changecast_log').toArray())).not.toMatch(/A’s/)
+    expect(a.sync.status).toMatchObject({ outbox: 0, rejections: 0 })
+    await until(() => a.sync.status.state === 'signed-out', { what: 'the signed-out state' })
+    // A's write is not answered while it is held.
+    let receipt: unknown
+    void a.sync.settled(unsent).then((answer) => (receipt = answer))
+    // B signs in (same profile, same database).
+    token = 'bob'
+    offline.on = false
+    await until(() => a.sync.status.serverRev > 0, { what: 'B’s snapshot' })
+    await a.sync.flush()
+    expect(await a.db.todos.toArray()).toEqual([todo(100, 'B’s own', 'bob')])
+    await a.db.todos.put(todo(101, 'B’s new task', 'bob'))
+    await a.sync.flush()
+    expect(server.value('todos', 101)).toEqual(todo(101, 'B’s new task', 'bob'))
+    // A's write went nowhere: never in a request made with B's token.
+    expect(server.value('todos', 2)).toBeUndefined()
+    expect(seen.filter((line) => line.startsWith('Bearer bob')).join()).not.toMatch(/A’s/)
+    expect(JSON.stringify(await a.db.todos.toArray())).not.toMatch(/A’s/)
+    expect(receipt).toBeUndefined()
+    // B signs out; A signs in again: A's unsent write comes back and is pushed, as A.
+    await a.sync.signOut()
+    expect(await a.db.todos.toArray()).toEqual([])
+    token = 'alice'
+    await until(() => server.value('todos', 2) !== undefined, { what: 'A’s held write on the server' })
+    expect(seen.filter((line) => /A’s unsent/.test(line)).every((line) => line.startsWith('Bearer alice'))).toBe(true)
+    await a.sync.flush()
+    const byId = (rows: Todo[]) => [...rows].sort((x, y) => x.id - y.id)
+    expect(byId(await a.db.todos.toArray())).toEqual([
+      todo(1, 'A’s private task', 'alice'),
+      todo(2, 'A’s unsent task', 'alice'),
+    ])
+    expect(await a.sync.settled(unsent)).toEqual({ rev: unsent, status: 'acked' })
+    // Once each: the held write was not pushed twice.
+    expect(server.batches.filter((batch) => batch.changes.some((change) => change.key === 2))).toHaveLength(1)
+    expect(a.errors.filter((error) => error.reason !== 'network')).toEqual([])
+  })
+
+  it('another user’s token without signOut(): the state is principal-changed, nothing of theirs is applied, until signOut()', async () => {
+    const { server } = twoUsers()
+    server.edit([{ type: 'create', table: 'todos', key: 100, value: todo(100, 'B’s own', 'bob') }])
+    let token = 'alice'
+    const a = await openClient({ url: `${BASE}/a`, headers: () => ({ authorization: `Bearer ${token}` }) })
+    await a.db.todos.put(todo(1, 'A’s task', 'alice'))
+    await a.sync.flush()
+    token = 'bob'
+    await until(() => a.sync.status.state === 'principal-changed', { what: 'the principal-changed state' })
+    expect(a.errors.at(-1)).toMatchObject({ reason: 'principal-changed', status: 403, retrying: false })
+    await expect(a.sync.flush()).rejects.toMatchObject({ reason: 'principal-changed' })
+    // Nothing hidden, nothing mixed: A's rows stay as they were, B's are not loaded.
+    expect(await a.db.todos.toArray()).toEqual([todo(1, 'A’s task', 'alice')])
+    await a.sync.signOut()
+    await until(() => a.sync.status.serverRev > 0 && a.sync.status.state === 'idle', { what: 'B’s data' })
+    expect(await a.db.todos.toArray()).toEqual([todo(100, 'B’s own', 'bob')])
+  })
+
+  it('a reply that names another user than the one whose data this device holds: principal-changed, nothing applied', async () => {
+    const server = createSyncServer({ principal: () => 'alice' })
+    // A server that binds no client ids, whose replies name someone else for a while.
+    let named: string | undefined
+    mock.use(
+      http.all(`${BASE}/:client/:route`, async ({ request }) => {
+        const response = await server.handle(request)
+        if (!named || !response.headers.get('content-type')?.includes('json')) return response
+        return HttpResponse.json({ ...((await response.json()) as object), principal: named })
+      }),
+    )
+    const a = await openClient({ url: `${BASE}/a` })
+    await a.db.todos.put({ id: 1, title: 'A’s task' })
+    await a.sync.flush()
+    named = 'mallory'
+    server.edit([{ type: 'create', table: 'todos', key: 2, value: { id: 2, title: 'seen through another user' } }])
+    await until(() => a.sync.status.state === 'principal-changed', { what: 'the principal-changed state' })
+    expect(a.errors.at(-1)).toMatchObject({ reason: 'principal-changed', retrying: false })
+    expect(await a.db.todos.toArray()).toEqual([{ id: 1, title: 'A’s task' }])
+    // The server names A again: resume() goes on.
+    named = undefined
+    a.sync.resume()
+    await a.sync.flush()
+    expect(await a.db.todos.toArray()).toEqual([
+      { id: 1, title: 'A’s task' },
+      { id: 2, title: 'seen through another user' },
+    ])
+  })
+
+  it('signOut({ discardPending: true }) and discardPending(): unsent writes are dropped, never pushed', async () => {
+    const { server, offline } = twoUsers()
+    const a = await openClient({ url: `${BASE}/a`, headers: { authorization: 'Bearer alice' } })
+    await a.sync.flush()
+    offline.on = true
+    await a.db.todos.put(todo(1, 'dropped at sign-out', 'alice'))
+    const first = a.events.at(-1)!.rev!
+    await a.sync.signOut({ discardPending: true })
+    expect(await a.sync.settled(first)).toMatchObject({ rev: first, status: 'dropped' })
+    await a.db.todos.put(todo(2, 'held, then discarded', 'alice'))
+    const second = a.events.at(-1)!.rev!
+    await a.sync.signOut()
+    await a.sync.discardPending()
+    expect(await a.sync.settled(second)).toMatchObject({ rev: second, status: 'dropped' })
+    // A signs in again: nothing that was discarded is pushed.
+    offline.on = false
+    expect(a.sync.status.state).toBe('signed-out')
+    a.sync.resume()
+    await a.sync.flush()
+    expect(a.sync.status.state).toBe('idle')
+    expect(server.batches).toEqual([])
+    await expect(a.sync.signOut({ discardPending: 'yes' as never })).rejects.toThrow(/discardPending must be a boolean/)
+  })
+
+  it('signOut() in a tab that does not lead runs in the leader; every tab sees the rows go', async () => {
+    const browser = installBrowserGlobals()
+    try {
+      const { server } = twoUsers()
+      let token = 'alice'
+      const headers = () => ({ authorization: `Bearer ${token}` })
+      const leader = await openClient({ url: `${BASE}/a`, name: 'tabs-sign-out', headers })
+      await until(() => leader.sync.status.leader)
+      const follower = await openClient({ url: `${BASE}/a`, name: 'tabs-sign-out', headers })
+      await until(() => follower.sync.status.state === 'idle')
+      await follower.db.todos.put(todo(1, 'A’s task', 'alice'))
+      await follower.sync.flush()
+      await follower.sync.signOut()
+      expect(await follower.db.todos.toArray()).toEqual([])
+      await until(() => leader.events.some((event) => event.type === 'delete' && event.removed), {
+        what: 'the removal in the leader',
+      })
+      await until(() => follower.sync.status.state === 'signed-out')
+      token = 'bob'
+      await until(() => leader.sync.status.state === 'idle' && leader.sync.status.serverRev > 0)
+      expect(server.value('todos', 1)).toEqual(todo(1, 'A’s task', 'alice'))
+      expect(await leader.db.todos.toArray()).toEqual([])
+    } finally {
+      await closeAll()
+      browser.uninstall()
+    }
+  })
 })

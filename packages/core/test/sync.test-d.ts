@@ -39,7 +39,15 @@ describe('sync types', () => {
     const sync = {} as SyncController
     expectTypeOf(sync.status).toEqualTypeOf<SyncStatus>()
     expectTypeOf(sync.status.state).toEqualTypeOf<
-      'idle' | 'pushing' | 'pulling' | 'offline' | 'unauthorized' | 'error' | 'closed'
+      | 'idle'
+      | 'pushing'
+      | 'pulling'
+      | 'offline'
+      | 'unauthorized'
+      | 'principal-changed'
+      | 'signed-out'
+      | 'error'
+      | 'closed'
     >()
     expectTypeOf(sync.status.lastContactAt).toEqualTypeOf<number | undefined>()
     expectTypeOf(sync.settled(3)).toEqualTypeOf<Promise<SyncReceipt>>()
@@ -54,6 +62,10 @@ describe('sync types', () => {
     })
     // @ts-expect-error flush takes an options object
     void sync.flush(3)
+    expectTypeOf(sync.signOut).toEqualTypeOf<(options?: { discardPending?: boolean }) => Promise<void>>()
+    expectTypeOf(sync.discardPending()).toEqualTypeOf<Promise<void>>()
+    // @ts-expect-error discardPending is a boolean
+    void sync.signOut({ discardPending: 'yes' })
   })
 
   it('types the wire format for server authors', () => {

@@ -66,6 +66,28 @@ export function jwt(options: JwtOptions): Authenticate {
   }
 }
 
+const names = new Map<string, string>()
+
+/**
+ * How replies name a principal (docs/protocol.md, "Principals"): a hash of its id, the same
+ * on every instance and across restarts, that does not disclose the id (an e-mail address,
+ * say) to whoever reads the replies.
+ */
+export async function principalName(id: string): Promise<string> {
+  let name = names.get(id)
+  if (name === undefined) {
+    const bytes = new TextEncoder().encode(`changecast-principal\u0000${id}`)
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)).slice(0, 16)
+    name = btoa(String.fromCharCode(...digest))
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
+      .replace(/=+$/, '')
+    if (names.size > 10_000) names.clear()
+    names.set(id, name)
+  }
+  return name
+}
+
 /** No authentication: every request is the same anonymous principal. For local development only. */
 export const insecureNoAuth: Authenticate = () => ({ id: 'anonymous' })
 

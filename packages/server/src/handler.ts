@@ -11,7 +11,14 @@ import {
   type WireChange,
   wireKeyText,
 } from '@changecast/core/protocol'
-import { AuthError, ClientBindings, ForeignClientError, type Authenticate, type Principal } from './auth.js'
+import {
+  AuthError,
+  ClientBindings,
+  ForeignClientError,
+  principalName,
+  type Authenticate,
+  type Principal,
+} from './auth.js'
 import type { Database, Queryable } from './db/port.js'
 import { migrate } from './db/migrate.js'
 import { Fanout } from './fanout.js'
@@ -234,15 +241,18 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     )
   }
 
-  /** The principal of a request, and proof its client id is theirs. */
-  const identify = async (request: Request, clientId: string | null | undefined): Promise<Principal> => {
+  /** The principal of a request, and proof its client id is theirs; `name`: how replies name it. */
+  const identify = async (
+    request: Request,
+    clientId: string | null | undefined,
+  ): Promise<Principal & { name: string }> => {
     const principal = await authenticate(request)
     if (!principal) throw new AuthError('not authenticated')
     if (typeof clientId !== 'string' || clientId === '' || clientId.length > 200) {
       throw new ProtocolViolation('clientId must be a non-empty string of at most 200 characters')
     }
     await bindings.check(clientId, principal)
-    return principal
+    return { ...principal, name: await principalName(principal.id) }
   }
 
   /** What a principal may read and write. */
@@ -301,7 +311,8 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     const outcome = await pushes.push({ clientId: body.clientId, decided, access, confirm }, text.length)
     if (outcome instanceof ConflictError) throw outcome
     if (outcome.appended > 0) fanout.announce()
-    return json(scopes ? { ...outcome.reply, scopes } : outcome.reply)
+    const reply = { ...outcome.reply, principal: principal.name }
+    return json(scopes ? { ...reply, scopes } : reply)
   })
 
   app.get('/pull', async (c) => {
@@ -309,13 +320,17 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     const limit = Number(c.req.query('limit') ?? '50')
     if (!Number.isInteger(limit) || limit < 1) throw new ProtocolViolation('limit must be a positive integer')
     const clientId = c.req.query('clientId')
-    const scopes = await readScopes(c, await identify(c.req.raw, clientId))
-    const { epoch, head, horizon } = await readMeta(db, t)
+    const principal = await identify(c.req.raw, clientId)
+    const scopes = await readScopes(c, principal)
+    const { epoch: logEpoch, head, horizon } = await readMeta(db, t)
+    const epoch = { epoch: logEpoch, principal: principal.name }
     // The log does not reach the client's position (it was recreated, or restored from an
     // older backup): upTo below since tells the client to start over.
-    if (since > head) return pullReply({ epoch, scopes, batches: [], upTo: head, more: false })
+    if (since > head) return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false })
     // Compacted past the client's position: it must fetch a snapshot.
-    if (since < horizon) return pullReply({ epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
+    if (since < horizon) {
+      return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
+    }
     const take = Math.min(limit, 1000)
     const rows = await readAfter(db, t, since, take, { upTo: head, scopes })
     const visible = scopes && new Set(scopes)
@@ -338,7 +353,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     }
     // Every batch up to head read, those of other scopes left out: the client is at head.
     const upTo = rows.length < take && !cut ? head : last
-    return pullReply({ epoch, scopes, batches: page, upTo, more: upTo < head })
+    return pullReply({ ...epoch, scopes, batches: page, upTo, more: upTo < head })
   })
 
   app.get('/stream', async (c) => {
@@ -349,12 +364,13 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     const { epoch, head, horizon } = await readMeta(db, t)
     const headers = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
     if (since < horizon && since <= head) {
-      const hello = JSON.stringify({ epoch, head, scopes, mustRefetch: true })
+      const hello = JSON.stringify({ epoch, principal: principal.name, head, scopes, mustRefetch: true })
       return new Response(`event: hello\ndata: ${hello}\n\n`, { headers })
     }
     const key = JSON.stringify(scopes)
     const current = grants && (async () => JSON.stringify(await readScopes(c, principal)) === key)
-    return new Response(fanout.open(clientId, since, { epoch, scopes }, c.req.raw.signal, scopes, current), {
+    const hello = { epoch, principal: principal.name, scopes }
+    return new Response(fanout.open(clientId, since, hello, c.req.raw.signal, scopes, current), {
       headers,
     })
   })
@@ -362,7 +378,8 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   app.get('/snapshot', async (c) => {
     position(c)
     const clientId = c.req.query('clientId')
-    const scopes = await readScopes(c, await identify(c.req.raw, clientId))
+    const principal = await identify(c.req.raw, clientId)
+    const scopes = await readScopes(c, principal)
     const limit = Number(c.req.query('limit') ?? '1000')
     if (!Number.isInteger(limit) || limit < 1) throw new ProtocolViolation('limit must be a positive integer')
     const asked = c.req.query('rev')
@@ -372,11 +389,12 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     const rev = asked === undefined ? head : Number(asked)
     if (!Number.isSafeInteger(rev) || rev < 0) throw new ProtocolViolation('rev must be a revision (an integer ≥ 0)')
     // Compacted past the snapshot's revision (or the log went back): start again.
-    if (rev < horizon || rev > head) return json({ epoch, scopes, mustRefetch: true })
+    if (rev < horizon || rev > head) return json({ epoch, principal: principal.name, scopes, mustRefetch: true })
     const page = await readSnapshot(db, t, { rev, scopes, after, limit: Math.min(limit, 10_000) })
     const total = after ? undefined : await countSnapshot(db, t, rev, scopes)
     return new Response(
-      `{"epoch":${JSON.stringify(epoch)},"rev":${rev}${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
+      `{"epoch":${JSON.stringify(epoch)},"principal":${JSON.stringify(principal.name)},"rev":${rev}` +
+        `${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
         `${total === undefined ? '' : `,"total":${total}`}` +
         `${page.next ? `,"next":${JSON.stringify(JSON.stringify(page.next))}` : ''},"rows":[${page.rows.join(',')}]}`,
       { headers: { 'content-type': 'application/json' } },
@@ -386,7 +404,8 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   app.notFound((c) => problem(404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`))
   app.onError((error) => {
     if (error instanceof AuthError) return problem(401, error.message, { 'www-authenticate': 'Bearer' })
-    if (error instanceof ForeignClientError) return problem(403, error.message)
+    // The client holds another principal's data: it must sign out (docs/protocol.md, "Principals").
+    if (error instanceof ForeignClientError) return json({ error: error.message, code: 'principal-changed' }, 403)
     if (error instanceof ProtocolViolation || error instanceof UnknownTableError) return problem(400, error.message)
     if (error instanceof TooLargeError) return problem(413, error.message)
     if (error instanceof ConflictError) return problem(409, error.message)
@@ -504,6 +523,7 @@ function cursorOf(text: string | undefined): SnapshotCursor | undefined {
 /** A pull reply whose batches are JSON text already. */
 function pullReply({
   epoch,
+  principal,
   scopes,
   batches,
   upTo,
@@ -511,7 +531,8 @@ function pullReply({
   mustRefetch,
 }: Omit<PullReply, 'batches'> & { batches: string[]; scopes?: string[]; mustRefetch?: boolean }): Response {
   return new Response(
-    `{"epoch":${JSON.stringify(epoch)}${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
+    `{"epoch":${JSON.stringify(epoch)}${principal === undefined ? '' : `,"principal":${JSON.stringify(principal)}`}` +
+      `${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
       `${mustRefetch ? ',"mustRefetch":true' : ''},"batches":[${batches.join(',')}],"upTo":${upTo},"more":${more}}`,
     {
       headers: { 'content-type': 'application/json' },

@@ -119,12 +119,36 @@ for (const backend of ['pglite', 'postgres'] satisfies Backend[]) {
       const before = await stored(await good('observer'))
       const forged = await push(bob, 'alice-laptop', [todo(2, 11, { id: 11, title: 'forged' })])
       expect(forged.status).toBe(403)
+      expect(await forged.clone().json()).toMatchObject({ code: 'principal-changed' })
       expect(await error(forged)).toMatch(/belongs to another user/)
       expect((await send('/pull?v=2&since=0&clientId=alice-laptop', { bearer: bob })).status).toBe(403)
       expect((await send('/stream?v=2&since=0&clientId=alice-laptop', { bearer: bob })).status).toBe(403)
       expect(await stored(await good('observer'))).toEqual(before)
       // Alice herself still can.
       expect((await push(alice, 'alice-laptop', [todo(2, 11, { id: 11, title: 'hers' })])).status).toBe(200)
+    })
+
+    it('names the principal in every reply: the same for one user on every request, never their id', async () => {
+      const alice = await good('alice@example.com')
+      const names = new Set<unknown>()
+      const pushed = await push(alice, 'alice-phone', [todo(1, 20, { id: 20, title: 'x' })])
+      names.add(((await pushed.json()) as PushReply).principal)
+      const pulled = await send('/pull?v=2&since=0&clientId=alice-phone', { bearer: alice })
+      names.add(((await pulled.json()) as PullReply).principal)
+      const snapshot = await send('/snapshot?v=2&clientId=alice-phone', { bearer: alice })
+      names.add(((await snapshot.json()) as { principal?: string }).principal)
+      const stream = await send('/stream?v=2&since=0&clientId=alice-phone', { bearer: alice })
+      const reader = stream.body!.getReader()
+      const first = new TextDecoder().decode((await reader.read()).value)
+      await reader.cancel()
+      names.add((JSON.parse(/data: (.*)/.exec(first)![1]!) as { principal?: string }).principal)
+      expect(names.size).toBe(1)
+      const [name] = names as Set<string>
+      expect(name).toMatch(/^[\w-]{16,200}$/)
+      expect(name).not.toMatch(/alice/)
+      const bob = await good('bob@example.com')
+      const other = await send('/pull?v=2&since=0&clientId=bob-phone', { bearer: bob })
+      expect(((await other.json()) as PullReply).principal).not.toBe(name)
     })
 
     it('checks tokens against a JSON Web Key Set (RS256)', async () => {

@@ -31,6 +31,13 @@ export interface SyncServerOptions extends FaultOptions {
    * `undefined`: every scope. @default every scope
    */
   scopes?: (request: Request) => { read: readonly string[]; write?: readonly string[] } | undefined
+  /**
+   * Who makes a request (e.g. from its `authorization` header): every reply then names
+   * them (`principal`), a request without one is answered 401, and a client id is bound to
+   * the first principal that uses it — another gets 403 with the code `principal-changed`
+   * (docs/protocol.md, "Principals"). @default no authentication: replies name no principal
+   */
+  principal?: (request: Request) => string | undefined
 }
 
 /** An in-memory sync server, and what it holds, for assertions. */
@@ -127,6 +134,8 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   let state = new Map<string, { table: string; key: unknown; value: unknown; scope: string }>()
   // `${clientId}\0${rev}` → the tx and server revision it was accepted as.
   let accepted = new Map<string, { tx: string; serverRev: number }>()
+  // Client id → the principal it is bound to.
+  let owners = new Map<string, string>()
   const streams = new Set<Stream>()
   let pushes = 0
 
@@ -145,6 +154,19 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   const hidden = (changes: WireChange[], i: number) =>
     (changes[i] as Partial<Removal>).removed === true &&
     changes.some((later, j) => j > i && entity(later.table, later.key) === entity(changes[i]!.table, changes[i]!.key))
+
+  /** Who makes a request (nothing when this server names no one), or the refusal to answer with. */
+  function identify(request: Request, clientId: string): { principal?: string } | Response {
+    if (!options.principal) return {}
+    const principal = options.principal(request)
+    if (principal === undefined) return problem(401, 'not authenticated')
+    const owner = owners.get(clientId) ?? principal
+    owners.set(clientId, owner)
+    if (owner !== principal) {
+      return json({ error: `client id ${clientId} belongs to another user`, code: 'principal-changed' }, 403)
+    }
+    return { principal }
+  }
 
   /** What a request may read and write. */
   function access(request: Request): { read?: Set<string>; write?: Set<string> } {
@@ -246,7 +268,9 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     const { clientId } = body
     const large = body.batches.find((batch) => JSON.stringify(batch).length > LIMITS.batchBytes)
     if (large) return problem(413, `batch ${large.rev} is over ${LIMITS.batchBytes} bytes`)
-    const reply: PushReply = { epoch, acked: [], rejected: [] }
+    const who = identify(request, clientId)
+    if (who instanceof Response) return who
+    const reply: PushReply = { epoch, ...who, acked: [], rejected: [] }
     // Checked before anything is stored, so a refused request changes nothing.
     for (const batch of body.batches) {
       const done = accepted.get(`${clientId}\u0000${batch.rev}`)
@@ -301,10 +325,12 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     const clientId = url.searchParams.get('clientId') ?? ''
     const limit = Number(url.searchParams.get('limit') ?? '50')
     if (!Number.isInteger(limit) || limit < 1) return problem(400, 'limit must be a positive integer')
+    const who = identify(request, clientId)
+    if (who instanceof Response) return who
     const scopes = readScopes(url, request)
     const read = scopes && new Set(scopes)
     if (since < horizon && since <= head()) {
-      return json({ epoch, scopes, batches: [], upTo: head(), more: false, mustRefetch: true })
+      return json({ epoch, ...who, scopes, batches: [], upTo: head(), more: false, mustRefetch: true })
     }
     const page: RemoteBatch[] = []
     let upTo = Math.min(since, head())
@@ -318,7 +344,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       bytes += size
       page.push(batch)
     }
-    const reply: PullReply = { epoch, batches: page, upTo, more: upTo < head() }
+    const reply: PullReply = { epoch, ...who, batches: page, upTo, more: upTo < head() }
     return json(scopes ? { ...reply, scopes } : reply)
   }
 
@@ -342,6 +368,8 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
 
   function snapshot(url: URL, request: Request): Response {
     if (url.searchParams.get('v') !== '2') return problem(400, 'unsupported protocol version (this server speaks 2)')
+    const who = identify(request, url.searchParams.get('clientId') ?? '')
+    if (who instanceof Response) return who
     const scopes = readScopes(url, request)
     const limit = Number(url.searchParams.get('limit') ?? '1000')
     if (!Number.isInteger(limit) || limit < 1) return problem(400, 'limit must be a positive integer')
@@ -351,7 +379,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     if (!Number.isSafeInteger(rev) || rev < 0 || !Number.isSafeInteger(after) || after < 0) {
       return problem(400, 'rev and after must be integers ≥ 0')
     }
-    if (rev < horizon || rev > head()) return json({ epoch, scopes, mustRefetch: true })
+    if (rev < horizon || rev > head()) return json({ epoch, ...who, scopes, mustRefetch: true })
     const all = snapshotAt(rev, scopes && new Set(scopes))
     // At most `limit` rows and about 8 MiB (one larger row still makes a page).
     const rows: WireChange[] = []
@@ -365,6 +393,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     const end = after + rows.length
     return json({
       epoch,
+      ...who,
       rev,
       scopes,
       total: after === 0 ? all.length : undefined,
@@ -377,6 +406,8 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     const since = position(url)
     if (since instanceof Response) return since
     const clientId = url.searchParams.get('clientId') ?? ''
+    const who = identify(request, clientId)
+    if (who instanceof Response) return who
     const scopes = readScopes(url, request)
     const encoder = new TextEncoder()
     let entry: Stream | undefined
@@ -406,7 +437,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
             }
           },
         }
-        const hello = { epoch, head: head(), scopes, mustRefetch: refetch || undefined }
+        const hello = { epoch, ...who, head: head(), scopes, mustRefetch: refetch || undefined }
         entry.send(`retry: 1000\nevent: hello\ndata: ${JSON.stringify(hello)}\n\n`)
         if (refetch) return entry.close()
         streams.add(entry)
@@ -490,9 +521,18 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       horizon = 0
       state = new Map()
       accepted = new Map()
+      owners = new Map()
     },
     backup() {
-      return structuredClone({ kind: 'changecast-testing-backup' as const, epoch, log, horizon, state, accepted })
+      return structuredClone({
+        kind: 'changecast-testing-backup' as const,
+        epoch,
+        log,
+        horizon,
+        state,
+        accepted,
+        owners,
+      })
     },
     restore(backup) {
       closeStreams()
@@ -502,8 +542,9 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
         horizon: number
         state: typeof state
         accepted: typeof accepted
+        owners: typeof owners
       }
-      ;({ epoch, log, horizon, state, accepted } = copy)
+      ;({ epoch, log, horizon, state, accepted, owners } = copy)
     },
     compact(upTo = head()) {
       const to = Math.min(upTo, head())

@@ -3,9 +3,9 @@ import { SyncError } from '../errors.js'
 import { saveKeys, syncedTables, writeBatch } from './apply-batch.js'
 import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
 import { decodeChange } from './decode.js'
-import { checkEpoch } from './epoch.js'
 import { RequestFailure, requestJson } from './http.js'
 import { advance } from './pull.js'
+import { checkReply } from './principal.js'
 import { parseSnapshotReply, ProtocolViolation, type SnapshotReply } from './protocol.js'
 import { keyId, keysTable, readState, scopeKey, syncTable, updateState, type KeyRow } from './store.js'
 
@@ -59,7 +59,7 @@ export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<voi
           await ctx.exclusive(() => withoutSnapshots(ctx, refetch))
           return
         }
-        if (await ctx.exclusive(() => checkEpoch(ctx, reply.epoch))) continue restart
+        if (await ctx.exclusive(() => checkReply(ctx, reply))) continue restart
         if (reply.mustRefetch) continue restart
         const { rev, total, scopes }: SnapshotReply = (first ??= reply)
         if (reply.rev !== rev) {

@@ -3,7 +3,10 @@ import type { SetAsideItem, SyncRejection, SyncStatus } from '../sync-port.js'
 
 /** What a context asks of the leader. */
 export type Request =
-  { name: 'flush'; attempts: number } | { name: 'retry' | 'drop'; kind: SetAsideItem['kind']; rev: number }
+  | { name: 'flush'; attempts: number }
+  | { name: 'retry' | 'drop'; kind: SetAsideItem['kind']; rev: number }
+  | { name: 'signOut'; discard: boolean }
+  | { name: 'discardPending' }
 
 /** A {@link SyncError} as it crosses contexts. */
 export interface ErrorInfo {
@@ -29,7 +32,17 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 const isText = (value: unknown): value is string => typeof value === 'string' && value !== ''
 const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0
 
-const STATES = new Set(['idle', 'pushing', 'pulling', 'offline', 'unauthorized', 'error', 'closed'])
+const STATES = new Set([
+  'idle',
+  'pushing',
+  'pulling',
+  'offline',
+  'unauthorized',
+  'principal-changed',
+  'signed-out',
+  'error',
+  'closed',
+])
 
 function isError(value: unknown): value is ErrorInfo {
   return (
@@ -50,6 +63,8 @@ function isStatus(value: unknown): value is SyncStatus {
 function isRequest(value: unknown): value is Request {
   if (!isRecord(value)) return false
   if (value.name === 'flush') return isCount(value.attempts)
+  if (value.name === 'signOut') return typeof value.discard === 'boolean'
+  if (value.name === 'discardPending') return true
   return (
     (value.name === 'retry' || value.name === 'drop') &&
     (value.kind === 'push' || value.kind === 'apply') &&

@@ -176,6 +176,17 @@ export class SyncClient implements SyncSession {
     return this.#ask({ name: 'drop', kind, rev })
   }
 
+  signOut({ discardPending = false }: { discardPending?: boolean } = {}): Promise<void> {
+    if (typeof discardPending !== 'boolean') {
+      return Promise.reject(new InvalidOptionsError('signOut({ discardPending }): discardPending must be a boolean.'))
+    }
+    return this.#ask({ name: 'signOut', discard: discardPending })
+  }
+
+  discardPending(): Promise<void> {
+    return this.#ask({ name: 'discardPending' })
+  }
+
   async keepFrom(): Promise<number> {
     const state = await syncTable(this.#host.db).get('state')
     return ((state as { pushedUpTo?: number } | undefined)?.pushedUpTo ?? 0) + 1

@@ -3,9 +3,9 @@ import type { SyncRejection } from '../sync-port.js'
 import { syncedTables } from './apply-batch.js'
 import type { SyncContext } from './context.js'
 import { decodeCurrent } from './decode.js'
-import { checkEpoch } from './epoch.js'
 import { requestJson } from './http.js'
 import { isChange } from './pending.js'
+import { checkReply } from './principal.js'
 import { parsePushReply, PROTOCOL_VERSION } from './protocol.js'
 import { toPushBatch } from './push.js'
 import { readState, rowsOf, syncTable, updateState, type AsideRow, type ReceiptRow } from './store.js'
@@ -65,7 +65,7 @@ export async function confirmRound(ctx: SyncContext): Promise<boolean> {
       }),
       revs,
     )
-    if (await ctx.exclusive(() => checkEpoch(ctx, reply.epoch))) return true
+    if (await ctx.exclusive(() => checkReply(ctx, reply))) return true
     const at = Date.now()
     const synced = syncedTables(ctx)
     for (const { rev, current } of reply.rejected) {

@@ -31,6 +31,10 @@ export interface SyncContext extends Sender {
   bootstrapping: boolean
   /** When this client last reset its server position (ms; 0: never, since it leads). */
   resetAt: number
+  /** Principals whose writes are held since they signed out (and the server named). */
+  readonly held: Set<string>
+  /** A reply was checked since this context leads: whose credentials these are is known. */
+  probed: boolean
   /** Shows a snapshot's progress in the status (undefined: done). */
   progress(loaded?: number, total?: number): void
 }

@@ -24,6 +24,8 @@ export interface Sender {
   unreachable?: boolean
   /** The headers a request was refused with twice (401), as text, until new ones go through. */
   refused?: string | undefined
+  /** The headers of the last request the server accepted, as text. */
+  accepted?: string
 }
 
 /**
@@ -57,21 +59,27 @@ export async function send(sender: Sender, url: string, init: RequestInit, signa
   sender.unreachable = isRetryable(response.status)
   if (response.ok) {
     sender.refused = undefined
+    sender.accepted = headers
     sender.contact(true)
     return response
   }
   if (sender.unreachable) sender.contact(false)
   const retryAfter = retryAfterMs(response.headers.get('retry-after'))
   // What the server says is worth showing; at most a line of it.
-  const text = await response.text().then(
-    (body) => body.slice(0, 200),
-    () => '',
-  )
+  const body = await response.text().catch(() => '')
+  const text = body.slice(0, 200)
   const status = response.status
-  if (status === 401) sender.refused = headers
+  // A client id of another principal (docs/protocol.md, "Principals"): waits for other credentials too.
+  const reason =
+    status === 401
+      ? 'unauthorized'
+      : status === 403 && /"code":\s*"principal-changed"/.test(body.slice(0, 4096))
+        ? 'principal-changed'
+        : 'http'
+  if (reason !== 'http') sender.refused = headers
   throw new RequestFailure(
     `${url} answered ${status}${text ? `: ${text}` : ''}`,
-    { reason: status === 401 ? 'unauthorized' : 'http', status, retrying: isRetryable(status) },
+    { reason, status, retrying: isRetryable(status) },
     retryAfter,
   )
 }

@@ -104,7 +104,16 @@ export async function receiptOf(db: Dexie, rev: number): Promise<SyncReceipt | u
         rev,
       })
     }
-    if (await syncTable(db).get(['aside', 'push', rev])) return undefined
+    // Set aside, or held for a user who signed out: not answered yet.
+    if (
+      (
+        await syncTable(db).bulkGet([
+          ['aside', 'push', rev],
+          ['held', rev],
+        ])
+      ).some(Boolean)
+    )
+      return undefined
     const { pushedUpTo } = await readState(db)
     return rev <= pushedUpTo ? { rev, status: 'acked' } : undefined
   })

@@ -9,7 +9,8 @@ import type { Wake } from './alarm.js'
 import { pausedError, SyncLoop, toSyncError } from './loop.js'
 import type { ResolvedOptions } from './options.js'
 import { idsOf, PendingKeys } from './pending.js'
-import { loadState, rowsOf, type AsideRow } from './store.js'
+import { discardPending, rebind as rebindHeld, signOut } from './sign-out.js'
+import { loadState, rowsOf, type AsideRow, type HeldRow } from './store.js'
 
 /** What leading needs from the controller of its context. */
 export interface LeadershipHost {
@@ -32,6 +33,9 @@ export class Leadership {
   #stop: (() => void) | undefined
   /** Flush requests of any context, until a round answers them. */
   readonly #flushes = new Map<string, { reply: (error?: SyncError) => void; attempts: number }>()
+  /** Sign-outs asked for: each runs once the session ends. */
+  readonly #tasks: Array<{ discard: boolean; reply: (error?: SyncError) => void }> = []
+  #session: AbortController | undefined
   #recount: Promise<void> | undefined
   #recountAgain = false
 
@@ -78,8 +82,17 @@ export class Leadership {
       loop.wake('flush')
       return
     }
+    if (request.name === 'signOut') {
+      // The session ends first: nothing it sends may mix the two users.
+      this.#tasks.push({ discard: request.discard, reply })
+      return this.#session?.abort()
+    }
     ctx
-      .exclusive(() => runCommand(ctx, request.name, request.kind, request.rev))
+      .exclusive(() =>
+        request.name === 'discardPending'
+          ? discardPending(ctx)
+          : runCommand(ctx, request.name, request.kind, request.rev),
+      )
       .then(
         () => {
           loop.wake('command')
@@ -125,28 +138,73 @@ export class Leadership {
     }
   }
 
+  /**
+   * Leads while the lock is held, in sessions: a sign-out, or a principal whose held writes
+   * come back, ends a session; the task runs between two (no request in flight), and the
+   * next session starts from what it left in the database.
+   */
   async #lead(signal: AbortSignal): Promise<void> {
     const controller = this.#controller
-    const ctx = await leaderContext(this.#host, this.#options, signal, controller, () => this.count())
-    const loop = new SyncLoop(ctx, {
-      ...controller,
-      flushes: () => [...this.#flushes.keys()],
-      settle: (ids, error) => this.#settle(ids, error),
-    })
-    this.#ctx = ctx
-    this.#loop = loop
-    controller.setStatus({ leader: true, state: 'idle' })
-    this.#onLead()
+    let waitFor: string | undefined
+    let accepted: string | undefined
+    const answered: Array<() => void> = []
     try {
-      await this.#counted()
-      await loop.run()
-    } finally {
-      if (this.#loop === loop) {
-        this.#loop = undefined
-        this.#ctx = undefined
-        this.#flushes.clear()
-        controller.setStatus({ leader: false })
+      while (!signal.aborted) {
+        const session = (this.#session = new AbortController())
+        const end = () => session.abort()
+        signal.addEventListener('abort', end)
+        if (this.#tasks.length > 0) end()
+        const ctx = await leaderContext(this.#host, this.#options, session.signal, controller, () => this.count())
+        // The credentials the server last accepted, across sessions (see the sign-out below).
+        ctx.accepted = accepted
+        const loop = new SyncLoop(ctx, {
+          ...controller,
+          flushes: () => [...this.#flushes.keys()],
+          settle: (ids, error) => this.#settle(ids, error),
+        })
+        this.#ctx = ctx
+        const first = !this.#loop
+        this.#loop = loop
+        if (first) {
+          controller.setStatus({ leader: true, state: 'idle' })
+          this.#onLead()
+        }
+        let rebind: string | undefined
+        try {
+          await this.#counted()
+          // Sign-outs end once the status shows the new start.
+          for (const reply of answered.splice(0)) reply()
+          rebind = await loop.run(waitFor)
+        } finally {
+          signal.removeEventListener('abort', end)
+        }
+        // What the session started on the database ends before a task runs.
+        await ctx.exclusive(async () => {}).catch(() => undefined)
+        if (signal.aborted) return
+        accepted = ctx.accepted
+        waitFor = undefined
+        if (rebind !== undefined) await rebindHeld(ctx, rebind)
+        for (const { discard, reply } of this.#tasks.splice(0)) {
+          try {
+            await signOut(ctx, discard)
+          } catch (error) {
+            reply(toSyncError(error))
+            continue
+          }
+          answered.push(reply)
+          // While the app still gives the signed-out user's credentials, the next user's are awaited.
+          const now = await ctx.headers().then(JSON.stringify, () => '')
+          waitFor = now === ctx.accepted ? now : undefined
+          if (waitFor !== undefined) controller.setStatus({ state: 'signed-out' })
+        }
       }
+    } finally {
+      // Unanswered sign-outs go to the next leader (the relay asks it again).
+      this.#tasks.length = 0
+      this.#loop = undefined
+      this.#ctx = undefined
+      this.#flushes.clear()
+      controller.setStatus({ leader: false })
     }
   }
 }
@@ -178,6 +236,8 @@ async function leaderContext(
       )
     }
   }
+  // Writes held for a principal the server never named stay until discardPending().
+  const held = new Set((await rowsOf<HeldRow>(db, 'held')).map((row) => row.principal).filter(Boolean))
   let chain: Promise<unknown> = Promise.resolve()
   let contacted = 0
   let lost = false
@@ -192,8 +252,9 @@ async function leaderContext(
     clientId: state.clientId,
     pending,
     asideApply,
+    // Nothing runs once the session ended: what comes after it (a sign-out) must not mix with it.
     exclusive: <T>(task: () => Promise<T>): Promise<T> => {
-      const run = chain.then(task)
+      const run = chain.then(() => (signal.aborted ? Promise.reject(signal.reason as Error) : task()))
       chain = run.catch(() => undefined)
       return run
     },
@@ -217,6 +278,8 @@ async function leaderContext(
     changed,
     bootstrapping: false,
     resetAt: 0,
+    held,
+    probed: false,
     progress: (loaded, total) =>
       controller.setStatus(
         loaded === undefined ? { phase: undefined, loaded, total } : { phase: 'bootstrap', loaded, total },

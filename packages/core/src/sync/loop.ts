@@ -7,6 +7,7 @@ import type { SyncContext } from './context.js'
 import { RequestFailure } from './http.js'
 import { countInbox } from './inbox.js'
 import { ProtocolViolation } from './protocol.js'
+import { probe, Rebind } from './principal.js'
 import { ensureSnapshot, pullAll } from './pull.js'
 import { pushRound } from './push.js'
 import { readStream } from './stream.js'
@@ -21,6 +22,9 @@ export interface LoopHost {
   /** Ends flush requests after a round: `error` undefined means the round succeeded. */
   settle(ids: string[], error?: SyncError): void
 }
+
+/** How often `headers()` is asked for new credentials while the server refuses the last ones. */
+export const CREDENTIALS_POLL_MS = 1000
 
 const online = (): boolean => typeof navigator !== 'object' || navigator.onLine !== false
 
@@ -39,8 +43,8 @@ export class SyncLoop {
   #halted = false
   #streaming = false
   #stream: AbortController | undefined
-  /** The stream's credentials were refused: the loop waits for new ones before anything else. */
-  #refused: SyncError | undefined
+  /** What stopped the stream and must stop the loop (refused credentials, another principal, held writes). */
+  #fromStream: Error | undefined
   /** Credentials refused since the last successful round. */
   #refusals = 0
 
@@ -61,10 +65,19 @@ export class SyncLoop {
     this.#alarm.ring(kind)
   }
 
-  async run(): Promise<void> {
+  /**
+   * Runs until the session ends. Returns the principal whose held writes must come back
+   * first (see `principal.ts`), if that is why it ended. `waitFor`: after a sign-out, the
+   * headers that were the last user's: nothing is sent until `headers()` returns others.
+   */
+  async run(waitFor?: string): Promise<string | undefined> {
     const ctx = this.#ctx
     const host = this.#host
     const { signal, options } = ctx
+    if (waitFor !== undefined) {
+      host.setStatus({ state: 'signed-out' })
+      await this.#newCredentials(waitFor, false)
+    }
     let attempt = 0
     while (!signal.aborted) {
       // A flush asked for while a round was failing: it wants another round.
@@ -89,14 +102,15 @@ export class SyncLoop {
       }
       const flushing = host.flushes()
       try {
-        if (this.#refused) {
-          const refused = this.#refused
-          this.#refused = undefined
-          throw refused
+        if (this.#fromStream) {
+          const failure = this.#fromStream
+          this.#fromStream = undefined
+          throw failure
         }
         this.#startStream()
         await this.count()
         if (options.pull !== false) await ensureSnapshot(ctx, () => host.setStatus({ state: 'pulling' }))
+        await probe(ctx)
         // After a reset, the commits the server had acknowledged are confirmed before more go out.
         while (await confirmRound(ctx));
         while (await pushRound(ctx, () => host.setStatus({ state: 'pushing' })));
@@ -118,6 +132,7 @@ export class SyncLoop {
         }
       } catch (error) {
         if (signal.aborted) return
+        if (error instanceof Rebind) return error.principal
         const failure = toSyncError(error)
         // Paused in the middle of a round: not a problem to report; the top of the loop waits.
         if (failure.reason === 'paused') {
@@ -126,10 +141,12 @@ export class SyncLoop {
         }
         host.report(failure)
         host.settle(flushing, failure)
-        if (failure.reason === 'unauthorized') {
+        // Waits for other credentials (or resume()): the same ones would be refused again.
+        if (failure.reason === 'unauthorized' || failure.reason === 'principal-changed') {
           this.#stream?.abort()
-          host.setStatus({ state: 'unauthorized', lastError: errorInfo(failure) })
-          await this.#newCredentials()
+          host.setStatus({ state: failure.reason, lastError: errorInfo(failure) })
+          const refused = ctx.refused ?? (await ctx.headers().then(JSON.stringify, () => ''))
+          await this.#newCredentials(refused, failure.reason === 'unauthorized')
           continue
         }
         host.setStatus({ state: failure.retrying ? 'offline' : 'error', lastError: errorInfo(failure) })
@@ -145,23 +162,19 @@ export class SyncLoop {
   }
 
   /**
-   * Refused twice (401): waits until the app's `headers()` return something else than what
-   * was refused (asked again with backoff), or `resume()` or `flush()`.
+   * Waits until the app's `headers()` (asked about once a second: a local call) return
+   * something else than `refused`, or for `resume()` or `flush()`. `backOff`: credentials
+   * refused again and again (401) are then tried less and less often, until a round succeeds.
    */
-  async #newCredentials(): Promise<void> {
+  async #newCredentials(refused: string, backOff: boolean): Promise<void> {
     const { signal, options } = this.#ctx
-    // New credentials refused in turn wait longer each time, until a round succeeds.
-    for (let attempt = ++this.#refusals; !signal.aborted; attempt++) {
-      let asked = false
-      await this.#alarm.wait(
-        Math.max(options.backoff.base, backoffDelay(attempt, options.backoff)),
-        (kind) => (asked = kind === 'resume' || kind === 'flush'),
-        signal,
-      )
-      if (asked) return
-      const headers = await this.#ctx.headers().then(JSON.stringify, () => this.#ctx.refused)
-      if (headers !== this.#ctx.refused) return
+    const attempt = backOff ? ++this.#refusals : 0
+    const asked = (kind: Wake) => kind === 'resume' || kind === 'flush'
+    for (let woken = false; !woken && !signal.aborted;) {
+      await this.#alarm.wait(CREDENTIALS_POLL_MS, (kind) => (woken = asked(kind)), signal)
+      if (!woken && (await this.#ctx.headers().then(JSON.stringify, () => refused)) !== refused) break
     }
+    if (attempt > 1) await this.#alarm.wait(backoffDelay(attempt - 1, options.backoff), asked, signal)
   }
 
   /** Recounts the outbox, set-aside items and rejections for the status. */
@@ -201,9 +214,9 @@ export class SyncLoop {
       } catch (error) {
         if (ctx.signal.aborted) return
         const failure = toSyncError(error)
-        // Refused: the whole sync waits for new credentials (see run()).
-        if (failure.reason === 'unauthorized') {
-          this.#refused = failure
+        // Refused, or another user's: the whole sync waits for new credentials (see run()).
+        if (error instanceof Rebind || failure.reason === 'unauthorized' || failure.reason === 'principal-changed') {
+          this.#fromStream = error as Error
           return void this.#alarm.ring('poke')
         }
         host.report(failure)

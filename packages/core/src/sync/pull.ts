@@ -1,7 +1,8 @@
 import { applyBatch } from './apply-batch.js'
 import { bootstrap } from './bootstrap.js'
 import type { SyncContext } from './context.js'
-import { checkEpoch, resetServerPosition } from './epoch.js'
+import { resetServerPosition } from './epoch.js'
+import { checkReply } from './principal.js'
 import { requestJson } from './http.js'
 import { parsePullReply, ProtocolViolation } from './protocol.js'
 import { keysTable, needsSnapshot, readState, scopeKey, syncTable, updateState } from './store.js'
@@ -28,7 +29,7 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
     const query = `v=2&since=${since}&limit=${options.batchSize}&clientId=${encodeURIComponent(ctx.clientId)}${options.scopeQuery}`
     const reply = parsePullReply(await requestJson(ctx, `${options.base}/pull?${query}`))
     const reset = await ctx.exclusive(async () => {
-      if (await checkEpoch(ctx, reply.epoch)) return true
+      if (await checkReply(ctx, reply)) return true
       if (reply.upTo >= since) return false
       await resetServerPosition(ctx, reply.epoch, `The sync server went back from revision ${since} to ${reply.upTo}`)
       return true

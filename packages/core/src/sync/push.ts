@@ -2,9 +2,9 @@ import { SyncError } from '../errors.js'
 import { LOG_TABLE, type LogRow } from '../log/changelog.js'
 import { applyAnswer } from './apply-answer.js'
 import { syncTransaction, type SyncContext } from './context.js'
-import { checkEpoch } from './epoch.js'
 import { requestJson } from './http.js'
 import { idsOf, isChange } from './pending.js'
+import { checkReply } from './principal.js'
 import {
   checkWireValue,
   encodeWireKey,
@@ -88,7 +88,7 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
     revs,
   )
   await ctx.exclusive(async () => {
-    await checkEpoch(ctx, reply.epoch)
+    await checkReply(ctx, reply)
     await applyAnswer(ctx, sent, reply)
     // Rejections' current values were taken for other scopes than the position's (the user's
     // scopes changed meanwhile): a snapshot puts this client's view right.

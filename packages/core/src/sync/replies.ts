@@ -26,6 +26,10 @@ function fail(what: string, problem: string): never {
 
 function checkEpoch(body: Record<string, unknown>, what: string): void {
   if (typeof body.epoch !== 'string' || body.epoch === '') fail(what, 'epoch must be a non-empty string')
+  const { principal } = body
+  if (principal !== undefined && (typeof principal !== 'string' || principal === '' || principal.length > 200)) {
+    fail(what, 'principal must be a non-empty string of at most 200 characters')
+  }
 }
 
 function checkKey(key: unknown, what: string): void {

@@ -37,6 +37,24 @@ export interface StateRow {
    * are still to be confirmed (see `confirm.ts`): those the server no longer has are reported.
    */
   confirm?: { from: number; upTo: number }
+  /**
+   * Whose synced data this is: the principal the server's replies named (undefined until one
+   * did). A reply naming another one stops the sync (see `principal.ts`).
+   */
+  principal?: string
+}
+
+/**
+ * A local commit that was not answered when its principal signed out (`signOut()`): kept
+ * apart, under the client id it was made with, until that principal is named again (then it
+ * is pushed) or the app discards it.
+ */
+export interface HeldRow {
+  id: ['held', number]
+  rev: number
+  principal: string
+  clientId: string
+  row: LogRow
 }
 
 /** Whether a client must load a snapshot before it pulls or streams. */
@@ -74,7 +92,7 @@ export type AsideRow = Omit<SetAsideItem, 'changes'> & {
 
 export type RejectionRow = SyncRejection & { id: ['rejection', number] }
 export type ReceiptRow = SyncReceipt & { id: ['receipt', number] }
-type Row = StateRow | AsideRow | RejectionRow | ReceiptRow
+type Row = StateRow | AsideRow | RejectionRow | ReceiptRow | HeldRow
 
 /** Identifies an entity across tables, with keys compared as IndexedDB compares them. */
 export const keyId = (table: string, key: unknown): string => `${table}\u0000${encodeKey(key)}`
@@ -103,6 +121,7 @@ export function loadState(db: Dexie): Promise<StateRow> {
         scopes: row.scopes,
         refetch: row.refetch,
         confirm: row.confirm,
+        principal: row.principal,
       }
     }
     const created: StateRow = { id: 'state', clientId: randomId(), pushedUpTo: 0, serverRev: 0, epoch: '' }

@@ -1,6 +1,7 @@
 import { applyBatch } from './apply-batch.js'
 import type { SyncContext } from './context.js'
-import { checkEpoch, resetServerPosition } from './epoch.js'
+import { resetServerPosition } from './epoch.js'
+import { checkReply } from './principal.js'
 import { send } from './http.js'
 import { parseHello, parseRemoteBatch, ProtocolViolation } from './protocol.js'
 import { readEvents } from './sse.js'
@@ -50,7 +51,7 @@ export async function readStream(
         const hello = parseHello(json(event.data))
         // A new epoch resets this client's position: this connection's batches start from the old one.
         const reset = await ctx.exclusive(async () => {
-          if (await checkEpoch(ctx, hello.epoch)) return true
+          if (await checkReply(ctx, hello)) return true
           if (hello.head >= serverRev) return false
           // The log does not reach this client's position (restored from an older backup).
           const why = `The sync server went back from revision ${serverRev} to ${hello.head}`

@@ -80,6 +80,8 @@ export interface WireRejection {
 /** `POST {url}/push` reply: every pushed rev is either acked (with its server revision) or rejected. */
 export interface PushReply {
   epoch: string
+  /** Who the request was made for, as the server names it (absent: a server without authentication). */
+  principal?: string
   acked: Array<{ rev: number; serverRev: number }>
   rejected: WireRejection[]
   /** The readable scopes the rejections' `current` values were taken for (absent: every scope). */
@@ -98,6 +100,8 @@ export interface RemoteBatch {
 /** `GET {url}/pull` reply. */
 export interface PullReply {
   epoch: string
+  /** Who the request was made for, as the server names it (absent: a server without authentication). */
+  principal?: string
   batches: RemoteBatch[]
   /** The server revision this page brings the client up to (at least the last batch's). */
   upTo: number
@@ -111,6 +115,8 @@ export interface PullReply {
 /** The first event of a stream. */
 export interface StreamHello {
   epoch: string
+  /** Who the request was made for, as the server names it (absent: a server without authentication). */
+  principal?: string
   /** The newest server revision when the stream opened. */
   head: number
   scopes?: string[]
@@ -120,6 +126,8 @@ export interface StreamHello {
 /** `GET {url}/snapshot` reply: one page of the entities of the client's scopes at revision `rev`. */
 export interface SnapshotReply {
   epoch: string
+  /** Who the request was made for, as the server names it (absent: a server without authentication). */
+  principal?: string
   rev: number
   scopes?: string[]
   /** How many entities the whole snapshot holds (first page only). */
