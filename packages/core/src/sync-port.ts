@@ -129,7 +129,8 @@ export interface SyncController {
    * has emptied the outbox (set-aside rows excepted) and pulled. Retryable failures are
    * retried (with backoff) up to `attempts` rounds; then, or at once for a failure that
    * is not retried, it rejects with the {@link SyncError}. Works from any tab or worker,
-   * and across leader hand-overs.
+   * and across leader hand-overs; called before the database opens, it waits for it (a
+   * closed database rejects it, with the reason `closed`).
    * @default attempts 5
    */
   flush(options?: { attempts?: number }): Promise<void>

@@ -1,14 +1,16 @@
 // One regression test per sync defect found in review (issue 10), named after it.
+import Dexie from 'dexie'
 import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { http, HttpResponse, passthrough } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { MAX_RETRY_AFTER, retryAfterMs } from '@changecast/core/sync'
+import { changecast } from '@changecast/core'
+import { httpSync, MAX_RETRY_AFTER, retryAfterMs } from '@changecast/core/sync'
 import { createSyncServer, syncMiddleware, type SyncServer } from '@changecast/testing'
 import { LOG_TABLE } from '../src/log/changelog.js'
 import { KEYS_TABLE, SYNC_TABLE } from '../src/sync/store.js'
-import { BASE, closeAll, installBrowserGlobals, openClient, until, type Todo } from './sync-helpers.js'
+import { BASE, closeAll, installBrowserGlobals, openClient, until, type SyncDb, type Todo } from './sync-helpers.js'
 
 // Servers written by hand below have no snapshots (404): the client replays their log from 0.
 const mock = setupServer(
@@ -399,6 +401,37 @@ describe('regression: db.close() then db.open() kills sync for good', () => {
     await a.db.todos.put({ id: 2, title: 'after' })
     await a.sync.flush()
     expect(server.value('todos', 2)).toEqual({ id: 2, title: 'after' })
+  })
+
+  it('regression: flush() called before the database opens waits for it to open, then pushes and pulls', async () => {
+    const server = createSyncServer()
+    route(server)
+    server.edit([{ type: 'create', table: 'todos', key: 1, value: { id: 1, title: 'on the server' } }])
+    const db = new Dexie(`before-open-${Date.now()}`) as SyncDb
+    db.version(1).stores({ todos: 'id', events: 'when' })
+    const feed = changecast(db, { sync: httpSync({ url: `${BASE}/a`, pull: false }) })
+    try {
+      let settled = false
+      const flushed = feed.sync!.flush().finally(() => (settled = true))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(settled).toBe(false)
+      await db.open()
+      await db.todos.put({ id: 2, title: 'written after open' })
+      await flushed
+      await feed.sync!.flush()
+      expect(server.value('todos', 2)).toEqual({ id: 2, title: 'written after open' })
+      // A flush asked while the database was never opened, and the feed closes: refused, not left waiting.
+      const other = new Dexie(`never-opened-${Date.now()}`)
+      other.version(1).stores({ todos: 'id' })
+      const otherFeed = changecast(other, { sync: httpSync({ url: `${BASE}/b` }) })
+      const waiting = otherFeed.sync!.flush()
+      otherFeed.close()
+      await expect(waiting).rejects.toMatchObject({ reason: 'closed' })
+    } finally {
+      feed.close()
+      db.close()
+      await Dexie.delete(db.name)
+    }
   })
 
   it('the outbox count follows local commits among server batches, and after db.delete() and a reopen', async () => {

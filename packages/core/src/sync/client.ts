@@ -218,7 +218,9 @@ export class SyncClient implements SyncSession {
   }
 
   #ask(request: Request): Promise<void> {
-    if (this.#closed || !this.#host.db.isOpen()) return Promise.reject(closedError())
+    const { db } = this.#host
+    if (this.#closed || (!db.isOpen() && db.hasFailed())) return Promise.reject(closedError())
+    // Before the database opens, the request waits for the leader it will have.
     return this.#relay.ask(request)
   }
 
