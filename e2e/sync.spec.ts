@@ -61,6 +61,13 @@ test('a change made by another user on the server appears in both tabs as remote
   }
   await expect(a.getByTestId('count-remote')).toHaveText('2')
   await expect(b.getByTestId('count-remote')).toHaveText('2')
+  // The Tabs panel says where those came from: another client, through the server — not a tab.
+  for (const page of [a, b]) {
+    const peers = page.getByTestId('peer')
+    await expect(peers.filter({ hasText: 'client via the server' })).toHaveCount(1)
+    await expect(peers.filter({ hasText: 'client via the server' })).toContainText('another')
+    await expect(peers.filter({ hasText: / tab · / })).toHaveCount(1)
+  }
 })
 
 test('closing the leader tab hands sync over to another tab within a second', async ({ context }) => {

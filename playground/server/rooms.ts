@@ -35,7 +35,8 @@ const TEAM_TASKS = [
   [302, 'project:mercury', 'Hire the crew'],
 ] as const
 
-type Control = { offline?: boolean; latency?: number; failureRate?: number; edit?: { key: number; title: string } }
+/** `edit.title` may be any JSON value: another client may store anything, and the playground must show it. */
+type Control = { offline?: boolean; latency?: number; failureRate?: number; edit?: { key: number; title: unknown } }
 
 /** A schema name for a room: readable, and distinct for distinct room names. */
 function schemaOf(room: string): string {
@@ -155,8 +156,7 @@ function parseControl(text: string): Control {
     throw new Error('failureRate must be between 0 and 1')
   if (edit !== undefined) {
     const { key, title } = (edit ?? {}) as Record<string, unknown>
-    if (!Number.isInteger(key) || typeof title !== 'string')
-      throw new Error('edit must be { key: integer, title: string }')
+    if (!Number.isInteger(key) || title === undefined) throw new Error('edit must be { key: integer, title }')
   }
   return body
 }

@@ -1,7 +1,9 @@
 import type { ChangeEvent, ChangeSource } from '@changecast/core'
 import { h, time } from './dom'
 
-type Peer = { origin: string; kind: 'tab' | 'worker'; heard: number; events: number }
+/** `remote`: another client, heard through the server (its events are `source: 'remote'`). */
+type Peer = { origin: string; kind: 'tab' | 'worker' | 'remote'; heard: number; events: number }
+const KINDS: Record<Peer['kind'], string> = { tab: 'tab', worker: 'worker', remote: 'client via the server' }
 type Presence = { origin: string; kind: 'hello' | 'here' | 'bye' }
 
 /**
@@ -49,7 +51,7 @@ export function createTabsPanel(origin: string) {
           'li',
           { 'data-testid': 'peer', 'data-origin': peer.origin },
           h('code', {}, peer.origin.slice(0, 8)),
-          ` ${peer.kind} · ${peer.events} events · last heard ${time(peer.heard)}`,
+          ` ${KINDS[peer.kind]} · ${peer.events} events · last heard ${time(peer.heard)}`,
         ),
       ),
     )
@@ -94,7 +96,9 @@ export function createTabsPanel(origin: string) {
     count(events: ChangeEvent[]) {
       for (const event of events) {
         counts[event.source]++
-        if (event.source !== 'local') touch(event.origin, peers.get(event.origin)?.kind ?? 'tab').events++
+        if (event.source === 'local') continue
+        const kind = event.source === 'remote' ? 'remote' : (peers.get(event.origin)?.kind ?? 'tab')
+        touch(event.origin, kind).events++
       }
       draw()
     },

@@ -3,6 +3,7 @@ import { createRoot } from 'react-dom/client'
 import type { ChangeEvent, Feed, TableMap } from '@changecast/core'
 import { ChangecastProvider, useChanges, useEntity, useTable } from '@changecast/react'
 import type { BoardDb, Status, Task } from '../db'
+import { shown } from './shown'
 
 type BoardFeed = Feed<TableMap<BoardDb>>
 const STATUSES: Status[] = ['todo', 'doing', 'done']
@@ -29,7 +30,7 @@ function Board({ feed }: { feed: BoardFeed }) {
       'p',
       {},
       'Task 1: ',
-      h('strong', { 'data-testid': 'react-task-1' }, watched?.title ?? '(none)'),
+      h('strong', { 'data-testid': 'react-task-1' }, shown(watched?.title)),
       watched ? ` · ${watched.status}` : '',
     ),
     h(

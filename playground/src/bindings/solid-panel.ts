@@ -4,6 +4,7 @@ import { render } from 'solid-js/web'
 import type { Feed, TableMap } from '@changecast/core'
 import { ChangecastProvider, createChanges, createEntity, createTable } from '@changecast/solid'
 import type { BoardDb, Status } from '../db'
+import { shown } from './shown'
 
 type BoardFeed = Feed<TableMap<BoardDb>>
 const STATUSES: Status[] = ['todo', 'doing', 'done']
@@ -21,7 +22,7 @@ function Board(props: { feed: BoardFeed }) {
       'p',
       {},
       'Task 1: ',
-      h('strong', { 'data-testid': 'solid-task-1' }, () => watched()?.title ?? '(none)'),
+      h('strong', { 'data-testid': 'solid-task-1' }, () => shown(watched()?.title)),
       () => (watched() ? ` · ${watched()!.status}` : ''),
     ),
     h(

@@ -2,6 +2,7 @@ import { computed, createApp, defineComponent, h } from 'vue'
 import type { Feed, TableMap } from '@changecast/core'
 import { changecastPlugin, useChanges, useEntity, useTable } from '@changecast/vue'
 import type { BoardDb, Status } from '../db'
+import { shown } from './shown'
 
 type BoardFeed = Feed<TableMap<BoardDb>>
 const STATUSES: Status[] = ['todo', 'doing', 'done']
@@ -22,7 +23,7 @@ export function mountVuePanel(element: HTMLElement, feed: BoardFeed): void {
         h('div', { 'data-testid': 'vue-panel' }, [
           h('p', [
             'Task 1: ',
-            h('strong', { 'data-testid': 'vue-task-1' }, watched.value?.title ?? '(none)'),
+            h('strong', { 'data-testid': 'vue-task-1' }, shown(watched.value?.title)),
             watched.value ? ` · ${watched.value.status}` : '',
           ]),
           h(
