@@ -85,6 +85,8 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
   const cleanups: Array<() => void> = []
   let events: ChangeEvent[] = []
   let held: ChangeEvent[] = []
+  /** Events received while paused, the dropped ones included (only the newest `keep` are held). */
+  let heldCount = 0
   let paused = false
   let scheduled = 0
   let inspected: { table: string; key: string } | undefined
@@ -147,6 +149,7 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
         if (!paused) {
           keep(held)
           held = []
+          heldCount = 0
         }
         schedule()
       },
@@ -245,9 +248,20 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
   cleanups.push(() => host.remove())
 
   // --- data ----------------------------------------------------------------------------
-  function keep(batch: ChangeEvent[]) {
-    events.push(...batch)
-    if (events.length > options.keep) events = events.slice(events.length - options.keep)
+  /**
+   * `list` with `more` after it, at most the newest `keep` events: never a spread of a batch
+   * (a commit of 200,000 events would overflow the call stack), never more than `keep` held.
+   */
+  function newest(list: ChangeEvent[], more: readonly ChangeEvent[]): ChangeEvent[] {
+    const room = options.keep
+    const added = more.length > room ? more.slice(more.length - room) : more
+    const over = list.length + added.length - room
+    const next = over > 0 ? list.slice(over) : list
+    for (const event of added) next.push(event)
+    return next
+  }
+  function keep(batch: readonly ChangeEvent[]) {
+    events = newest(events, batch)
   }
   function take(batch: ChangeBatch) {
     for (const event of batch.events) {
@@ -259,8 +273,10 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
       peer.sources.add(event.source)
       peers.set(event.origin, peer)
     }
-    if (paused) held.push(...batch.events)
-    else keep(batch.events)
+    if (paused) {
+      heldCount += batch.events.length
+      held = newest(held, batch.events)
+    } else keep(batch.events)
     schedule()
   }
   backlog.forEach(take)
@@ -290,7 +306,11 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
     shown.textContent = String(Math.min(count, DRAW))
     total.textContent = String(count)
     heldNote.hidden = held.length === 0
-    heldNote.textContent = held.length ? `(${held.length} held while paused)` : ''
+    heldNote.textContent = !heldCount
+      ? ''
+      : heldCount > held.length
+        ? `(${heldCount} received while paused; the newest ${held.length} are kept)`
+        : `(${heldCount} held while paused)`
     const groups: HTMLElement[] = []
     for (let i = 0; i < matching.length;) {
       const tx = matching[i]!.tx
@@ -366,7 +386,8 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
     history.hidden = !inspected
     if (!inspected) return
     const { table, key } = inspected
-    const entries = events.filter((event) => sameEntity(event, table, key))
+    // The newest entries of a long history (the timeline may keep many more than it can draw).
+    const entries = events.filter((event) => sameEntity(event, table, key)).slice(-DRAW)
     history.replaceChildren(
       h(
         'h3',

@@ -79,6 +79,35 @@ describe('mountDevtools (Node, happy-dom, fake-indexeddb)', () => {
     expect(byTestId('devtools-sync')[0]!.textContent).toContain('This feed does not sync.')
   })
 
+  it('regression: a commit of 200,000 events is shown (no spread of the batch overflows the stack)', async () => {
+    const { db, feed } = await open()
+    const errors: unknown[] = []
+    cleanup.push(feed.onError((error) => errors.push(error)))
+    const handle = mountDevtools(feed, { open: true })
+    cleanup.push(() => handle.unmount())
+    await handle.ready
+    await db.notes.bulkAdd(Array.from({ length: 200_000 }, (_, id) => ({ id, text: 'x' })))
+    await vi.waitFor(() => expect(byTestId('timeline-total')[0]!.textContent).toBe('10000'), { timeout: 30_000 })
+    expect(errors).toEqual([])
+  }, 60_000)
+
+  it('regression: a paused panel holds at most `keep` events, and says how many it received', async () => {
+    const { db, feed } = await open()
+    const handle = mountDevtools(feed, { keep: 3, open: true })
+    cleanup.push(() => handle.unmount())
+    await handle.ready
+    const pause = byTestId('timeline-pause')[0] as HTMLButtonElement
+    pause.click()
+    await db.notes.bulkPut([1, 2, 3, 4, 5].map((id) => ({ id, text: `n${id}` })))
+    await db.notes.put({ id: 6, text: 'n6' })
+    await vi.waitFor(() =>
+      expect(byTestId('timeline-held')[0]!.textContent).toBe('(6 received while paused; the newest 3 are kept)'),
+    )
+    pause.click()
+    await vi.waitFor(() => expect(byTestId('timeline-total')[0]!.textContent).toBe('3'))
+    expect(byTestId('event').map((event) => event.getAttribute('data-key'))).toEqual(['6', '4', '5'])
+  })
+
   it('shows the sync status, the outbox and the rejections of a syncing feed, and dismisses one', async () => {
     const server = createSyncServer({ reject: (change) => (change.key === 2 ? 'note 2 is read-only' : undefined) })
     const original = globalThis.fetch
