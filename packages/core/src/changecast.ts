@@ -173,7 +173,7 @@ export function changecast<DB extends Dexie>(db: DB, options: ChangecastOptions 
   const keepPrevious = previousTables(options.previous)
   const retention = logRetention(options.log)
   if (options.sync && !retention) {
-    throw new InvalidOptionsError("Option 'sync' needs the changelog (it is the outbox): remove log: false.")
+    throw new InvalidOptionsError("Option 'sync' needs the changelog, its outbox: remove log: false.")
   }
   if (retention) declareLogTable(db, options.sync?.stores ?? {})
   const origin = randomId()
@@ -336,7 +336,7 @@ function validateOptions(options: unknown): void {
   const given = options as Record<string, unknown>
   for (const key of Object.keys(given)) {
     if (!OPTION_KEYS.includes(key)) {
-      throw new InvalidOptionsError(`Unknown option '${key}'. Known options: ${OPTION_KEYS.join(', ')}.`)
+      throw new InvalidOptionsError(`Unknown option '${key}'. Known: ${OPTION_KEYS.join(', ')}.`)
     }
   }
   const { tables, previous, log, channel, sync } = given

@@ -6,6 +6,7 @@ import type { setupServer } from 'msw/node'
 import { expect } from 'vitest'
 import type { FaultOptions } from '@changecast/testing'
 import type { WireChange } from '@changecast/core/protocol'
+import { stream } from '@changecast/core/sync'
 import { LOG_TABLE, type LogRow } from '../src/log/changelog.js'
 import { KEYS_TABLE, SYNC_TABLE, keyId } from '../src/sync/store.js'
 import {
@@ -115,7 +116,7 @@ export async function scenario(seed: number, open: OpenTarget): Promise<void> {
   )
   const clients = 2 + Math.floor(random() * 2)
   const names = Array.from({ length: clients }, (_, i) => `converge-${seed}-${i}-${Date.now()}`)
-  const pulls = names.map(() => pick(['stream', 'poll'] as const))
+  const pulls = names.map(() => pick([stream, 'poll'] as const))
   const tabs: Tab[] = []
   const all: Tab[] = []
 

@@ -36,13 +36,13 @@ describe('protocol replies', () => {
   })
 
   const badPush: Array<[string, unknown, RegExp]> = [
-    ['not an object', 'ok', /not a JSON object/],
+    ['not an object', 'ok', /not an object/],
     ['no epoch', { acked: [], rejected: [] }, /epoch/],
     ['acked not a list', { epoch: 'e', acked: 1, rejected: [] }, /acked must be a list/],
     [
       'an ack without serverRev',
       { epoch: 'e', acked: [{ rev: 1 }, { rev: 2, serverRev: 2 }], rejected: [] },
-      /has no serverRev/,
+      /acked\[0\]\.serverRev must be a revision/,
     ],
     [
       'a rev listed twice',
@@ -65,7 +65,7 @@ describe('protocol replies', () => {
     [
       'a rejection without a reason',
       { epoch: 'e', acked: [], rejected: [{ rev: 1, serverRev: 1, current: [] }] },
-      /no reason/,
+      /rejected\[0\]\.reason must be a string/,
     ],
     [
       'a current value with a bad key',
@@ -88,7 +88,7 @@ describe('protocol replies', () => {
     expect(() => parsePullReply({ epoch: 'e', batches: [batch], upTo: '3', more: false })).toThrow(/upTo must be/)
     expect(() => parsePullReply({ epoch: 'e', batches: [batch], upTo: 2, more: false })).toThrow(/upTo must be/)
     expect(() => parsePullReply({ epoch: 'e', batches: [{ ...batch, rev: 0 }], upTo: 3, more: false })).toThrow(
-      /no rev/,
+      /batch\.rev must be a revision/,
     )
     expect(() => parsePullReply({ epoch: 'e', batches: [batch, { ...batch, rev: 2 }], upTo: 3, more: false })).toThrow(
       /batch 2 comes after batch 3/,

@@ -10,7 +10,7 @@ import { http, HttpResponse } from 'msw'
 import type { setupServer } from 'msw/node'
 import { expect } from 'vitest'
 import { changecast, type ChangeEvent, type Feed, type TableMap } from '@changecast/core'
-import { httpSync, readEvents } from '@changecast/core/sync'
+import { httpSync, readEvents, stream } from '@changecast/core/sync'
 import type { FaultOptions } from '@changecast/testing'
 import type { WireChange } from '@changecast/core/protocol'
 import { QUIET } from './convergence.js'
@@ -162,7 +162,7 @@ export async function scopesScenario(
       sync: httpSync({
         url: `${BASE}/scoped/${user}`,
         headers: { 'x-user': user },
-        pull: random() < 0.5 ? 'stream' : 'poll',
+        pull: random() < 0.5 ? stream : 'poll',
         interval: 15,
         batchSize: 1 + Math.floor(random() * 5),
         backoff: { base: 2, cap: 30 },

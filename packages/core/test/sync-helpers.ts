@@ -9,7 +9,7 @@ import {
   type SyncRejection,
   type TableMap,
 } from '@changecast/core'
-import { httpSync, type HttpSyncOptions } from '@changecast/core/sync'
+import { httpSync, setAsideActions, userSwitching, type HttpSyncOptions } from '@changecast/core/sync'
 import type { SyncServer } from '@changecast/testing'
 import { syncHandlers } from '@changecast/testing/msw'
 
@@ -56,7 +56,16 @@ export async function openClient(
   db.version(1).stores({ todos: 'id', events: 'when' })
   const feed = changecast(db, {
     ...(channel === false ? { channel: false } : {}),
-    sync: httpSync({ pull: 'poll', interval: 20, backoff: { base: 5, cap: 40 }, ...sync, url }),
+    // Every part: the tests of signOut(), retry() and drop() use them.
+    sync: httpSync({
+      pull: 'poll',
+      interval: 20,
+      backoff: { base: 5, cap: 40 },
+      users: userSwitching,
+      setAside: setAsideActions,
+      ...sync,
+      url,
+    }),
   })
   const events: ChangeEvent[] = []
   const errors: SyncError[] = []

@@ -5,7 +5,7 @@ import { http, HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { changecast } from '@changecast/core'
-import { httpSync } from '@changecast/core/sync'
+import { httpSync, stream } from '@changecast/core/sync'
 import { createSyncServer, type SyncServer } from '@changecast/testing'
 import { BASE, closeAll, installBrowserGlobals, openClient, until, type Todo } from './sync-helpers.js'
 
@@ -84,50 +84,58 @@ describe('tokens', () => {
 })
 
 describe('status', () => {
-  it('a server that cannot be reached shows offline whatever the outbox holds, with one console line per outage', async () => {
-    const server = createSyncServer()
-    let down = false
-    mock.use(
-      http.all(`${BASE}/:client/:route`, ({ request }) => (down ? HttpResponse.error() : server.handle(request))),
-    )
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
-    // A read-only client on a stream, with no onError handler: the console is its witness.
-    const db = new Dexie(`life-${Date.now()}`)
-    db.version(1).stores({ todos: 'id' })
-    const feed = changecast(db, { sync: httpSync({ url: `${BASE}/a`, backoff: { base: 5, cap: 20 } }) })
-    await db.open()
-    try {
-      const sync = feed.sync!
-      await sync.flush()
-      await until(() => sync.status.state === 'idle' && sync.status.lastContactAt !== undefined)
-      const contact = sync.status.lastContactAt!
-      down = true
-      server.restart()
-      await until(() => sync.status.state === 'offline', { what: 'offline' })
-      expect(sync.status.outbox).toBe(0)
-      // While the server is away the status never says idle (rounds with nothing to send included).
-      const states: string[] = []
-      const off = sync.subscribe(() => states.push(sync.status.state))
-      // Several failed reconnections, one line.
-      const failures = () => warn.mock.calls.filter(([text]) => /Could not reach/.test(String(text))).length
-      await new Promise((resolve) => setTimeout(resolve, 150))
-      off()
-      expect(failures()).toBe(1)
-      expect(states).not.toContain('idle')
-      down = false
-      await until(() => sync.status.state === 'idle', { what: 'idle again' })
-      expect(sync.status.lastContactAt).toBeGreaterThan(contact)
-      // A new outage is shown again.
-      down = true
-      server.restart()
-      await until(() => failures() === 2, { what: 'the second outage on the console' })
-      down = false
-    } finally {
-      feed.close()
-      db.close()
-      await Dexie.delete(db.name)
-    }
-  })
+  it.each([
+    ['a stream', stream],
+    ['polling', 'poll'],
+  ] as const)(
+    'a server that cannot be reached shows offline whatever the outbox holds, with one console line per outage (%s)',
+    async (_mode, pull) => {
+      const server = createSyncServer()
+      let down = false
+      mock.use(
+        http.all(`${BASE}/:client/:route`, ({ request }) => (down ? HttpResponse.error() : server.handle(request))),
+      )
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+      // A read-only client, with no onError handler: the console is its witness.
+      const db = new Dexie(`life-${Date.now()}`)
+      db.version(1).stores({ todos: 'id' })
+      const feed = changecast(db, {
+        sync: httpSync({ url: `${BASE}/a`, pull, interval: 20, backoff: { base: 5, cap: 20 } }),
+      })
+      await db.open()
+      try {
+        const sync = feed.sync!
+        await sync.flush()
+        await until(() => sync.status.state === 'idle' && sync.status.lastContactAt !== undefined)
+        const contact = sync.status.lastContactAt!
+        down = true
+        server.restart()
+        await until(() => sync.status.state === 'offline', { what: 'offline' })
+        expect(sync.status.outbox).toBe(0)
+        // While the server is away the status never says idle (rounds with nothing to send included).
+        const states: string[] = []
+        const off = sync.subscribe(() => states.push(sync.status.state))
+        // Several failed reconnections, one line.
+        const failures = () => warn.mock.calls.filter(([text]) => /Could not reach/.test(String(text))).length
+        await new Promise((resolve) => setTimeout(resolve, 150))
+        off()
+        expect(failures()).toBe(1)
+        expect(states).not.toContain('idle')
+        down = false
+        await until(() => sync.status.state === 'idle', { what: 'idle again' })
+        expect(sync.status.lastContactAt).toBeGreaterThan(contact)
+        // A new outage is shown again.
+        down = true
+        server.restart()
+        await until(() => failures() === 2, { what: 'the second outage on the console' })
+        down = false
+      } finally {
+        feed.close()
+        db.close()
+        await Dexie.delete(db.name)
+      }
+    },
+  )
 })
 
 describe('rejections', () => {

@@ -11,7 +11,15 @@ import {
   type SyncRejection,
   type SyncStatus,
 } from '@changecast/core'
-import { httpSync, type HttpSyncOptions, type PushReply, type WireKey } from '@changecast/core/sync'
+import {
+  httpSync,
+  setAsideActions,
+  stream,
+  userSwitching,
+  type HttpSyncOptions,
+  type PushReply,
+  type WireKey,
+} from '@changecast/core/sync'
 
 type Todo = { id: number; title: string }
 const db = new Dexie('sync-types') as Dexie & { todos: EntityTable<Todo, 'id'> }
@@ -25,6 +33,13 @@ describe('sync types', () => {
       headers: () => Promise.resolve({ authorization: 'x' }),
     })
     expectTypeOf(adapter).toEqualTypeOf<SyncAdapter>()
+    // The parts an app adds by import.
+    httpSync({ url: '/sync', pull: stream, users: userSwitching, setAside: setAsideActions })
+    httpSync({ url: '/sync', pull: false })
+    // @ts-expect-error live updates are the stream import, not a string
+    httpSync({ url: '/sync', pull: 'stream' })
+    // @ts-expect-error each option takes its own part
+    httpSync({ url: '/sync', users: setAsideActions })
     const feed = changecast(db, { sync: adapter })
     expectTypeOf(feed.sync).toEqualTypeOf<SyncController | undefined>()
     // @ts-expect-error the sync option takes an adapter, not options

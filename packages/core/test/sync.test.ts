@@ -3,7 +3,7 @@ import { http, HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { changecast, InvalidOptionsError, SyncError } from '@changecast/core'
-import { httpSync } from '@changecast/core/sync'
+import { httpSync, setAsideActions, stream, userSwitching } from '@changecast/core/sync'
 import { createSyncServer } from '@changecast/testing'
 import { syncHandlers } from '@changecast/testing/msw'
 import { LOG_TABLE } from '../src/log/changelog.js'
@@ -30,6 +30,35 @@ describe('httpSync: options', () => {
     const db = new Dexie('options')
     db.version(1).stores({ todos: 'id' })
     expect(() => changecast(db, { sync: { url: BASE } as never })).toThrow(/httpSync\(\{ url \}\)/)
+  })
+
+  it("the parts given by import: pull 'stream' as text names the stream import; users and setAside take only theirs", () => {
+    expect(() => httpSync({ url: BASE, pull: 'stream' as never })).toThrow(
+      /'pull' must be 'poll', false or stream \(import \{ stream \} from '@changecast\/core\/sync'\)/,
+    )
+    expect(() => httpSync({ url: BASE, pull: stream })).not.toThrow()
+    expect(() => httpSync({ url: BASE, users: setAsideActions as never })).toThrow(/'users' must be userSwitching/)
+    expect(() => httpSync({ url: BASE, setAside: userSwitching as never })).toThrow(
+      /'setAside' must be setAsideActions/,
+    )
+    expect(() => httpSync({ url: BASE, users: userSwitching, setAside: setAsideActions })).not.toThrow()
+  })
+
+  it('signOut(), discardPending(), retry() and drop() without their part reject with what to add, and nothing runs', async () => {
+    const server = createSyncServer()
+    const { db, sync } = await openClient({ server, mock, users: undefined, setAside: undefined })
+    await db.todos.put({ id: 1, title: 'kept' })
+    await sync.flush()
+    await expect(sync.signOut()).rejects.toThrow(/signOut\(\) needs httpSync\(\{ users: userSwitching \}\)/)
+    await expect(sync.discardPending()).rejects.toThrow(
+      /discardPending\(\) needs httpSync\(\{ users: userSwitching \}\)/,
+    )
+    await expect(sync.retry({ kind: 'push', rev: 1 })).rejects.toThrow(
+      /retry\(\) needs httpSync\(\{ setAside: setAsideActions \}\)/,
+    )
+    await expect(sync.drop({ kind: 'push', rev: 1 })).rejects.toThrow(InvalidOptionsError)
+    expect(await db.todos.get(1)).toEqual({ id: 1, title: 'kept' })
+    expect(sync.status.state).toBe('idle')
   })
 })
 
@@ -260,8 +289,11 @@ describe('sync: push', () => {
 })
 
 describe('sync: remote changes', () => {
-  for (const pull of ['poll', 'stream'] as const) {
-    it(`applies remote batches (${pull}) with source remote, once each, and never pushes them back`, async () => {
+  for (const [mode, pull] of [
+    ['poll', 'poll'],
+    ['stream', stream],
+  ] as const) {
+    it(`applies remote batches (${mode}) with source remote, once each, and never pushes them back`, async () => {
       const server = createSyncServer({ duplicateRate: 1 })
       const { db, sync, events } = await openClient({ server, mock, pull })
       await db.todos.put({ id: 1, title: 'mine' })

@@ -16,6 +16,7 @@ import {
   type Client,
   type Todo,
 } from '../../core/test/sync-helpers.js'
+import { stream } from '@changecast/core/sync'
 import { freshPostgres } from './backends.js'
 import { startCli, type CliProcess } from './processes.js'
 
@@ -80,7 +81,7 @@ it('two instances on one PostgreSQL: every batch reaches both; kill -9 of one mi
   const [a, b] = [await start(), await start()]
   let upstreamOfA = a.url
   const front = await balancer(() => upstreamOfA)
-  const options = { pull: 'stream' as const, backoff: { base: 20, cap: 200 }, channel: false as const }
+  const options = { pull: stream, backoff: { base: 20, cap: 200 }, channel: false as const }
   const one = await openClient({ ...options, url: front.url })
   const two = await openClient({ ...options, url: b.url })
 

@@ -108,9 +108,7 @@ function rebuildPrevious(value: unknown, undo: Record<string, unknown>): unknown
 export function rowToBatch(row: LogRow, self: string): ChangeBatch {
   const source: ChangeSource = row.source === 'remote' ? 'remote' : row.origin === self ? 'local' : 'tab'
   // A damaged row (written by something else than Changecast) yields no events rather than an error.
-  const changes = Array.isArray(row.changes)
-    ? row.changes.filter((change) => typeof change === 'object' && change !== null)
-    : []
+  const changes = Array.isArray(row.changes) ? row.changes.filter((change) => Object(change) === change) : []
   const events = changes.map(({ undo, ...change }): ChangeEvent => {
     // A logged change has the fields of its type (written from an event, checked on read).
     const event = { ...change, source, origin: row.origin, tx: row.tx, rev: row.rev, at: row.at } as ChangeEvent

@@ -1,9 +1,15 @@
 import type { IndexableType } from 'dexie'
-import { SyncError } from '../errors.js'
 import type { LogRow } from '../log/changelog.js'
 import type { SyncRejection } from '../sync-port.js'
-import { saveKeys, supersede } from './apply-batch.js'
-import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
+import { saveKeys, supersede, syncedTables } from './apply-batch.js'
+import {
+  entityChange,
+  syncError,
+  syncTransaction,
+  writeChanges,
+  type EntityChange,
+  type SyncContext,
+} from './context.js'
 import { decodeCurrent } from './decode.js'
 import { isChange } from './pending.js'
 import type { PushReply } from './protocol.js'
@@ -33,53 +39,53 @@ interface Outcome {
  */
 export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], reply: PushReply): Promise<void> {
   const { db } = ctx
-  const declared = new Set(db.tables.map((table) => table.name))
-  const synced = (table: string) => declared.has(table) && ctx.host.isCaptured(table)
+  const synced = syncedTables(ctx)
   const acked = new Map(reply.acked.map(({ rev, serverRev }) => [rev, serverRev]))
+  const refused = new Map(reply.rejected.map((rejection) => [rejection.rev, rejection]))
   const at = Date.now()
-  const rejections = new Map<number, SyncRejection & { serverRev: number; values: Map<string, EntityChange> }>()
-  const rows = new Map(sent.map((row) => [row.rev, row]))
-  for (const { rev, code = 'rejected', reason, serverRev, current } of reply.rejected) {
+  const rejections: SyncRejection[] = []
+  const outcomes = new Map<string, Outcome>()
+  for (const row of sent) {
+    const { rev } = row
+    const rejection = refused.get(rev)
+    const serverRev = rejection?.serverRev ?? acked.get(rev)!
+    // Rejected: the server's state of the entities.
     const values = new Map<string, EntityChange>()
-    for (const wire of current) {
+    for (const wire of rejection?.current ?? []) {
       try {
         const change = decodeCurrent(db, synced, wire)
         if (change) values.set(change.id, change)
       } catch (error) {
-        ctx.report(
-          new SyncError(`The server's current value for rev ${rev} cannot be used: ${(error as Error).message}`, {
-            reason: 'protocol',
-            retrying: false,
-            rev,
-          }),
-        )
+        ctx.report(syncError(`Rev ${rev}: unusable current value: ${(error as Error).message}`, 'protocol', rev))
       }
     }
-    const listed = [...values.values()].map(({ table, key, value }) =>
-      value === undefined ? { table, key } : { table, key, value },
-    )
-    // What was refused: the commit's changes as they were sent.
-    const changes = rows
-      .get(rev)!
-      .changes.filter(isChange)
-      .map(({ type, table, key, value }) => (value === undefined ? { type, table, key } : { type, table, key, value }))
-    rejections.set(rev, { rev, code, reason, changes, at, current: listed, serverRev, values })
-  }
-
-  const outcomes = new Map<string, Outcome>()
-  for (const row of sent) {
-    const rejection = rejections.get(row.rev)
-    const rev = rejection?.serverRev ?? acked.get(row.rev)!
     for (const { table, key } of row.changes) {
       if (!synced(table)) continue
       const id = keyId(table, key)
-      const current = rejection?.values.get(id)
-      outcomes.set(id, { table, key, id, rev, rejected: !!rejection, current: current && base(current) })
+      const current = values.get(id)
+      outcomes.set(id, { table, key, id, rev: serverRev, rejected: !!rejection, current: current && base(current) })
     }
-    for (const change of rejection?.values.values() ?? []) {
-      if (!outcomes.has(change.id) || outcomes.get(change.id)!.rev < rev) {
-        outcomes.set(change.id, { ...change, rev, rejected: true, current: base(change) })
+    for (const change of values.values()) {
+      if ((outcomes.get(change.id)?.rev ?? -1) < serverRev) {
+        outcomes.set(change.id, { ...change, rev: serverRev, rejected: true, current: base(change) })
       }
+    }
+    if (rejection) {
+      rejections.push({
+        rev,
+        code: rejection.code ?? 'rejected',
+        reason: rejection.reason,
+        // What was refused: the commit's changes as they were sent.
+        changes: row.changes
+          .filter(isChange)
+          .map(({ type, table, key, value }) =>
+            value === undefined ? { type, table, key } : { type, table, key, value },
+          ),
+        current: [...values.values()].map(({ table, key, value }) =>
+          value === undefined ? { table, key } : { table, key, value },
+        ),
+        at,
+      })
     }
   }
 
@@ -101,16 +107,8 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
         // What the server holds now, as far as this client knows; undefined: this client's own write.
         const newer = entry?.base && entry.rev > outcome.rev ? entry.base : undefined
         const server = newer ?? (outcome.rejected ? (outcome.current ?? entry?.base) : undefined)
-        if (ctx.pending.has(id, answered)) {
-          known.set(id, server ? { id, table, key, rev, base: server } : { id, table, key, rev })
-          return
-        }
-        if (server)
-          writes.push(
-            server.value === undefined
-              ? { type: 'delete', table, key, id }
-              : { type: 'update', table, key, id, value: server.value },
-          )
+        if (ctx.pending.has(id, answered)) return void known.set(id, { id, table, key, rev, base: server })
+        if (server) writes.push(entityChange(table, key, id, server.value))
         known.set(id, rev > state.serverRev ? { id, table, key, rev } : undefined)
       })
       if (writes.length > 0) {
@@ -123,22 +121,19 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
       )
       await saveKeys(ctx, known)
       const table = syncTable(db)
-      for (const { values: _values, serverRev: _serverRev, ...rejection } of rejections.values()) {
-        await table.put({ id: ['rejection', rejection.rev], ...rejection })
-        await table.put({
-          id: ['receipt', rejection.rev],
-          rev: rejection.rev,
-          status: 'rejected',
-          reason: rejection.reason,
-        })
-      }
-      await table.bulkDelete([...answered].map((rev) => ['aside', 'push', rev] as ['aside', 'push', number]))
+      await table.bulkPut(
+        rejections.flatMap((rejection) => [
+          { id: ['rejection', rejection.rev], ...rejection },
+          { id: ['receipt', rejection.rev], rev: rejection.rev, status: 'rejected', reason: rejection.reason },
+        ]),
+      )
+      await table.bulkDelete([...answered].map((rev) => ['aside', 'push', rev]))
       const upTo = Math.max(...answered)
       if (upTo > state.pushedUpTo) await updateState(db, { pushedUpTo: upTo })
     },
   )
   for (const rev of answered) ctx.pending.remove(rev)
-  for (const { values: _values, serverRev: _serverRev, ...rejection } of rejections.values()) ctx.rejected(rejection)
+  for (const rejection of rejections) ctx.rejected(rejection)
   ctx.changed()
 }
 

@@ -1,5 +1,4 @@
-import { SyncError } from '../errors.js'
-import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
+import { syncError, syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
 import { decodeChange } from './decode.js'
 import { checkDepth, decodeWireKey, type RemoteBatch } from './protocol.js'
 import { keyId, keysTable, readState, syncTable, updateState, type AsideRow, type KeyRow } from './store.js'
@@ -30,7 +29,7 @@ export async function applyBatch(ctx: SyncContext, batch: RemoteBatch): Promise<
   }
 }
 
-function decodeBatch(ctx: SyncContext, batch: RemoteBatch): EntityChange[] {
+export function decodeBatch(ctx: SyncContext, batch: RemoteBatch): EntityChange[] {
   const synced = syncedTables(ctx)
   return batch.changes.map((wire) => decodeChange(ctx.db, synced, wire)).filter((change) => change !== undefined)
 }
@@ -167,13 +166,7 @@ async function setAsideBatch(ctx: SyncContext, batch: RemoteBatch, reason: strin
     batch.rev,
     changes.map((change) => change.id),
   )
-  ctx.report(
-    new SyncError(`Server batch ${batch.rev} cannot be applied here, and was set aside: ${reason}`, {
-      reason: 'not-applicable',
-      retrying: false,
-      rev: batch.rev,
-    }),
-  )
+  ctx.report(syncError(`Server batch ${batch.rev} set aside: ${reason}`, 'not-applicable', batch.rev))
   ctx.changed()
 }
 
@@ -189,19 +182,4 @@ export function summary(batch: RemoteBatch): EntityChange[] {
     }
   }
   return changes
-}
-
-/** Applies a set-aside batch again (where nothing wrote since), and forgets it. */
-export async function retryBatch(ctx: SyncContext, row: AsideRow): Promise<void> {
-  if (!row.batch)
-    throw new SyncError(`Server batch ${row.rev} could not be stored, so it cannot be retried.`, {
-      reason: 'not-applicable',
-      retrying: false,
-      rev: row.rev,
-    })
-  const changes = decodeBatch(ctx, row.batch)
-  await writeBatch(ctx, row.batch, changes, 'retry')
-  await syncTable(ctx.db).delete(row.id)
-  ctx.asideApply.delete(row.rev)
-  ctx.changed()
 }

@@ -1,7 +1,6 @@
 import type { IndexableType } from 'dexie'
-import { SyncError } from '../errors.js'
 import { saveKeys, syncedTables, writeBatch } from './apply-batch.js'
-import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
+import { syncError, syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
 import { decodeChange } from './decode.js'
 import { RequestFailure, requestJson } from './http.js'
 import { advance } from './pull.js'
@@ -63,7 +62,7 @@ export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<voi
         if (reply.mustRefetch) continue restart
         const { rev, total, scopes }: SnapshotReply = (first ??= reply)
         if (reply.rev !== rev) {
-          throw new ProtocolViolation(`The snapshot changed revision between pages (${rev} → ${reply.rev})`)
+          throw new ProtocolViolation(`Snapshot pages of revisions ${rev} and ${reply.rev}`)
         }
         // The user's scopes changed between pages: the pages no longer make one snapshot.
         if (scopeKey(reply.scopes) !== scopeKey(scopes)) continue restart
@@ -123,11 +122,7 @@ async function applyPage(
   for (const change of changes) seen.add(change.id)
   if (problems.length > 0) {
     ctx.report(
-      new SyncError(`${problems.length} entities of the server's snapshot cannot be stored here: ${problems[0]}`, {
-        reason: 'not-applicable',
-        retrying: false,
-        rev,
-      }),
+      syncError(`${problems.length} snapshot entities cannot be stored: ${problems[0]}`, 'not-applicable', rev),
     )
   }
   if (changes.length === 0) return

@@ -1,5 +1,6 @@
 import { SyncError, type SyncErrorReason } from '../errors.js'
 import type { SetAsideItem, SyncRejection, SyncStatus } from '../sync-port.js'
+import { isRecord, shapeProblem } from './shape.js'
 
 /** What a context asks of the leader. */
 export type Request =
@@ -27,71 +28,79 @@ export type Message =
   | { type: 'error'; error: ErrorInfo }
   | { type: 'pause' | 'resume' | 'inbox'; from: string }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-const isText = (value: unknown): value is string => typeof value === 'string' && value !== ''
-const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0
+const STATES = new Set('idle pushing pulling offline unauthorized principal-changed signed-out error closed'.split(' '))
 
-const STATES = new Set([
-  'idle',
-  'pushing',
-  'pulling',
-  'offline',
-  'unauthorized',
-  'principal-changed',
-  'signed-out',
-  'error',
-  'closed',
+const ERROR = 'message:t reason:s retrying:b'
+const FROM = 'from:s'
+
+/** Each message type: the shape of the message, then of its parts (see shape.ts). */
+const MESSAGES = new Map<unknown, Array<[string, string]>>([
+  ['hello', [['', FROM]]],
+  ['pause', [['', FROM]]],
+  ['resume', [['', FROM]]],
+  ['inbox', [['', FROM]]],
+  [
+    'status',
+    [
+      ['', 'from:s status:o'],
+      ['status', 'state:s outbox:c setAside:c rejections:c lastSyncedRev:c serverRev:c paused:b lastError:o?'],
+    ],
+  ],
+  ['request', [['', 'from:s id:s request:o']]],
+  [
+    'reply',
+    [
+      ['', 'to:s id:s error:o?'],
+      ['error', ERROR],
+    ],
+  ],
+  [
+    'rejected',
+    [
+      ['', 'rejection:o'],
+      ['rejection', 'rev:c reason:t current:l'],
+    ],
+  ],
+  [
+    'error',
+    [
+      ['', 'error:o'],
+      ['error', ERROR],
+    ],
+  ],
 ])
 
-function isError(value: unknown): value is ErrorInfo {
-  return (
-    isRecord(value) && typeof value.message === 'string' && isText(value.reason) && typeof value.retrying === 'boolean'
-  )
-}
-
-function isStatus(value: unknown): value is SyncStatus {
-  return (
-    isRecord(value) &&
-    STATES.has(value.state as string) &&
-    ['outbox', 'setAside', 'rejections', 'lastSyncedRev', 'serverRev'].every((field) => isCount(value[field])) &&
-    typeof value.paused === 'boolean' &&
-    (value.lastError === undefined || isRecord(value.lastError))
-  )
-}
-
-function isRequest(value: unknown): value is Request {
-  if (!isRecord(value)) return false
-  if (value.name === 'flush') return isCount(value.attempts)
-  if (value.name === 'signOut') return typeof value.discard === 'boolean'
-  if (value.name === 'discardPending') return true
-  return (
-    (value.name === 'retry' || value.name === 'drop') &&
-    (value.kind === 'push' || value.kind === 'apply') &&
-    isCount(value.rev)
-  )
-}
+/** Each request: its shape. */
+const REQUESTS = new Map<unknown, string>([
+  ['flush', 'attempts:c'],
+  ['signOut', 'discard:b'],
+  ['discardPending', 'name:s'],
+  ['retry', 'rev:c'],
+  ['drop', 'rev:c'],
+])
 
 /** Checks a message from another context; returns undefined (after a warning) for anything malformed. */
 export function parseMessage(data: unknown): Message | undefined {
-  const ok =
-    isRecord(data) &&
-    (data.type === 'hello' || data.type === 'pause' || data.type === 'resume' || data.type === 'inbox'
-      ? isText(data.from)
-      : data.type === 'status'
-        ? isText(data.from) && isStatus(data.status)
-        : data.type === 'request'
-          ? isText(data.from) && isText(data.id) && isRequest(data.request)
-          : data.type === 'reply'
-            ? isText(data.to) && isText(data.id) && (data.error === undefined || isError(data.error))
-            : data.type === 'rejected'
-              ? isRecord(data.rejection) &&
-                isCount(data.rejection.rev) &&
-                typeof data.rejection.reason === 'string' &&
-                Array.isArray(data.rejection.current)
-              : data.type === 'error' && isError(data.error))
-  if (ok) return data as Message
-  console.warn('[changecast] Ignored a malformed message on the sync channel.')
+  const message = (isRecord(data) ? data : {}) as Record<string, Record<string, unknown> | undefined>
+  const { status, request } = message
+  const requestSpec = REQUESTS.get(request?.name)
+  const kind = request?.kind
+  if (
+    MESSAGES.get(message.type)?.every(([part, spec]) => {
+      const item = part ? message[part] : data
+      return item === undefined || !shapeProblem(item, spec)
+    }) &&
+    (!status || STATES.has(status.state as string)) &&
+    (!request ||
+      (requestSpec &&
+        !shapeProblem(request, requestSpec) &&
+        (kind === undefined
+          ? request.name !== 'retry' && request.name !== 'drop'
+          : kind === 'push' || kind === 'apply')))
+  ) {
+    return data as Message
+  }
+  console.warn('[changecast] Ignored a malformed sync channel message.')
   return undefined
 }
 

@@ -1,11 +1,12 @@
-import { InvalidOptionsError, SyncError } from '../errors.js'
+import { InvalidOptionsError, type SyncError } from '../errors.js'
 import type { SetAsideItem, SyncHost, SyncReceipt, SyncRejection, SyncSession, SyncStatus } from '../sync-port.js'
 import type { Unsubscribe } from '../types.js'
 import { Listeners } from '../util/listeners.js'
+import { closedError } from './context.js'
 import { fromErrorInfo, toErrorInfo, type Request } from './channel.js'
 import { listRejections, listSetAside, newestLocalRev, receiptOf } from './inbox.js'
 import { Leadership } from './leadership.js'
-import type { ResolvedOptions } from './options.js'
+import { partMissing, type ResolvedOptions } from './options.js'
 import { syncTable } from './store.js'
 import { TabRelay } from './tab-relay.js'
 
@@ -19,9 +20,6 @@ const initialStatus: SyncStatus = {
   leader: false,
   paused: false,
 }
-
-const closedError = () =>
-  new SyncError('The database is closed: sync resumes when it opens.', { reason: 'closed', retrying: false })
 
 /**
  * `feed.sync` in every context. The context holding the database's sync lock leads (see
@@ -42,9 +40,11 @@ export class SyncClient implements SyncSession {
   #outage = false
 
   readonly #host: SyncHost
+  readonly #options: ResolvedOptions
 
   constructor(host: SyncHost, options: ResolvedOptions) {
     this.#host = host
+    this.#options = options
     const { db, origin } = host
     const leadership = (this.#leadership = new Leadership(
       host,
@@ -111,9 +111,7 @@ export class SyncClient implements SyncSession {
 
   async settled(rev?: number): Promise<SyncReceipt> {
     if (rev !== undefined && (!Number.isSafeInteger(rev) || rev < 1)) {
-      throw new InvalidOptionsError(
-        `settled(rev): rev must be a changelog rev (a positive integer), got ${String(rev)}.`,
-      )
+      throw new InvalidOptionsError(`settled(rev): rev must be a positive integer, got ${String(rev)}.`)
     }
     const { db } = this.#host
     const target = rev ?? (await newestLocalRev(db))
@@ -178,7 +176,7 @@ export class SyncClient implements SyncSession {
 
   signOut({ discardPending = false }: { discardPending?: boolean } = {}): Promise<void> {
     if (typeof discardPending !== 'boolean') {
-      return Promise.reject(new InvalidOptionsError('signOut({ discardPending }): discardPending must be a boolean.'))
+      return Promise.reject(new InvalidOptionsError('signOut(): discardPending must be a boolean.'))
     }
     return this.#ask({ name: 'signOut', discard: discardPending })
   }
@@ -219,6 +217,10 @@ export class SyncClient implements SyncSession {
 
   #ask(request: Request): Promise<void> {
     const { db } = this.#host
+    const { name } = request
+    if (name !== 'flush' && !(name === 'retry' || name === 'drop' ? this.#options.setAside : this.#options.users)) {
+      return Promise.reject(partMissing(name))
+    }
     if (this.#closed || (!db.isOpen() && db.hasFailed())) return Promise.reject(closedError())
     // Before the database opens, the request waits for the leader it will have.
     return this.#relay.ask(request)

@@ -1,5 +1,5 @@
 import type { Dexie, IndexableType, Table, Transaction } from 'dexie'
-import type { SyncError } from '../errors.js'
+import { SyncError, type SyncErrorReason } from '../errors.js'
 import { LOG_TABLE } from '../log/changelog.js'
 import type { SyncHost, SyncRejection } from '../sync-port.js'
 import type { Sender } from './http.js'
@@ -39,6 +39,13 @@ export interface SyncContext extends Sender {
   progress(loaded?: number, total?: number): void
 }
 
+/** A {@link SyncError} the sync does not retry by itself (unless `retrying`). */
+export const syncError = (message: string, reason: SyncErrorReason, rev?: number, retrying = false): SyncError =>
+  new SyncError(message, { reason, retrying, rev })
+
+/** The database closed: sync resumes when it opens. */
+export const closedError = (): SyncError => syncError('The database is closed: sync resumes when it opens.', 'closed')
+
 /** An entity change ready to be written here: key decoded, value checked against the table. */
 export interface EntityChange {
   type: 'create' | 'update' | 'delete'
@@ -50,6 +57,10 @@ export interface EntityChange {
   /** A delete that only removes the entity from this client's view (scopes). */
   removed?: boolean
 }
+
+/** The change that makes an entity hold `value` (`undefined`: absent). */
+export const entityChange = (table: string, key: IndexableType, id: string, value: unknown): EntityChange =>
+  value === undefined ? { type: 'delete', table, key, id } : { type: 'update', table, key, id, value }
 
 /** A read-write transaction over `tables` and the sync's own stores. */
 export function syncTransaction<T>(

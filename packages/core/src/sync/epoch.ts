@@ -1,5 +1,4 @@
-import { SyncError } from '../errors.js'
-import type { SyncContext } from './context.js'
+import { syncError, type SyncContext } from './context.js'
 import { ProtocolViolation, short } from './protocol.js'
 import { keysTable, readState, syncTable, updateState } from './store.js'
 
@@ -20,10 +19,10 @@ export async function checkEpoch(ctx: SyncContext, epoch: string): Promise<boole
   // reset would load everything again, at once. Reported (and retried with backoff) instead.
   if (Date.now() - ctx.resetAt < EPOCH_CALM_MS) {
     throw new ProtocolViolation(
-      `The sync server's epoch changes from reply to reply (${short(state.epoch)} → ${short(epoch)})`,
+      `The server's epoch changes from reply to reply (${short(state.epoch)} → ${short(epoch)})`,
     )
   }
-  await resetServerPosition(ctx, epoch, `The sync server's log was recreated (epoch ${state.epoch} → ${epoch})`)
+  await resetServerPosition(ctx, epoch, `The server's log was recreated (epoch ${state.epoch} → ${epoch})`)
   return true
 }
 
@@ -46,5 +45,5 @@ export async function resetServerPosition(ctx: SyncContext, epoch: string, why: 
     // Held-back server values and known revisions belong to the old log.
     await keysTable(db).clear()
   })
-  ctx.report(new SyncError(`${why}: loading its state again.`, { reason: 'server-reset', retrying: true }))
+  ctx.report(syncError(`${why}: loading its state again.`, 'server-reset', undefined, true))
 }

@@ -91,11 +91,11 @@ export async function requestJson(sender: Sender, url: string, init: RequestInit
   const text = await readCappedText(
     response,
     limit,
-    () => new ProtocolViolation(`The sync server's reply is over the ${limit}-byte limit`),
+    () => new ProtocolViolation(`A reply is over the ${limit}-byte limit`),
   )
   try {
     return JSON.parse(text) as unknown
   } catch (error) {
-    throw new ProtocolViolation(`${url} answered with malformed JSON (${String(error)})`)
+    throw new ProtocolViolation(`${url} answered malformed JSON (${String(error)})`)
   }
 }

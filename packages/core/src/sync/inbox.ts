@@ -1,21 +1,10 @@
 import type { Dexie } from 'dexie'
-import { SyncError } from '../errors.js'
-import { LOG_TABLE, rowToBatch, type LogRow } from '../log/changelog.js'
+import { LOG_TABLE, type LogRow } from '../log/changelog.js'
 import type { SetAsideItem, SyncReceipt, SyncRejection, SyncStatus } from '../sync-port.js'
-import { retryBatch, saveKeys, summary } from './apply-batch.js'
-import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
-import { idsOf, isChange, type PendingKeys } from './pending.js'
-import {
-  keyId,
-  keysTable,
-  readState,
-  rowsOf,
-  syncTable,
-  type AsideRow,
-  type KeyRow,
-  type ReceiptRow,
-  type RejectionRow,
-} from './store.js'
+import { summary } from './apply-batch.js'
+import { syncError } from './context.js'
+import { isChange, type PendingKeys } from './pending.js'
+import { readState, rowsOf, syncTable, type AsideRow, type ReceiptRow, type RejectionRow } from './store.js'
 
 /**
  * What {@link countInbox} read of a changelog before: up to which rev, and the local commits
@@ -98,11 +87,7 @@ export async function receiptOf(db: Dexie, rev: number): Promise<SyncReceipt | u
       return { rev, status: receipt.status, ...(receipt.reason === undefined ? {} : { reason: receipt.reason }) }
     const row = await db.table<LogRow, number>(LOG_TABLE).get(rev)
     if (row && row.source !== 'local') {
-      throw new SyncError(`Changelog rev ${rev} is not a local commit: it came from the server.`, {
-        reason: 'protocol',
-        retrying: false,
-        rev,
-      })
+      throw syncError(`Rev ${rev} is not a local commit.`, 'protocol', rev)
     }
     // Set aside, or held for a user who signed out: not answered yet.
     if (
@@ -128,90 +113,4 @@ export async function newestLocalRev(db: Dexie): Promise<number> {
     .filter((entry) => entry.source === 'local')
     .first()
   return row?.rev ?? 0
-}
-
-const missing = (kind: string, rev: number) =>
-  new SyncError(`Nothing is set aside as ${kind} ${rev}.`, { reason: 'protocol', retrying: false, rev })
-
-/** Runs a retry or drop of a set-aside item, in the leader. */
-export async function runCommand(
-  ctx: SyncContext,
-  name: 'retry' | 'drop',
-  kind: SetAsideItem['kind'],
-  rev: number,
-): Promise<void> {
-  const row = (await syncTable(ctx.db).get(['aside', kind, rev])) as AsideRow | undefined
-  if (!row) throw missing(kind, rev)
-  if (kind === 'apply') {
-    if (name === 'retry') await retryBatch(ctx, row)
-    else {
-      await syncTable(ctx.db).delete(row.id)
-      ctx.asideApply.delete(rev)
-    }
-  } else if (name === 'retry') {
-    await syncTable(ctx.db).put({ ...row, retry: true })
-  } else {
-    await dropRow(ctx, row)
-  }
-  ctx.changed()
-}
-
-/**
- * Forgets a set-aside local commit. Each entity it wrote goes back to the newest state this
- * client knows of it: left as it is when a later local commit wrote it (answered or not),
- * else the server's value held back for it, else its value before the commit (when the
- * changelog kept it).
- */
-async function dropRow(ctx: SyncContext, aside: AsideRow): Promise<void> {
-  const { db } = ctx
-  const row = aside.row
-  const changes = row && Array.isArray(row.changes) ? row.changes.filter(isChange) : []
-  const except = new Set([aside.rev])
-  await syncTransaction(
-    ctx,
-    changes.map((change) => change.table).filter((table) => ctx.host.isCaptured(table)),
-    async (transaction) => {
-      await ctx.pending.refresh(db)
-      const events = row && changes.length > 0 ? rowToBatch(row, '').events : []
-      const entries = await keysTable(db).bulkGet(events.map((event) => keyId(event.table, event.key)))
-      // Entities written by later local commits: their local values are newer than anything restored here.
-      const later = new Set<string>()
-      await db
-        .table<LogRow, number>(LOG_TABLE)
-        .where(':id')
-        .above(aside.rev)
-        .each((next) => {
-          if (next.source === 'local') for (const id of idsOf(next)) later.add(id)
-        })
-      const known = new Map<string, KeyRow | undefined>()
-      const writes = new Map<string, EntityChange>()
-      events.forEach((event, i) => {
-        const id = keyId(event.table, event.key)
-        if (later.has(id) || ctx.pending.has(id, except) || writes.has(id) || !ctx.host.isCaptured(event.table)) return
-        const entry = entries[i]
-        const { table, key } = event
-        if (entry?.base) {
-          writes.set(
-            id,
-            entry.base.value === undefined
-              ? { type: 'delete', table, key, id }
-              : { type: 'update', table, key, id, value: entry.base.value },
-          )
-          known.set(id, { id, table, key, rev: entry.rev })
-        } else if (event.type === 'create') {
-          writes.set(id, { type: 'delete', table, key, id })
-        } else if (event.previous !== undefined) {
-          writes.set(id, { type: 'update', table, key, id, value: event.previous })
-        }
-      })
-      if (writes.size > 0) {
-        ctx.host.markRemote(transaction, 'server', `${ctx.clientId}.drop.${aside.rev}`)
-        await writeChanges(db, [...writes.values()])
-      }
-      await saveKeys(ctx, known)
-      await syncTable(db).delete(aside.id)
-      await syncTable(db).put({ id: ['receipt', aside.rev], rev: aside.rev, status: 'dropped', reason: aside.reason })
-    },
-  )
-  ctx.pending.remove(aside.rev)
 }

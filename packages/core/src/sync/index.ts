@@ -1,5 +1,8 @@
 export { httpSync } from './http-sync.js'
 export type { BackoffOptions, HttpSyncOptions } from './options.js'
+export { setAsideActions, type SetAsideActions } from './set-aside.js'
+export { stream, type StreamTransport } from './stream.js'
+export { userSwitching, type UserSwitching } from './sign-out.js'
 export { backoffDelay, isRetryable, retryAfterMs, MAX_RETRY_AFTER } from './backoff.js'
 export { readEvents } from './sse.js'
 export type { ServerEvent } from './sse.js'

@@ -14,7 +14,7 @@ export function electLeader(name: string, lead: (signal: AbortSignal) => Promise
       await lead(signal)
     } catch (error) {
       if (signal.aborted) return
-      console.error('[changecast] The sync leader stopped; trying again:', error)
+      console.error('[changecast] The sync leader failed; retrying:', error)
       setTimeout(request, retryMs)
     }
   }

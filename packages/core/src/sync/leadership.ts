@@ -3,13 +3,12 @@ import type { SyncHost, SyncRejection, SyncStatus } from '../sync-port.js'
 import { summary } from './apply-batch.js'
 import type { Request } from './channel.js'
 import type { SyncContext } from './context.js'
-import { runCommand } from './inbox.js'
 import { electLeader } from './leader.js'
 import type { Wake } from './alarm.js'
 import { pausedError, SyncLoop, toSyncError } from './loop.js'
+import { partMissing } from './options.js'
 import type { ResolvedOptions } from './options.js'
 import { idsOf, PendingKeys } from './pending.js'
-import { discardPending, rebind as rebindHeld, signOut } from './sign-out.js'
 import { loadState, rowsOf, type AsideRow, type HeldRow } from './store.js'
 
 /** What leading needs from the controller of its context. */
@@ -82,6 +81,11 @@ export class Leadership {
       loop.wake('flush')
       return
     }
+    const { users, setAside } = this.#options
+    // Asked by a context whose sync has the part this one lacks.
+    if (!(request.name === 'retry' || request.name === 'drop' ? setAside : users)) {
+      return reply(toSyncError(partMissing(request.name)))
+    }
     if (request.name === 'signOut') {
       // The session ends first: nothing it sends may mix the two users.
       this.#tasks.push({ discard: request.discard, reply })
@@ -90,8 +94,8 @@ export class Leadership {
     ctx
       .exclusive(() =>
         request.name === 'discardPending'
-          ? discardPending(ctx)
-          : runCommand(ctx, request.name, request.kind, request.rev),
+          ? users!.discardPending(ctx)
+          : setAside!.run(ctx, request.name, request.kind, request.rev),
       )
       .then(
         () => {
@@ -182,21 +186,9 @@ export class Leadership {
         await ctx.exclusive(async () => {}).catch(() => undefined)
         if (signal.aborted) return
         accepted = ctx.accepted
-        waitFor = undefined
-        if (rebind !== undefined) await rebindHeld(ctx, rebind)
-        for (const { discard, reply } of this.#tasks.splice(0)) {
-          try {
-            await signOut(ctx, discard)
-          } catch (error) {
-            reply(toSyncError(error))
-            continue
-          }
-          answered.push(reply)
-          // While the app still gives the signed-out user's credentials, the next user's are awaited.
-          const now = await ctx.headers().then(JSON.stringify, () => '')
-          waitFor = now === ctx.accepted ? now : undefined
-          if (waitFor !== undefined) controller.setStatus({ state: 'signed-out' })
-        }
+        waitFor = await this.#options.users?.between(ctx, rebind, this.#tasks.splice(0), answered, (change) =>
+          controller.setStatus(change),
+        )
       }
     } finally {
       // Unanswered sign-outs go to the next leader (the relay asks it again).
@@ -237,7 +229,9 @@ async function leaderContext(
     }
   }
   // Writes held for a principal the server never named stay until discardPending().
-  const held = new Set((await rowsOf<HeldRow>(db, 'held')).map((row) => row.principal).filter(Boolean))
+  const held = new Set(
+    options.users ? (await rowsOf<HeldRow>(db, 'held')).map((row) => row.principal).filter(Boolean) : [],
+  )
   let chain: Promise<unknown> = Promise.resolve()
   let contacted = 0
   let lost = false

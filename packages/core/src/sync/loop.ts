@@ -2,15 +2,14 @@ import { SyncError } from '../errors.js'
 import type { SyncStatus } from '../sync-port.js'
 import { Alarm, isHard, type Wake } from './alarm.js'
 import { backoffDelay } from './backoff.js'
-import { confirmRound } from './confirm.js'
-import type { SyncContext } from './context.js'
+import { closedError, syncError, type SyncContext } from './context.js'
 import { RequestFailure } from './http.js'
+import { toErrorInfo } from './channel.js'
 import { countInbox } from './inbox.js'
 import { ProtocolViolation } from './protocol.js'
-import { probe, Rebind } from './principal.js'
+import { Rebind } from './principal.js'
 import { ensureSnapshot, pullAll } from './pull.js'
 import { pushRound } from './push.js'
-import { readStream } from './stream.js'
 
 /** What the loop needs from the controller. */
 export interface LoopHost {
@@ -29,8 +28,7 @@ export const CREDENTIALS_POLL_MS = 1000
 const online = (): boolean => typeof navigator !== 'object' || navigator.onLine !== false
 
 /** The error of a request made while sync is paused. */
-export const pausedError = () =>
-  new SyncError('Sync is paused: call resume() first.', { reason: 'paused', retrying: false })
+export const pausedError = () => syncError('Sync is paused: call resume() first.', 'paused')
 
 /**
  * The leader's loop: rounds of push-then-pull, woken by local commits, pokes, `flush()` and
@@ -95,7 +93,7 @@ export class SyncLoop {
       }
       if (!online()) {
         host.setStatus({ state: 'offline' })
-        host.settle(host.flushes(), new SyncError('The browser is offline.', { reason: 'offline', retrying: true }))
+        host.settle(host.flushes(), syncError('The browser is offline.', 'offline', undefined, true))
         await this.count()
         await this.#alarm.wait(undefined, () => true, signal)
         continue
@@ -110,9 +108,7 @@ export class SyncLoop {
         this.#startStream()
         await this.count()
         if (options.pull !== false) await ensureSnapshot(ctx, () => host.setStatus({ state: 'pulling' }))
-        await probe(ctx)
-        // After a reset, the commits the server had acknowledged are confirmed before more go out.
-        while (await confirmRound(ctx));
+        await options.users?.probe(ctx)
         while (await pushRound(ctx, () => host.setStatus({ state: 'pushing' })));
         if (options.pull !== false && (this.#pullWanted || flushing.length > 0 || options.pull === 'poll')) {
           this.#pullWanted = false
@@ -144,12 +140,12 @@ export class SyncLoop {
         // Waits for other credentials (or resume()): the same ones would be refused again.
         if (failure.reason === 'unauthorized' || failure.reason === 'principal-changed') {
           this.#stream?.abort()
-          host.setStatus({ state: failure.reason, lastError: errorInfo(failure) })
+          host.setStatus({ state: failure.reason, lastError: toErrorInfo(failure) })
           const refused = ctx.refused ?? (await ctx.headers().then(JSON.stringify, () => ''))
           await this.#newCredentials(refused, failure.reason === 'unauthorized')
           continue
         }
-        host.setStatus({ state: failure.retrying ? 'offline' : 'error', lastError: errorInfo(failure) })
+        host.setStatus({ state: failure.retrying ? 'offline' : 'error', lastError: toErrorInfo(failure) })
         if (!failure.retrying) {
           this.#halted = true
           continue
@@ -187,63 +183,38 @@ export class SyncLoop {
   }
 
   #startStream(): void {
-    if (this.#ctx.options.pull !== 'stream' || this.#streaming || this.#stopped()) return
+    const { pull } = this.#ctx.options
+    if (typeof pull !== 'object' || this.#streaming || this.#stopped()) return
     this.#streaming = true
-    void this.#runStream().finally(() => {
-      this.#streaming = false
-    })
-  }
-
-  async #runStream(): Promise<void> {
-    const ctx = this.#ctx
-    const host = this.#host
-    let attempt = 0
-    while (!this.#stopped()) {
-      const stop = (this.#stream = new AbortController())
-      let notBefore = 0
-      let later = false
-      try {
-        later =
-          (await readStream(ctx, stop.signal, {
-            onOpen: () => (attempt = 0),
-            onPoke: () => {
-              this.#pullWanted = true
-              this.wake('poke')
-            },
-          })) === 'later'
-      } catch (error) {
-        if (ctx.signal.aborted) return
-        const failure = toSyncError(error)
-        // Refused, or another user's: the whole sync waits for new credentials (see run()).
-        if (error instanceof Rebind || failure.reason === 'unauthorized' || failure.reason === 'principal-changed') {
-          this.#fromStream = error as Error
-          return void this.#alarm.ring('poke')
-        }
-        host.report(failure)
-        if (!failure.retrying) {
-          this.#halted = true
-          host.setStatus({ state: 'error', lastError: errorInfo(failure) })
+    void pull
+      .run(this.#ctx, this.#host, {
+        alarm: this.#alarm,
+        stopped: () => this.#stopped(),
+        open: (stop) => (this.#stream = stop),
+        poke: (stopWith) => {
+          this.#fromStream = stopWith
+          this.#pullWanted = true
           this.#alarm.ring('poke')
-          return
-        }
-        // The server cannot be reached: so the status says, whatever the outbox holds.
-        host.setStatus({ state: 'offline', lastError: errorInfo(failure) })
-        notBefore = Date.now() + (failure instanceof RequestFailure ? (failure.retryAfter ?? 0) : 0)
-      }
-      if (this.#stopped()) return
-      // Whatever the stream may have missed while it was down is pulled.
-      this.#pullWanted = true
-      this.#alarm.ring('poke')
-      if (later) attempt = 0
-      const delay = later ? 250 : Math.max(notBefore - Date.now(), backoffDelay(++attempt, ctx.options.backoff))
-      await this.#alarm.wait(
-        delay,
-        (kind) => kind === 'online' || kind === 'resume' || kind === 'flush',
-        ctx.signal,
-        notBefore,
-      )
-    }
+        },
+        halt: () => (this.#halted = true),
+      })
+      .finally(() => {
+        this.#streaming = false
+      })
   }
+}
+
+/** What a live transport (see `stream.ts`) may do to the loop it runs beside. */
+export interface StreamControl {
+  readonly alarm: Alarm
+  /** True once the loop stopped (the session ended, paused, or halted by an error). */
+  stopped(): boolean
+  /** The controller that ends the current connection (on pause, or when the loop halts). */
+  open(stop: AbortController): void
+  /** Asks the loop for a pull; `stopWith`: a failure that must stop the loop (refused credentials…). */
+  poke(stopWith?: Error): void
+  /** Stops the loop until `flush()` or `resume()` (an error it cannot retry). */
+  halt(): void
 }
 
 /** Any failure as a {@link SyncError}. */
@@ -254,14 +225,7 @@ export function toSyncError(error: unknown): SyncError {
   }
   const name = (error as Error | undefined)?.name
   if (name === 'DatabaseClosedError') {
-    return new SyncError('The database is closed.', { reason: 'closed', retrying: false, cause: error })
+    return closedError()
   }
   return new SyncError(`Sync failed: ${String(error)}`, { reason: 'protocol', retrying: true, cause: error })
-}
-
-export function errorInfo(error: SyncError): NonNullable<SyncStatus['lastError']> {
-  const info: NonNullable<SyncStatus['lastError']> = { message: error.message, reason: error.reason }
-  if (error.status !== undefined) info.status = error.status
-  if (error.rev !== undefined) info.rev = error.rev
-  return info
 }

@@ -1,4 +1,7 @@
 import { InvalidOptionsError } from '../errors.js'
+import type { SetAsideActions } from './set-aside.js'
+import type { StreamTransport } from './stream.js'
+import type { UserSwitching } from './sign-out.js'
 
 /** Retry delays: exponential with full jitter, capped. */
 export interface BackoffOptions {
@@ -14,8 +17,12 @@ export interface HttpSyncOptions {
   url: string
   /** Extra request headers, or a function (may be async) that returns them, e.g. a fresh auth token. */
   headers?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>)
-  /** How remote changes come in: Server-Sent Events, polling, or not at all. @default 'stream' */
-  pull?: 'stream' | 'poll' | false
+  /**
+   * How remote changes come in: polled every `interval` ms, live over Server-Sent Events
+   * with `stream` (`import { stream } from '@changecast/core/sync'`), or not at all.
+   * @default 'poll'
+   */
+  pull?: 'poll' | StreamTransport | false
   /** Polling interval in ms (`pull: 'poll'`). @default 5000 */
   interval?: number
   /** Changelog rows per push request, batches per pull page. @default 50 */
@@ -28,70 +35,104 @@ export interface HttpSyncOptions {
    * @default every scope the user may read
    */
   scopes?: readonly string[]
+  /**
+   * `userSwitching` (from `@changecast/core/sync`): enables `feed.sync.signOut()` and
+   * `discardPending()`, for apps whose users share one database (README, "Auth").
+   */
+  users?: UserSwitching
+  /**
+   * `setAsideActions` (from `@changecast/core/sync`): enables `feed.sync.retry()` and `drop()`
+   * of set-aside items (README, "Set-aside items").
+   */
+  setAside?: SetAsideActions
 }
 
 /** Options with their defaults filled in. */
 export interface ResolvedOptions {
   base: string
   headers: HttpSyncOptions['headers']
-  pull: 'stream' | 'poll' | false
+  pull: 'poll' | StreamTransport | false
   interval: number
   batchSize: number
   backoff: Required<BackoffOptions>
   /** `&scope=…` for each subscribed scope ('' for all). */
   scopeQuery: string
+  users: UserSwitching | undefined
+  setAside: SetAsideActions | undefined
 }
 
-const KEYS = ['url', 'headers', 'pull', 'interval', 'batchSize', 'backoff', 'scopes']
+/** The error of an action whose part was not given to `httpSync()` (`signOut()` without `users`…). */
+export function partMissing(name: 'signOut' | 'discardPending' | 'retry' | 'drop'): InvalidOptionsError {
+  const [option, part] =
+    name === 'retry' || name === 'drop' ? ['setAside', 'setAsideActions'] : ['users', 'userSwitching']
+  return new InvalidOptionsError(`${name}() needs httpSync({ ${option}: ${part} }).`)
+}
 
-const positive = (value: unknown): boolean => value === undefined || (typeof value === 'number' && value > 0)
+const positive = (value: unknown): boolean => typeof value === 'number' && value > 0
+const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null
+
+/** Each option: whether a value given for it is valid, and what it must be. */
+const CHECKS: Record<string, [(value: never) => unknown, string]> = {
+  url: [(value: unknown) => value && typeof value === 'string', "the sync server's base URL"],
+  headers: [
+    (value: unknown) => typeof value === 'function' || isObject(value),
+    'an object or a function returning one',
+  ],
+  pull: [
+    (value: unknown) =>
+      value === 'poll' || value === false || typeof (value as StreamTransport | null)?.run === 'function',
+    "'poll', false or stream (import { stream } from '@changecast/core/sync')",
+  ],
+  interval: [positive, 'a positive number (ms)'],
+  batchSize: [(value: number) => Number.isInteger(value) && value > 0, 'a positive integer'],
+  backoff: [
+    (value: unknown) =>
+      isObject(value) && Object.entries(value).every(([key, ms]) => (key === 'base' || key === 'cap') && positive(ms)),
+    '{ base?: ms > 0, cap?: ms > 0 }',
+  ],
+  scopes: [
+    (value: unknown) =>
+      Array.isArray(value) && value.length > 0 && value.every((scope) => scope && typeof scope === 'string'),
+    'a non-empty list of non-empty strings',
+  ],
+  users: [(value: UserSwitching | null) => typeof value?.between === 'function', 'userSwitching'],
+  setAside: [(value: SetAsideActions | null) => typeof value?.run === 'function', 'setAsideActions'],
+}
 
 /** Validates `httpSync()` options, throwing {@link InvalidOptionsError} with what to fix. */
 export function resolveOptions(options: unknown): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidOptionsError('httpSync(options): options must be an object: { url, headers?, pull?, … }.')
+  if (!isObject(options)) {
+    throw new InvalidOptionsError('httpSync(options): options must be an object.')
   }
-  const given = options as Record<string, unknown>
-  for (const key of Object.keys(given)) {
-    if (!KEYS.includes(key))
-      throw new InvalidOptionsError(`Unknown httpSync option '${key}'. Known: ${KEYS.join(', ')}.`)
-  }
-  const { url, headers, pull = 'stream', interval = 5000, batchSize = 50, backoff = {}, scopes } = given
-  if (
-    scopes !== undefined &&
-    !(Array.isArray(scopes) && scopes.length > 0 && scopes.every((scope) => typeof scope === 'string' && scope !== ''))
-  ) {
-    throw new InvalidOptionsError("httpSync(): 'scopes' must be a non-empty list of non-empty strings.")
-  }
-  if (typeof url !== 'string' || url === '') {
-    throw new InvalidOptionsError("httpSync(): 'url' must be the sync server's base URL.")
-  }
-  if (headers !== undefined && typeof headers !== 'function' && (typeof headers !== 'object' || headers === null)) {
-    throw new InvalidOptionsError("httpSync(): 'headers' must be an object or a function returning one.")
-  }
-  if (pull !== 'stream' && pull !== 'poll' && pull !== false) {
-    throw new InvalidOptionsError("httpSync(): 'pull' must be 'stream', 'poll' or false.")
-  }
-  if (!positive(interval) || !positive(batchSize) || !Number.isInteger(batchSize)) {
-    throw new InvalidOptionsError(
-      "httpSync(): 'interval' must be a positive number and 'batchSize' a positive integer.",
-    )
+  const given = { url: '', ...options } as HttpSyncOptions & Record<string, never>
+  for (const [key, value] of Object.entries(given)) {
+    const [valid, expected] = Object.hasOwn(CHECKS, key) ? CHECKS[key]! : []
+    if (!valid)
+      throw new InvalidOptionsError(`Unknown httpSync option '${key}'. Known: ${Object.keys(CHECKS).join(', ')}.`)
+    if ((value !== undefined || key === 'url') && !valid(value)) {
+      throw new InvalidOptionsError(`httpSync(): '${key}' must be ${expected}.`)
+    }
   }
   const {
-    base = 500,
-    cap = 60_000,
-    ...rest
-  } = (typeof backoff === 'object' && backoff ? backoff : { bad: 1 }) as Record<string, unknown>
-  if (Object.keys(rest).length > 0 || !positive(base) || !positive(cap)) {
-    throw new InvalidOptionsError("httpSync(): 'backoff' must be { base?: ms > 0, cap?: ms > 0 }.")
-  }
+    url,
+    headers,
+    pull = 'poll',
+    interval = 5000,
+    batchSize = 50,
+    backoff = {},
+    scopes = [],
+    users,
+    setAside,
+  } = given
   return {
     base: url.replace(/\/+$/, ''),
-    headers: headers as HttpSyncOptions['headers'],
+    headers,
     pull,
-    interval: interval as number,
-    batchSize: batchSize as number,
-    backoff: { base: base as number, cap: cap as number },
-    scopeQuery: ((scopes as string[] | undefined) ?? []).map((scope) => `&scope=${encodeURIComponent(scope)}`).join(''),
+    interval,
+    batchSize,
+    backoff: { base: 500, cap: 60_000, ...backoff },
+    scopeQuery: scopes.map((scope) => `&scope=${encodeURIComponent(scope)}`).join(''),
+    users,
+    setAside,
   }
 }

@@ -83,9 +83,4 @@ export class PendingKeys {
     for (const rev of except) if (this.#revs.get(rev)?.includes(id)) excluded++
     return count > excluded
   }
-
-  /** Local commits waiting for an answer (set-aside ones included). */
-  get size(): number {
-    return this.#revs.size
-  }
 }

@@ -1,8 +1,8 @@
-import { SyncError } from '../errors.js'
-import type { SyncContext } from './context.js'
-import { checkEpoch } from './epoch.js'
-import { requestJson } from './http.js'
-import { parsePullReply } from './protocol.js'
+import type { SyncError } from '../errors.js'
+import { syncError, type SyncContext } from './context.js'
+import { checkEpoch, resetServerPosition } from './epoch.js'
+
+type Reply = { epoch: string; principal?: string }
 import { readState, syncTable, updateState } from './store.js'
 
 /**
@@ -11,16 +11,13 @@ import { readState, syncTable, updateState } from './store.js'
  */
 export class Rebind extends Error {
   constructor(readonly principal: string) {
-    super('held writes come back')
+    super(principal)
   }
 }
 
 /** The error of a reply (or a 403) for another principal than the one whose data this device holds. */
 export const principalChanged = (): SyncError =>
-  new SyncError(
-    "The server answers for another user than the one whose synced data this device holds: call feed.sync.signOut() to remove that user's data (their unsent writes are kept for them), or sign that user in again.",
-    { reason: 'principal-changed', retrying: false },
-  )
+  syncError("These credentials are another user's than the synced data's: signOut() first.", 'principal-changed')
 
 /**
  * Checks whose reply this is (docs/protocol.md, "Principals"), then its epoch. The first
@@ -30,7 +27,7 @@ export const principalChanged = (): SyncError =>
  * A reply that names no one (a server without principals) proves nothing either way. Returns
  * true after an epoch reset (see {@link checkEpoch}). Call it inside `exclusive`.
  */
-export async function checkReply(ctx: SyncContext, reply: { epoch: string; principal?: string }): Promise<boolean> {
+export async function checkReply(ctx: SyncContext, reply: Reply): Promise<boolean> {
   const { db } = ctx
   const named = reply.principal
   const { principal } = await readState(db)
@@ -46,16 +43,14 @@ export async function checkReply(ctx: SyncContext, reply: { epoch: string; princ
 }
 
 /**
- * Before the first push after a sign-out that held writes, learns whose credentials these
- * are: a push under this client id would bind it to its principal on the server, and held
- * writes go back under the client id they were made with. One pull page, nothing applied.
+ * {@link checkReply} in `exclusive`, then that the server's log reaches this client's
+ * position `since` (its `head`, or `upTo`): one that went back (restored from an older
+ * backup) resets the position too. True after a reset.
  */
-export async function probe(ctx: SyncContext): Promise<void> {
-  if (ctx.held.size === 0 || ctx.probed || (await readState(ctx.db)).principal !== undefined) return
-  ctx.checkPaused()
-  const { base } = ctx.options
-  const reply = parsePullReply(
-    await requestJson(ctx, `${base}/pull?v=2&since=0&limit=1&clientId=${encodeURIComponent(ctx.clientId)}`),
-  )
-  await ctx.exclusive(() => checkReply(ctx, reply))
-}
+export const checkLog = (ctx: SyncContext, reply: Reply, since: number, head: number): Promise<boolean> =>
+  ctx.exclusive(async () => {
+    if (await checkReply(ctx, reply)) return true
+    if (head >= since) return false
+    await resetServerPosition(ctx, reply.epoch, `The sync server went back from revision ${since} to ${head}`)
+    return true
+  })

@@ -1,8 +1,7 @@
 import { applyBatch } from './apply-batch.js'
 import { bootstrap } from './bootstrap.js'
 import type { SyncContext } from './context.js'
-import { resetServerPosition } from './epoch.js'
-import { checkReply } from './principal.js'
+import { checkLog } from './principal.js'
 import { requestJson } from './http.js'
 import { parsePullReply, ProtocolViolation } from './protocol.js'
 import { keysTable, needsSnapshot, readState, scopeKey, syncTable, updateState } from './store.js'
@@ -28,12 +27,7 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
     const since = state.serverRev
     const query = `v=2&since=${since}&limit=${options.batchSize}&clientId=${encodeURIComponent(ctx.clientId)}${options.scopeQuery}`
     const reply = parsePullReply(await requestJson(ctx, `${options.base}/pull?${query}`))
-    const reset = await ctx.exclusive(async () => {
-      if (await checkReply(ctx, reply)) return true
-      if (reply.upTo >= since) return false
-      await resetServerPosition(ctx, reply.epoch, `The sync server went back from revision ${since} to ${reply.upTo}`)
-      return true
-    })
+    const reset = await checkLog(ctx, reply, since, reply.upTo)
     if (reset) continue
     // The server compacted past this position, or this client's scopes changed: a new snapshot.
     if (reply.mustRefetch || scopeKey(reply.scopes) !== state.scopes) {
@@ -42,7 +36,7 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
     }
     // `more` asks for the next page at once: a page that moved nothing would be asked again for ever.
     if (reply.more && reply.upTo <= since) {
-      throw new ProtocolViolation(`The sync server answered more: true but no page past revision ${since}`)
+      throw new ProtocolViolation(`The server said more: true, but sent nothing past revision ${since}`)
     }
     for (const batch of reply.batches) await ctx.exclusive(() => applyBatch(ctx, batch))
     await ctx.exclusive(() => advance(ctx, reply.upTo, !reply.more))
@@ -78,8 +72,6 @@ export async function advance(ctx: SyncContext, upTo: number, last = false): Pro
     return Math.max(0, ...rows.map((row) => row.rev))
   })
   if (beyond > 0) {
-    throw new ProtocolViolation(
-      `The sync server answered a commit of this client at revision ${beyond}, beyond its log (revision ${upTo})`,
-    )
+    throw new ProtocolViolation(`The server acked at revision ${beyond}, beyond its log (${upTo})`)
   }
 }

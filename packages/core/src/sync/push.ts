@@ -1,7 +1,6 @@
-import { SyncError } from '../errors.js'
 import { LOG_TABLE, type LogRow } from '../log/changelog.js'
 import { applyAnswer } from './apply-answer.js'
-import { syncTransaction, type SyncContext } from './context.js'
+import { syncError, syncTransaction, type SyncContext } from './context.js'
 import { requestJson } from './http.js'
 import { idsOf, isChange } from './pending.js'
 import { checkReply } from './principal.js'
@@ -15,10 +14,13 @@ import {
   type PushBatch,
   type WireChange,
 } from './protocol.js'
-import { readState, rowsOf, scopeKey, syncTable, updateState, type AsideRow } from './store.js'
+import { readState, rowsOf, scopeKey, syncTable, updateState, type AsideRow, type ReceiptRow } from './store.js'
 
 const TYPES = new Set(['create', 'update', 'delete'])
 const encoder = new TextEncoder()
+
+/** Why a commit the server had acknowledged is reported after a reset (code `lost-on-server`). */
+export const LOST_REASON = 'The server lost this acknowledged commit (restored from a backup): make it again if needed.'
 
 /**
  * Pushes the next part of the outbox (set-aside rows the app retries first, then
@@ -26,22 +28,51 @@ const encoder = new TextEncoder()
  * sent — a value JSON cannot carry, a commit over the batch size limit, a damaged row —
  * is set aside and reported; the rows after it go on. Returns false when there was
  * nothing left to push. `onSend` is called before the request goes out.
+ *
+ * After a reset (see `resetServerPosition`) the commits the server had acknowledged come
+ * first, in confirming pushes (docs/protocol.md): the server stores nothing, acks those it
+ * still has and rejects the others, which go to the rejections inbox as `lost-on-server`
+ * with their changes — never sent again by themselves.
  */
 export async function pushRound(ctx: SyncContext, onSend: () => void = () => {}): Promise<boolean> {
   const { db, options } = ctx
-  const { pushedUpTo } = await readState(db)
+  const { pushedUpTo, confirm } = await readState(db)
   const aside = await rowsOf<AsideRow>(db, 'aside')
   const skip = new Set(aside.filter((row) => row.kind === 'push').map((row) => row.rev))
-  const retries = aside.filter((row) => row.kind === 'push' && row.retry && row.row).map((row) => row.row!)
-  const fresh = await db
-    .table<LogRow, number>(LOG_TABLE)
-    .where(':id')
-    .above(pushedUpTo)
-    .filter((row) => row.source === 'local' && !skip.has(row.rev))
-    .limit(options.batchSize)
-    .toArray()
-  const candidates = [...retries, ...fresh].slice(0, options.batchSize)
-  if (candidates.length === 0) return false
+  const log = db.table<LogRow, number>(LOG_TABLE).where(':id')
+  let candidates: LogRow[]
+  if (confirm) {
+    // Commits refused, dropped or set aside were not on the server: nothing to confirm there.
+    for (const row of await rowsOf<ReceiptRow>(db, 'receipt')) if (row.status !== 'acked') skip.add(row.rev)
+    candidates = await log
+      .between(confirm.from, confirm.upTo, false, true)
+      .filter((row) => row.source === 'local' && !skip.has(row.rev))
+      .limit(options.batchSize)
+      .toArray()
+  } else {
+    const fresh = await log
+      .above(pushedUpTo)
+      .filter((row) => row.source === 'local' && !skip.has(row.rev))
+      .limit(options.batchSize)
+      .toArray()
+    candidates = aside
+      .filter((row) => row.kind === 'push' && row.retry && row.row)
+      .map((row) => row.row!)
+      .concat(fresh)
+      .slice(0, options.batchSize)
+  }
+  const confirmed = async (upTo = confirm!.upTo): Promise<void> => {
+    await db.transaction('rw', syncTable(db), async () => {
+      // A reset meanwhile asked for another confirmation: leave it.
+      if ((await readState(db)).confirm?.upTo !== confirm!.upTo) return
+      await updateState(db, { confirm: upTo < confirm!.upTo ? { from: upTo, upTo: confirm!.upTo } : undefined })
+    })
+  }
+  if (candidates.length === 0) {
+    if (!confirm) return false
+    await confirmed()
+    return true
+  }
 
   const sent: LogRow[] = []
   const parts: string[] = []
@@ -53,13 +84,13 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
       json = JSON.stringify(toPushBatch(row))
       const bytes = encoder.encode(json).length
       if (bytes > LIMITS.batchBytes) {
-        throw new WireError(
-          `the commit is ${bytes} bytes as JSON, over the ${LIMITS.batchBytes}-byte limit of one batch`,
-        )
+        throw new WireError(`the commit is ${bytes} bytes, over the ${LIMITS.batchBytes}-byte batch limit`)
       }
       if (size + bytes > LIMITS.pushBytes && sent.length > 0) break
       size += bytes
     } catch (error) {
+      // A commit that cannot be sent now was never on the server: there is nothing to confirm.
+      if (confirm) continue
       await setAsideRow(ctx, row, (error as Error).message)
       setAside = Math.max(setAside, row.rev)
       continue
@@ -67,9 +98,11 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
     sent.push(row)
     parts.push(json)
   }
+  const last = (sent.at(-1) ?? candidates.at(-1)!).rev
   if (sent.length === 0) {
     // Everything in this part was set aside: the outbox moves past it.
-    if (setAside > pushedUpTo)
+    if (confirm) await confirmed(last)
+    else if (setAside > pushedUpTo)
       await db.transaction('rw', syncTable(db), () => updateState(db, { pushedUpTo: setAside }))
     return true
   }
@@ -83,13 +116,18 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
         'content-type': 'application/json',
         'idempotency-key': `${ctx.clientId}:${revs[0]}-${revs[revs.length - 1]}`,
       },
-      body: `{"v":${PROTOCOL_VERSION},"clientId":${JSON.stringify(ctx.clientId)},"batches":[${parts.join(',')}]}`,
+      body: `{"v":${PROTOCOL_VERSION},"clientId":${JSON.stringify(ctx.clientId)},"batches":[${parts.join(',')}]${confirm ? ',"confirm":true' : ''}}`,
     }),
     revs,
   )
   await ctx.exclusive(async () => {
-    await checkReply(ctx, reply)
+    // A reset meanwhile: what this confirmation said belongs to the old log.
+    if ((await checkReply(ctx, reply)) && confirm) return
+    if (confirm) {
+      for (const rejection of reply.rejected) Object.assign(rejection, { code: 'lost-on-server', reason: LOST_REASON })
+    }
     await applyAnswer(ctx, sent, reply)
+    if (confirm) return confirmed(last)
     // Rejections' current values were taken for other scopes than the position's (the user's
     // scopes changed meanwhile): a snapshot puts this client's view right.
     const { db } = ctx
@@ -104,14 +142,14 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
 /** The batch pushed for a changelog row; throws {@link WireError} when it cannot be sent as it is. */
 export function toPushBatch(row: LogRow): PushBatch {
   if (!Array.isArray(row.changes) || typeof row.tx !== 'string' || typeof row.at !== 'number') {
-    throw new WireError('the changelog row is damaged (missing tx, time or changes)')
+    throw new WireError('the changelog row is damaged')
   }
   const changes = row.changes.map((logged, i): WireChange => {
-    if (!isChange(logged) || !TYPES.has(logged.type)) throw new WireError(`change ${i} of the changelog row is damaged`)
+    if (!isChange(logged) || !TYPES.has(logged.type)) throw new WireError(`its change ${i} is damaged`)
     const { type, table, key, value, changes } = logged
     const change: WireChange = { type, table, key: encodeWireKey(key) }
     if (type !== 'delete') {
-      if (value === undefined) throw new WireError(`change ${i} of the changelog row has no value`)
+      if (value === undefined) throw new WireError(`its change ${i} has no value`)
       checkWireValue(value, `${table} ${JSON.stringify(change.key)}`)
       change.value = value
     }
@@ -128,12 +166,6 @@ async function setAsideRow(ctx: SyncContext, row: LogRow, reason: string): Promi
     await syncTable(db).put(aside)
   })
   if (Array.isArray(row.changes)) ctx.pending.add(row.rev, idsOf(row))
-  ctx.report(
-    new SyncError(`Local commit ${row.rev} cannot be sent, and was set aside: ${reason}`, {
-      reason: 'not-sendable',
-      retrying: false,
-      rev: row.rev,
-    }),
-  )
+  ctx.report(syncError(`Local commit ${row.rev} set aside: ${reason}`, 'not-sendable', row.rev))
   ctx.changed()
 }

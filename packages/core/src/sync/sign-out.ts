@@ -3,6 +3,12 @@ import { LOG_TABLE, newestRev, type LogRow } from '../log/changelog.js'
 import { randomId } from '../util/random-id.js'
 import { syncedTables } from './apply-batch.js'
 import { syncTransaction, writeChanges, type EntityChange, type SyncContext } from './context.js'
+import { requestJson } from './http.js'
+import { checkReply } from './principal.js'
+import { parsePullReply } from './protocol.js'
+import { toSyncError } from './loop.js'
+import type { SyncError } from '../errors.js'
+import type { SyncStatus } from '../sync-port.js'
 import { isChange } from './pending.js'
 import { keyId, keysTable, readState, rowsOf, syncTable, type AsideRow, type HeldRow, type StateRow } from './store.js'
 
@@ -20,7 +26,7 @@ const syncedNames = (ctx: SyncContext): string[] => {
  * values) are emptied, and the sync starts over as a new client: a new client id, no
  * position, no rejections, receipts or known entities.
  */
-export async function signOut(ctx: SyncContext, discard: boolean): Promise<void> {
+async function signOut(ctx: SyncContext, discard: boolean): Promise<void> {
   const { db } = ctx
   const tables = syncedNames(ctx)
   await syncTransaction(ctx, tables, async (transaction) => {
@@ -76,7 +82,7 @@ export async function signOut(ctx: SyncContext, discard: boolean): Promise<void>
 const DISCARDED = 'discarded: its user signed out'
 
 /** `feed.sync.discardPending()`: forgets every held write (receipts say `dropped`). */
-export async function discardPending(ctx: SyncContext): Promise<void> {
+async function discardPending(ctx: SyncContext): Promise<void> {
   const { db } = ctx
   await db.transaction('rw', syncTable(db), async () => {
     for (const { id, rev } of await rowsOf<HeldRow>(db, 'held')) {
@@ -94,7 +100,7 @@ export async function discardPending(ctx: SyncContext): Promise<void> {
  * pushed first, under the client id they were made with — and the principal owns this
  * device's synced data again.
  */
-export async function rebind(ctx: SyncContext, principal: string): Promise<void> {
+async function rebind(ctx: SyncContext, principal: string): Promise<void> {
   const { db } = ctx
   const held = (await rowsOf<HeldRow>(db, 'held')).filter((row) => row.principal === principal)
   const synced = syncedTables(ctx)
@@ -133,4 +139,64 @@ export async function rebind(ctx: SyncContext, principal: string): Promise<void>
   ctx.held.delete(principal)
 }
 
-const REBOUND = 'held while its user was signed out; sent again now'
+const REBOUND = 'held at sign-out; sent again'
+
+/**
+ * Before the first push after a sign-out that held writes, learns whose credentials these
+ * are: a push under this client id would bind it to its principal on the server, and held
+ * writes go back under the client id they were made with. One pull page, nothing applied.
+ */
+async function probe(ctx: SyncContext): Promise<void> {
+  if (ctx.held.size === 0 || ctx.probed || (await readState(ctx.db)).principal !== undefined) return
+  ctx.checkPaused()
+  const { base } = ctx.options
+  const reply = parsePullReply(
+    await requestJson(ctx, `${base}/pull?v=2&since=0&limit=1&clientId=${encodeURIComponent(ctx.clientId)}`),
+  )
+  await ctx.exclusive(() => checkReply(ctx, reply))
+}
+
+/**
+ * Signing out and switching users on one database (`feed.sync.signOut()`,
+ * `discardPending()`): pass it to {@link httpSync} as `users`. Apps that give each user a
+ * database of their own do not need it (see the README, "Auth").
+ *
+ * @example
+ * import { httpSync, userSwitching } from '@changecast/core/sync'
+ * const feed = changecast(db, { sync: httpSync({ url, headers, users: userSwitching }) })
+ * await feed.sync!.signOut()
+ */
+export const userSwitching = { discardPending, probe, between }
+
+/**
+ * Runs between two sessions of the leader (no request in flight): brings back the held
+ * writes of `rebound`, then the sign-outs asked for. Their replies wait in `answered` until
+ * the next session has counted its status. Returns the headers the leader waits to change:
+ * those of the signed-out user, while the app still gives them.
+ */
+async function between(
+  ctx: SyncContext,
+  rebound: string | undefined,
+  tasks: Array<{ discard: boolean; reply: (error?: SyncError) => void }>,
+  answered: Array<() => void>,
+  setStatus: (change: Partial<SyncStatus>) => void,
+): Promise<string | undefined> {
+  if (rebound !== undefined) await rebind(ctx, rebound)
+  let waitFor: string | undefined
+  for (const { discard, reply } of tasks) {
+    try {
+      await signOut(ctx, discard)
+    } catch (error) {
+      reply(toSyncError(error))
+      continue
+    }
+    answered.push(reply)
+    const now = await ctx.headers().then(JSON.stringify, () => '')
+    waitFor = now === ctx.accepted ? now : undefined
+    if (waitFor !== undefined) setStatus({ state: 'signed-out' })
+  }
+  return waitFor
+}
+
+/** What {@link userSwitching} is (its parts run in the leading context). */
+export type UserSwitching = typeof userSwitching

@@ -23,10 +23,9 @@ export async function* readEvents(
   const reader = body.getReader()
   const decoder = new TextDecoder()
   // The current line's text from earlier chunks (joined once, when its end arrives).
-  let parts: string[] = []
-  let partial = 0
+  let line = ''
   // The previous chunk ended with CR: an LF starting this one belongs to it.
-  let skipLF = false
+  let cr = false
   let event = ''
   let data: string[] = []
   let size = 0
@@ -37,51 +36,36 @@ export async function* readEvents(
       if (done) return
       onChunk?.()
       const text = decoder.decode(value, { stream: true })
-      let start = 0
-      if (skipLF && text.length > 0) {
-        if (text.charCodeAt(0) === 10) start = 1
-        skipLF = false
-      }
+      let start = cr && text[0] === '\n' ? 1 : 0
+      cr = false
       for (let i = start; i < text.length; i++) {
-        const char = text.charCodeAt(i)
-        if (char !== 10 && char !== 13) continue
-        let line = text.slice(start, i)
-        if (parts.length > 0) {
-          parts.push(line)
-          line = parts.join('')
-          parts = []
-          partial = 0
-        }
-        if (char === 13) {
-          if (i + 1 === text.length) skipLF = true
-          else if (text.charCodeAt(i + 1) === 10) i++
+        const char = text[i]
+        if (char !== '\n' && char !== '\r') continue
+        const full = line + text.slice(start, i)
+        line = ''
+        if (char === '\r') {
+          if (i + 1 === text.length) cr = true
+          else if (text[i + 1] === '\n') i++
         }
         start = i + 1
-        if (line === '') {
+        if (full === '') {
           if (data.length > 0) yield { event: event || 'message', data: data.join('\n'), id }
           event = ''
           data = []
           size = 0
-          continue
+        } else if (full[0] !== ':') {
+          // `field: value` (one space after the colon is dropped), or a field alone.
+          const [, field, content = ''] = /^([^:]*)(?::\x20?([^]*))?$/.exec(full)!
+          if (field === 'event') event = content
+          else if (field === 'data') {
+            data.push(content)
+            size += content.length + 1
+          } else if (field === 'id' && !content.includes('\0')) id = content
         }
-        if (line.charCodeAt(0) === 58 /* : */) continue
-        const colon = line.indexOf(':')
-        const field = colon === -1 ? line : line.slice(0, colon)
-        let content = colon === -1 ? '' : line.slice(colon + 1)
-        if (content.charCodeAt(0) === 32) content = content.slice(1)
-        if (field === 'event') event = content
-        else if (field === 'data') {
-          data.push(content)
-          size += content.length + 1
-        } else if (field === 'id' && !content.includes('\0')) id = content
       }
-      if (start < text.length) {
-        parts.push(text.slice(start))
-        partial += text.length - start
-      }
-      if (size + partial > maxBytes) {
-        throw new ProtocolViolation(`A stream event from the sync server is over the ${maxBytes}-byte limit`)
-      }
+      line += text.slice(start)
+      if (size + line.length > maxBytes)
+        throw new ProtocolViolation(`A stream event is over the ${maxBytes}-byte limit`)
     }
   } finally {
     void reader.cancel().catch(() => undefined)

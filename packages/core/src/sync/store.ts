@@ -110,20 +110,8 @@ export function loadState(db: Dexie): Promise<StateRow> {
   const table = syncTable(db)
   return db.transaction('rw', table, async () => {
     const row = (await table.get('state')) as Partial<StateRow> | undefined
-    if (row?.clientId) {
-      // Rows written by protocol 1 have no epoch.
-      return {
-        id: 'state',
-        clientId: row.clientId,
-        pushedUpTo: row.pushedUpTo ?? 0,
-        serverRev: row.serverRev ?? 0,
-        epoch: row.epoch ?? '',
-        scopes: row.scopes,
-        refetch: row.refetch,
-        confirm: row.confirm,
-        principal: row.principal,
-      }
-    }
+    // Rows written by protocol 1 have no epoch.
+    if (row?.clientId) return { pushedUpTo: 0, serverRev: 0, epoch: '', ...row } as StateRow
     const created: StateRow = { id: 'state', clientId: randomId(), pushedUpTo: 0, serverRev: 0, epoch: '' }
     await table.put(created)
     return created

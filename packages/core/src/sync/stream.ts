@@ -1,7 +1,11 @@
 import { applyBatch } from './apply-batch.js'
+import { backoffDelay } from './backoff.js'
+import { toErrorInfo } from './channel.js'
 import type { SyncContext } from './context.js'
-import { resetServerPosition } from './epoch.js'
-import { checkReply } from './principal.js'
+import { RequestFailure } from './http.js'
+import { toSyncError, type LoopHost, type StreamControl } from './loop.js'
+import { Rebind } from './principal.js'
+import { checkLog } from './principal.js'
 import { send } from './http.js'
 import { parseHello, parseRemoteBatch, ProtocolViolation } from './protocol.js'
 import { readEvents } from './sse.js'
@@ -50,21 +54,14 @@ export async function readStream(
       if (event.event === 'hello') {
         const hello = parseHello(json(event.data))
         // A new epoch resets this client's position: this connection's batches start from the old one.
-        const reset = await ctx.exclusive(async () => {
-          if (await checkReply(ctx, hello)) return true
-          if (hello.head >= serverRev) return false
-          // The log does not reach this client's position (restored from an older backup).
-          const why = `The sync server went back from revision ${serverRev} to ${hello.head}`
-          await resetServerPosition(ctx, hello.epoch, why)
-          return true
-        })
+        const reset = await checkLog(ctx, hello, serverRev, hello.head)
         if (reset) return
         // Compacted past this position, or other scopes: the pull fetches a snapshot.
         if (hello.mustRefetch || scopeKey(hello.scopes) !== scopes) return later(onPoke)
         open = true
         onOpen()
       } else if (event.event === 'batch') {
-        if (!open) throw new ProtocolViolation('The stream sent a batch before its hello event')
+        if (!open) throw new ProtocolViolation('A stream batch came before hello')
         const batch = parseRemoteBatch(json(event.data), 'stream event')
         // A snapshot is loading: what it does not hold yet comes in the pull after it.
         if (ctx.bootstrapping) return later(onPoke)
@@ -103,5 +100,65 @@ function json(data: string): unknown {
     return JSON.parse(data) as unknown
   } catch {
     throw new ProtocolViolation(`A stream event is not JSON: ${data.slice(0, 60)}`)
+  }
+}
+
+/**
+ * Live updates: `httpSync({ url, pull: stream })` keeps a Server-Sent Events connection
+ * open beside the sync loop, so the server's batches arrive as they are committed
+ * (reconnecting with backoff, and pulling whatever a dropped connection missed). Without
+ * it the client polls every `interval` ms.
+ *
+ * @example
+ * import { httpSync, stream } from '@changecast/core/sync'
+ * const feed = changecast(db, { sync: httpSync({ url, pull: stream }) })
+ */
+export const stream = { run: runStream }
+
+/** What {@link stream} is. */
+export type StreamTransport = typeof stream
+
+/** Reads the stream while the loop runs, reconnecting after failures with backoff. */
+async function runStream(ctx: SyncContext, host: LoopHost, loop: StreamControl): Promise<void> {
+  let attempt = 0
+  while (!loop.stopped()) {
+    const stop = new AbortController()
+    loop.open(stop)
+    let notBefore = 0
+    let later = false
+    try {
+      later =
+        (await readStream(ctx, stop.signal, {
+          onOpen: () => (attempt = 0),
+          onPoke: () => loop.poke(),
+        })) === 'later'
+    } catch (error) {
+      if (ctx.signal.aborted) return
+      const failure = toSyncError(error)
+      // Refused, or another user's: the whole sync waits for new credentials (see run()).
+      if (error instanceof Rebind || failure.reason === 'unauthorized' || failure.reason === 'principal-changed') {
+        return loop.poke(error as Error)
+      }
+      host.report(failure)
+      if (!failure.retrying) {
+        loop.halt()
+        host.setStatus({ state: 'error', lastError: toErrorInfo(failure) })
+        return loop.poke()
+      }
+      // The server cannot be reached: so the status says, whatever the outbox holds.
+      host.setStatus({ state: 'offline', lastError: toErrorInfo(failure) })
+      notBefore = Date.now() + (failure instanceof RequestFailure ? (failure.retryAfter ?? 0) : 0)
+    }
+    if (loop.stopped()) return
+    // Whatever the stream may have missed while it was down is pulled.
+    loop.poke()
+    if (later) attempt = 0
+    const delay = later ? 250 : Math.max(notBefore - Date.now(), backoffDelay(++attempt, ctx.options.backoff))
+    await loop.alarm.wait(
+      delay,
+      (kind) => kind === 'online' || kind === 'resume' || kind === 'flush',
+      ctx.signal,
+      notBefore,
+    )
   }
 }

@@ -1,5 +1,8 @@
 import type { IndexableType } from 'dexie'
+import { isRecord } from './shape.js'
 import { LIMITS, WireError, type WireKey } from './wire.js'
+
+export { isRecord }
 
 // ---- keys -------------------------------------------------------------------------------
 
@@ -78,52 +81,25 @@ export function checkWireValue(value: unknown, path = 'value', depth = 0, parent
 }
 
 /** Throws {@link WireError} when a value read from the network nests deeper than the protocol allows. */
-export function checkDepth(value: unknown): void {
-  // Iterative, so a hostile value cannot exhaust the stack.
-  const stack: Array<[unknown, number]> = [[value, 0]]
-  while (stack.length > 0) {
-    const [item, depth] = stack.pop()!
-    if (typeof item !== 'object' || item === null) continue
-    if (depth >= LIMITS.depth) throw new WireError(`a value is nested deeper than ${LIMITS.depth} levels`)
-    for (const child of Object.values(item)) stack.push([child, depth + 1])
-  }
+export function checkDepth(value: unknown, depth = 0): void {
+  // Stops at the limit, so a hostile value cannot exhaust the stack.
+  if (typeof value !== 'object' || value === null) return
+  if (depth >= LIMITS.depth) throw new WireError(`a value is nested deeper than ${LIMITS.depth} levels`)
+  for (const item of Object.values(value)) checkDepth(item, depth + 1)
 }
 
-/** A plain object (not an array, not null). */
-export const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-
 /**
- * At most `limit` characters of a value, in JSON's notation, for error messages: it reads no
- * more of the value than that takes, so a hostile one (megabytes, thousands of levels deep)
- * costs nothing and cannot throw.
+ * At most `limit` characters of a value, in JSON's notation, for error messages. It never
+ * throws: a value JSON cannot write (nested thousands of levels deep) is named by its kind.
+ * What it reads is bounded by the reply size limit, and a string only by its start.
  */
 export function short(value: unknown, limit = 60): string {
-  let out = ''
-  const visit = (item: unknown): void => {
-    if (out.length > limit) return
-    if (Array.isArray(item)) {
-      out += '['
-      for (let i = 0; i < item.length; i++) {
-        if (out.length > limit) return
-        if (i > 0) out += ','
-        visit(item[i])
-      }
-      out += ']'
-    } else if (isRecord(item)) {
-      out += '{'
-      let first = true
-      for (const key in item) {
-        if (out.length > limit) return
-        out += `${first ? '' : ','}${JSON.stringify(key)}:`
-        first = false
-        visit(item[key])
-      }
-      out += '}'
-    } else {
-      out += typeof item === 'string' ? JSON.stringify(item.slice(0, limit)) : String(item)
-    }
+  let text: string | undefined
+  try {
+    text = JSON.stringify(typeof value === 'string' ? value.slice(0, limit + 1) : value)
+  } catch {
+    // Too deep for JSON: only its kind is told.
   }
-  visit(value)
-  return out.length > limit ? `${out.slice(0, limit)}…` : out
+  text ??= Array.isArray(value) ? '[…]' : isRecord(value) ? '{…}' : String(value)
+  return text.length > limit ? `${text.slice(0, limit)}…` : text
 }
