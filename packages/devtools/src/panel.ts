@@ -426,11 +426,19 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
     const fields = h('dl', { class: 'status' })
     const aside = h('ul', { 'data-testid': 'devtools-set-aside' })
     const rejections = h('ul', { 'data-testid': 'devtools-rejections' })
+    // What an action answered when it failed (e.g. retry() without httpSync's setAside part).
+    const failed = h('p', { class: 'empty', 'data-testid': 'devtools-action-error' })
+    const act = (action: () => Promise<void>) => () =>
+      void action().then(
+        () => (failed.textContent = ''),
+        (error: unknown) => (failed.textContent = String((error as Error)?.message ?? error)),
+      )
     syncSection.append(
       h('h3', {}, 'Sync'),
       fields,
       h('h4', {}, 'Set aside'),
       aside,
+      failed,
       h('h4', {}, 'Rejections'),
       rejections,
     )
@@ -460,8 +468,8 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
                     'li',
                     {},
                     `${item.kind} rev ${item.rev}: ${item.reason} `,
-                    h('button', { type: 'button', onclick: () => void sync.retry(item) }, 'Retry'),
-                    h('button', { type: 'button', onclick: () => void sync.drop(item) }, 'Drop'),
+                    h('button', { type: 'button', onclick: act(() => sync.retry(item)) }, 'Retry'),
+                    h('button', { type: 'button', onclick: act(() => sync.drop(item)) }, 'Drop'),
                   ),
                 )
               : [h('li', { class: 'empty' }, 'Nothing set aside.')]),
@@ -479,7 +487,7 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
                 'li',
                 {},
                 `rev ${rejection.rev} (${rejection.code}): ${rejection.reason} `,
-                h('button', { type: 'button', onclick: () => void sync.dismiss(rejection.rev) }, 'Dismiss'),
+                h('button', { type: 'button', onclick: act(() => sync.dismiss(rejection.rev)) }, 'Dismiss'),
                 // What was refused: each change as it was sent.
                 h(
                   'ul',

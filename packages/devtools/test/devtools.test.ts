@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import Dexie, { type Table } from 'dexie'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { changecast, InvalidOptionsError, type AnyTables, type Feed } from '@changecast/core'
+import { changecast, InvalidOptionsError, type AnyTables, type Feed, type SyncAdapter } from '@changecast/core'
 import { httpSync } from '@changecast/core/sync'
 import { mountDevtools } from '@changecast/devtools'
 import { createSyncServer } from '@changecast/testing'
@@ -15,10 +15,10 @@ describe('mountDevtools (Node, happy-dom, fake-indexeddb)', () => {
     for (const step of cleanup.splice(0).reverse()) await step()
     document.body.replaceChildren()
   })
-  async function open() {
+  async function open(sync?: SyncAdapter) {
     const db = new Dexie(`devtools-${++counter}-${Date.now()}`) as Dexie & { notes: Table<Note, number> }
     db.version(1).stores({ notes: 'id' })
-    const feed = changecast(db) as unknown as Feed<AnyTables>
+    const feed = changecast(db, sync ? { sync } : {}) as unknown as Feed<AnyTables>
     await db.open()
     cleanup.push(
       () => Dexie.delete(db.name),
@@ -116,17 +116,7 @@ describe('mountDevtools (Node, happy-dom, fake-indexeddb)', () => {
       return request.url.startsWith('https://sync.test') ? server.handle(request) : original(input, init)
     }
     cleanup.push(() => (globalThis.fetch = original))
-    const db = new Dexie(`devtools-sync-${++counter}-${Date.now()}`) as Dexie & { notes: Table<Note, number> }
-    db.version(1).stores({ notes: 'id' })
-    const feed = changecast(db, {
-      sync: httpSync({ url: 'https://sync.test', pull: false }),
-    }) as unknown as Feed<AnyTables>
-    await db.open()
-    cleanup.push(
-      () => Dexie.delete(db.name),
-      () => db.close(),
-      () => feed.close(),
-    )
+    const { db, feed } = await open(httpSync({ url: 'https://sync.test', pull: false }))
     const handle = mountDevtools(feed, { open: true })
     cleanup.push(() => handle.unmount())
     await handle.ready
@@ -146,5 +136,30 @@ describe('mountDevtools (Node, happy-dom, fake-indexeddb)', () => {
     const dismiss = byTestId('devtools-rejections')[0]!.querySelector('button')!
     dismiss.click()
     await vi.waitFor(() => expect(text('devtools-rejections')).toBe('No rejection.'))
+  })
+
+  it("shows a set-aside commit, and what Retry answers when the app's sync has no setAside part", async () => {
+    const db = new Dexie(`devtools-aside-${++counter}-${Date.now()}`) as Dexie & { notes: Table<Note, number> }
+    db.version(1).stores({ notes: 'id' })
+    const feed = changecast(db, {
+      sync: httpSync({ url: 'https://sync.test', pull: false }),
+    }) as unknown as Feed<AnyTables>
+    await db.open()
+    cleanup.push(
+      () => Dexie.delete(db.name),
+      () => db.close(),
+      () => feed.close(),
+    )
+    const handle = mountDevtools(feed, { open: true })
+    cleanup.push(() => handle.unmount())
+    await handle.ready
+    // A value JSON cannot carry: the commit is set aside before any request.
+    await db.notes.put({ id: 1, text: 10n as unknown as string })
+    const text = (id: string) => byTestId(id)[0]?.textContent
+    await vi.waitFor(() => expect(text('devtools-set-aside')).toMatch(/^push rev 1: .*bigint/))
+    byTestId('devtools-set-aside')[0]!.querySelector('button')!.click()
+    await vi.waitFor(() =>
+      expect(text('devtools-action-error')).toBe('retry() needs httpSync({ setAside: setAsideActions }).'),
+    )
   })
 })
