@@ -1,5 +1,5 @@
 import { changecast, type ChangeEvent } from '@changecast/core'
-import { httpSync } from '@changecast/core/sync'
+import { httpSync, setAsideActions, stream } from '@changecast/core/sync'
 import { mountDevtools } from '@changecast/devtools'
 import { createBindingsPanel } from './bindings/bindings-panel'
 import { createDb, DB_NAME } from './db'
@@ -16,7 +16,9 @@ const db = createDb(user ? `${DB_NAME}-${user}` : DB_NAME)
 const feed = changecast(db, {
   sync: httpSync({
     url: `${location.origin}/api/sync/${room}`,
-    pull: 'stream',
+    // Live updates, and the Retry and Drop buttons of the sync panel.
+    pull: stream,
+    setAside: setAsideActions,
     headers: user ? { 'x-user': user } : undefined,
   }),
 })
