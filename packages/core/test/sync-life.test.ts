@@ -267,6 +267,30 @@ describe('signing out and switching users', () => {
   }
   const todo = (id: number, title: string, owner: string) => ({ id, title, owner }) as Todo
 
+  it('regression: after a sign-out, a server restored from a backup had the emptied changelog row reported as a lost commit with no changes', async () => {
+    const { server } = twoUsers()
+    let token = 'bob'
+    const a = await openClient({ url: `${BASE}/a`, headers: () => ({ authorization: `Bearer ${token}` }) })
+    await a.db.todos.put(todo(1, 'B’s task', 'bob'))
+    await a.sync.flush()
+    await a.sync.signOut()
+    token = 'alice'
+    await until(() => a.sync.status.state === 'idle', { what: 'alice signed in' })
+    await a.db.todos.put(todo(2, 'kept', 'alice'))
+    await a.sync.flush()
+    const backup = server.backup()
+    await a.db.todos.put(todo(3, 'lost', 'alice'))
+    await a.sync.flush()
+    server.restore(backup)
+    await a.sync.flush()
+    await a.sync.flush()
+    expect(await a.db.todos.toArray()).toEqual([todo(2, 'kept', 'alice')])
+    // Only alice's lost commit, with what it wrote: the row left of bob's commit holds nothing.
+    expect((await a.sync.rejections()).map((rejection) => [rejection.code, rejection.changes])).toEqual([
+      ['lost-on-server', [{ type: 'create', table: 'todos', key: 3, value: todo(3, 'lost', 'alice') }]],
+    ])
+  })
+
   it('A signs out and B signs in: B never sees a row of A, A’s pending write is not pushed as B, and is pushed when A signs in again', async () => {
     const { server, offline, seen } = twoUsers()
     server.edit([{ type: 'create', table: 'todos', key: 100, value: todo(100, 'B’s own', 'bob') }])

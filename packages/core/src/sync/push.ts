@@ -46,7 +46,8 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
     for (const row of await rowsOf<ReceiptRow>(db, 'receipt')) if (row.status !== 'acked') skip.add(row.rev)
     candidates = await log
       .between(confirm.from, confirm.upTo, false, true)
-      .filter((row) => row.source === 'local' && !skip.has(row.rev))
+      // A row emptied at a sign-out (`unlogged`) holds nothing to confirm.
+      .filter((row) => row.source === 'local' && !row.unlogged && !skip.has(row.rev))
       .limit(options.batchSize)
       .toArray()
   } else {
