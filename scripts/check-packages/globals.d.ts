@@ -20,9 +20,11 @@ declare global {
   function token(): Promise<string>
   function refresh(key: unknown): void
   function render(value: unknown): void
-  function toast(message: string): void
+  function toast(message: string, detail?: unknown): void
   function reloadFromDb(): void
   const lastRev: number
+  /** The app's sign-in code (the Auth section of the core README). */
+  const auth: { getToken(): Promise<string>; expiresSoon(token: string): boolean; refresh(): Promise<string> }
   /** Hooks, in the root README's one-line summary. */
   const useEntity: typeof react.useEntity
   const useTable: typeof react.useTable
