@@ -156,11 +156,15 @@ export interface SyncController {
   dismiss(rev: number): Promise<void>
   /** Rows and batches set aside, oldest first. */
   setAside(): Promise<SetAsideItem[]>
-  /** Tries a set-aside item again (push: sends it again; apply: applies what is not outdated). */
+  /**
+   * Tries a set-aside item again (push: sends it again; apply: applies what is not outdated).
+   * Needs `httpSync({ setAside: setAsideActions })`; without it, rejects with an `InvalidOptionsError`.
+   */
   retry(item: Pick<SetAsideItem, 'kind' | 'rev'>): Promise<void>
   /**
    * Forgets a set-aside item. For a local commit, its entities go back to the server's
    * value (or, when none is known, to their value before that commit), unless written since.
+   * Needs `httpSync({ setAside: setAsideActions })`; without it, rejects with an `InvalidOptionsError`.
    */
   drop(item: Pick<SetAsideItem, 'kind' | 'rev'>): Promise<void>
   /**
@@ -171,12 +175,16 @@ export interface SyncController {
    * That user's unsent writes are kept apart, bound to them, and pushed when the server names
    * them again (they sign in again) — or removed with `discardPending: true` or
    * {@link discardPending}. Call it at sign-out; runs in whichever tab or worker leads.
+   * Needs `httpSync({ users: userSwitching })`; without it, rejects with an `InvalidOptionsError`.
    * @example
    * await feed.sync.signOut()
    * auth.clearToken()
    */
   signOut(options?: { discardPending?: boolean }): Promise<void>
-  /** Removes the unsent writes kept for users who signed out (their receipts say `dropped`). */
+  /**
+   * Removes the unsent writes kept for users who signed out (their receipts say `dropped`).
+   * Needs `httpSync({ users: userSwitching })`.
+   */
   discardPending(): Promise<void>
 }
 
