@@ -6,6 +6,7 @@ import { httpSync } from '@changecast/core/sync'
 import { createSyncServer } from '@changecast/testing'
 import { syncHandlers } from '@changecast/testing/msw'
 import { openContext, type Context } from './context'
+import { lifecycle } from './life'
 
 let context: Context | undefined
 let worker: Worker | undefined
@@ -118,6 +119,7 @@ async function firstSync({
 
 const harness = {
   syncThroughMockServiceWorker,
+  lifecycle,
   firstSync,
   async open(name: string) {
     context = await openContext(name)
