@@ -16,6 +16,7 @@ import {
   WireError,
   wireKeyText,
 } from '@changecast/core/sync'
+import { short } from '@changecast/core/protocol'
 
 const batch = {
   rev: 3,
@@ -155,6 +156,32 @@ describe('wire values', () => {
     for (let i = 0; i < 70; i++) deep = [deep]
     expect(() => checkWireValue(deep)).toThrow(/nested deeper than 64/)
     expect(() => checkWireValue({ when: new Date(), list: [1, 'a', null, { ok: true }] })).not.toThrow()
+  })
+
+  it('short(): JSON of a small value; a hostile one (thousands deep, millions wide) is cut, never serialised whole', () => {
+    expect([short({}), short([]), short([1, [2, 'x']]), short({ a: 1, 'b c': null }), short(undefined)]).toEqual([
+      '{}',
+      '[]',
+      '[1,[2,"x"]]',
+      '{"a":1,"b c":null}',
+      'undefined',
+    ])
+    let deep: unknown[] = []
+    const top = deep
+    for (let i = 0; i < 10_000; i++) deep = deep[0] = []
+    expect(short(top)).toBe(`${'['.repeat(60)}…`)
+    // Index by index: the elements past the cut are never read.
+    const wide = new Proxy(
+      Array.from({ length: 100_000 }, (_, i) => i),
+      {
+        get: (target, key, receiver) => {
+          if (typeof key === 'string' && Number(key) > 40) throw new Error(`read element ${key}`)
+          return Reflect.get(target, key, receiver) as unknown
+        },
+      },
+    )
+    expect(short(wide)).toMatch(/^\[0,1,2,.*…$/)
+    expect(short('x'.repeat(1e6))).toHaveLength(61)
   })
 })
 

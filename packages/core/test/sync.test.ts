@@ -34,7 +34,7 @@ describe('httpSync: options', () => {
 
   it("the parts given by import: pull 'stream' as text names the stream import; users and setAside take only theirs", () => {
     expect(() => httpSync({ url: BASE, pull: 'stream' as never })).toThrow(
-      /'pull' must be 'poll', false or stream \(import \{ stream \} from '@changecast\/core\/sync'\)/,
+      /'pull' must be 'poll', false or stream \(from '@changecast\/core\/sync'\)/,
     )
     expect(() => httpSync({ url: BASE, pull: stream })).not.toThrow()
     expect(() => httpSync({ url: BASE, users: setAsideActions as never })).toThrow(/'users' must be userSwitching/)

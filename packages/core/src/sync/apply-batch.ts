@@ -142,21 +142,19 @@ const asideRow = (ctx: SyncContext, rev: number) =>
 async function setAsideBatch(ctx: SyncContext, batch: RemoteBatch, reason: string): Promise<void> {
   const { db } = ctx
   const changes = summary(batch)
+  const { rev } = batch
+  const row: AsideRow = { id: ['aside', 'apply', rev], kind: 'apply', rev, reason, at: Date.now(), superseded: [] }
   // A batch nested too deep to store is kept as a summary (it could never be applied anyway).
-  let keep: RemoteBatch | undefined = batch
   try {
     checkDepth(batch)
+    row.batch = batch
   } catch {
-    keep = undefined
+    row.changes = changes.map(({ type, table, key }) => ({ type, table, key }))
   }
   let stored = false
   await syncTransaction(ctx, [], async () => {
     const state = await readState(db)
-    if (batch.rev <= state.serverRev) return
-    const { rev } = batch
-    const row: AsideRow = { id: ['aside', 'apply', rev], kind: 'apply', rev, reason, at: Date.now(), superseded: [] }
-    if (keep) row.batch = keep
-    else row.changes = summary(batch).map(({ type, table, key }) => ({ type, table, key }))
+    if (rev <= state.serverRev) return
     await syncTable(db).put(row)
     await updateState(db, { serverRev: rev })
     stored = true
@@ -176,7 +174,8 @@ export function summary(batch: RemoteBatch): EntityChange[] {
   for (const wire of Array.isArray(batch.changes) ? batch.changes : []) {
     try {
       const key = decodeWireKey(wire.key)
-      changes.push({ type: wire.type, table: String(wire.table), key, id: keyId(String(wire.table), key) })
+      const table = String(wire.table)
+      changes.push({ type: wire.type, table, key, id: keyId(table, key) })
     } catch {
       // An unreadable key: the summary leaves it out.
     }

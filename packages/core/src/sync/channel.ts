@@ -31,14 +31,14 @@ export type Message =
 const STATES = new Set('idle pushing pulling offline unauthorized principal-changed signed-out error closed'.split(' '))
 
 const ERROR = 'message:t reason:s retrying:b'
-const FROM = 'from:s'
+const FROM: Array<[string, string]> = [['', 'from:s']]
 
 /** Each message type: the shape of the message, then of its parts (see shape.ts). */
 const MESSAGES = new Map<unknown, Array<[string, string]>>([
-  ['hello', [['', FROM]]],
-  ['pause', [['', FROM]]],
-  ['resume', [['', FROM]]],
-  ['inbox', [['', FROM]]],
+  ['hello', FROM],
+  ['pause', FROM],
+  ['resume', FROM],
+  ['inbox', FROM],
   [
     'status',
     [

@@ -217,10 +217,8 @@ export class SyncClient implements SyncSession {
 
   #ask(request: Request): Promise<void> {
     const { db } = this.#host
-    const { name } = request
-    if (name !== 'flush' && !(name === 'retry' || name === 'drop' ? this.#options.setAside : this.#options.users)) {
-      return Promise.reject(partMissing(name))
-    }
+    const missing = partMissing(request.name, this.#options)
+    if (missing) return Promise.reject(missing)
     if (this.#closed || (!db.isOpen() && db.hasFailed())) return Promise.reject(closedError())
     // Before the database opens, the request waits for the leader it will have.
     return this.#relay.ask(request)

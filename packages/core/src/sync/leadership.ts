@@ -83,9 +83,8 @@ export class Leadership {
     }
     const { users, setAside } = this.#options
     // Asked by a context whose sync has the part this one lacks.
-    if (!(request.name === 'retry' || request.name === 'drop' ? setAside : users)) {
-      return reply(toSyncError(partMissing(request.name)))
-    }
+    const missing = partMissing(request.name, this.#options)
+    if (missing) return reply(toSyncError(missing))
     if (request.name === 'signOut') {
       // The session ends first: nothing it sends may mix the two users.
       this.#tasks.push({ discard: request.discard, reply })
@@ -275,8 +274,6 @@ async function leaderContext(
     held,
     probed: false,
     progress: (loaded, total) =>
-      controller.setStatus(
-        loaded === undefined ? { phase: undefined, loaded, total } : { phase: 'bootstrap', loaded, total },
-      ),
+      controller.setStatus({ phase: loaded === undefined ? undefined : 'bootstrap', loaded, total }),
   }
 }

@@ -61,11 +61,16 @@ export interface ResolvedOptions {
   setAside: SetAsideActions | undefined
 }
 
-/** The error of an action whose part was not given to `httpSync()` (`signOut()` without `users`…). */
-export function partMissing(name: 'signOut' | 'discardPending' | 'retry' | 'drop'): InvalidOptionsError {
+/**
+ * The error of a request whose part was not given to `httpSync()` (`signOut()` without
+ * `users`…), or undefined when it was (or needs none).
+ */
+export function partMissing(name: string, options: ResolvedOptions): InvalidOptionsError | undefined {
   const [option, part] =
     name === 'retry' || name === 'drop' ? ['setAside', 'setAsideActions'] : ['users', 'userSwitching']
-  return new InvalidOptionsError(`${name}() needs httpSync({ ${option}: ${part} }).`)
+  return name === 'flush' || options[option as 'users']
+    ? undefined
+    : new InvalidOptionsError(`${name}() needs httpSync({ ${option}: ${part} }).`)
 }
 
 const positive = (value: unknown): boolean => typeof value === 'number' && value > 0
@@ -81,7 +86,7 @@ const CHECKS: Record<string, [(value: never) => unknown, string]> = {
   pull: [
     (value: unknown) =>
       value === 'poll' || value === false || typeof (value as StreamTransport | null)?.run === 'function',
-    "'poll', false or stream (import { stream } from '@changecast/core/sync')",
+    "'poll', false or stream (from '@changecast/core/sync')",
   ],
   interval: [positive, 'a positive number (ms)'],
   batchSize: [(value: number) => Number.isInteger(value) && value > 0, 'a positive integer'],

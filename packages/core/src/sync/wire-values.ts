@@ -90,16 +90,29 @@ export function checkDepth(value: unknown, depth = 0): void {
 
 /**
  * At most `limit` characters of a value, in JSON's notation, for error messages. It never
- * throws: a value JSON cannot write (nested thousands of levels deep) is named by its kind.
- * What it reads is bounded by the reply size limit, and a string only by its start.
+ * serialises the whole value: it stops once it has `limit` characters, so a hostile one
+ * (megabytes, thousands of levels deep) cannot throw and costs next to nothing (an object's
+ * keys are listed, a string is cut first, an array is read index by index).
  */
 export function short(value: unknown, limit = 60): string {
-  let text: string | undefined
-  try {
-    text = JSON.stringify(typeof value === 'string' ? value.slice(0, limit + 1) : value)
-  } catch {
-    // Too deep for JSON: only its kind is told.
+  let out = ''
+  const visit = (item: unknown): void => {
+    if (typeof item !== 'object' || item === null) {
+      out += typeof item === 'string' ? JSON.stringify(item.slice(0, limit)) : String(item)
+      return
+    }
+    const array = Array.isArray(item)
+    const [open, close] = array ? '[]' : '{}'
+    let before = open
+    // An array's indices one by one: a wide one is not listed first.
+    for (const key of array ? item.keys() : Object.keys(item)) {
+      if (out.length > limit) return
+      out += `${before}${array ? '' : `${JSON.stringify(key)}:`}`
+      before = ','
+      visit((item as Record<string | number, unknown>)[key])
+    }
+    out += `${before === open ? open : ''}${close}`
   }
-  text ??= Array.isArray(value) ? '[…]' : isRecord(value) ? '{…}' : String(value)
-  return text.length > limit ? `${text.slice(0, limit)}…` : text
+  visit(value)
+  return out.length > limit ? `${out.slice(0, limit)}…` : out
 }
