@@ -58,7 +58,8 @@ export async function review(
   }: { tables?: Record<string, TableRules>; authorize?: Authorize; principal: Principal; clientId: string },
 ): Promise<Refusal | undefined> {
   for (const change of batch.changes) {
-    const rules = tables?.[change.table]
+    // Only the list's own entries: a table named `constructor` or `__proto__` is not in it.
+    const rules = tables && Object.hasOwn(tables, change.table) ? tables[change.table] : undefined
     if (tables && !rules) throw new UnknownTableError(change.table)
     if (rules?.schema && change.type !== 'delete') {
       const result = await rules.schema['~standard'].validate(change.value)
