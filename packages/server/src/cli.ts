@@ -114,10 +114,11 @@ export function parseDuration(text: string): number {
 
 /** The scope of an entity: one field of its value, as text. */
 export function scopeByField(field: string) {
-  return ({ table, key, value }: { table: string; key: unknown; value: unknown }): string => {
+  return ({ value }: { table: string; key: unknown; value: unknown }): string => {
     const scope = (value as Record<string, unknown> | null)?.[field]
     if (typeof scope !== 'string' && typeof scope !== 'number') {
-      throw new Error(`${table} ${JSON.stringify(key)} has no ${field} (the scope field)`)
+      // The server names the entity (`tasks 1: …`) when it refuses the write.
+      throw new Error(`the value has no ${field} (the scope field)`)
     }
     return String(scope)
   }

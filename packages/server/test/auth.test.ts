@@ -7,6 +7,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { z } from 'zod'
 import type { PullReply, PushReply } from '@changecast/core/sync'
 import { jwt } from '@changecast/server'
+import { scopeByField } from '../src/cli.js'
 import { startServer, type Backend, type TestServer } from './backends.js'
 
 const BASE = 'http://sync.test'
@@ -170,6 +171,25 @@ for (const backend of ['pglite', 'postgres'] satisfies Backend[]) {
     })
   })
 
+  describe(`the scope field on the ${backend} server`, () => {
+    let server: TestServer
+    beforeAll(async () => {
+      server = await startServer(backend, { scopeOf: scopeByField('sc') })
+    })
+    afterAll(() => server.close())
+    const { push } = requests(() => server)
+
+    it('refuses a value without the scope field naming the entity once (no repeated prefix)', async () => {
+      const response = await push(undefined, 'scope-field', [
+        { rev: 1, tx: 'tx-1', at: 1, changes: [{ type: 'create', table: 'items', key: 3, value: { id: 3 } }] },
+      ])
+      const reply = (await response.json()) as PushReply
+      expect(reply.rejected.map(({ code, reason }) => [code, reason])).toEqual([
+        ['invalid', 'items 3: the value has no sc (the scope field)'],
+      ])
+    })
+  })
+
   describe(`rules on the ${backend} server`, () => {
     let server: TestServer
     beforeAll(async () => {
@@ -241,6 +261,18 @@ for (const backend of ['pglite', 'postgres'] satisfies Backend[]) {
       ])
       expect(response.status).toBe(400)
       expect(await error(response)).toBe('table "secrets" is not synced by this server')
+      expect(await stored('unused')).toEqual(before)
+    })
+
+    it('security: a table named after a prototype property (constructor, __proto__, toString…) is not in the table list: 400, nothing stored', async () => {
+      const before = await stored('unused')
+      for (const [i, table] of Object.getOwnPropertyNames(Object.prototype).entries()) {
+        const response = await push(undefined, `rules-proto-${i}`, [
+          { rev: 1, tx: 'tx-1', at: 1, changes: [{ type: 'create', table, key: 1, value: {} }] },
+        ])
+        expect([table, response.status]).toEqual([table, 400])
+        expect(await error(response)).toBe(`table ${JSON.stringify(table)} is not synced by this server`)
+      }
       expect(await stored('unused')).toEqual(before)
     })
 

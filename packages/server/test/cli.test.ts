@@ -40,7 +40,7 @@ describe('changecast-server options', () => {
     expect(parseCommandLine(['--retention', '90m'], {}).retention).toBe(90 * 60_000)
     expect(scopeByField('projectId')({ table: 'tasks', key: 1, value: { projectId: 42 } })).toBe('42')
     expect(() => scopeByField('projectId')({ table: 'tasks', key: 1, value: {} })).toThrow(
-      'tasks 1 has no projectId (the scope field)',
+      'the value has no projectId (the scope field)',
     )
   })
 
