@@ -4,6 +4,7 @@ import {
   encodeWireKey,
   LIMITS,
   parsePushRequest,
+  parseRevision,
   PROTOCOL_VERSION,
   ProtocolViolation,
   readCappedText,
@@ -376,7 +377,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   })
 
   app.get('/snapshot', async (c) => {
-    position(c)
+    version(c)
     const clientId = c.req.query('clientId')
     const principal = await identify(c.req.raw, clientId)
     const scopes = await readScopes(c, principal)
@@ -386,8 +387,8 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     const after = cursorOf(c.req.query('after'))
     if (after && asked === undefined) throw new ProtocolViolation('after needs the rev of the snapshot')
     const { epoch, head, horizon } = await readMeta(db, t)
-    const rev = asked === undefined ? head : Number(asked)
-    if (!Number.isSafeInteger(rev) || rev < 0) throw new ProtocolViolation('rev must be a revision (an integer ≥ 0)')
+    const rev = asked === undefined ? head : parseRevision(asked)
+    if (rev === undefined) throw new ProtocolViolation('rev must be a revision (an integer ≥ 0, in decimal digits)')
     // Compacted past the snapshot's revision (or the log went back): start again.
     if (rev < horizon || rev > head) return json({ epoch, principal: principal.name, scopes, mustRefetch: true })
     const page = await readSnapshot(db, t, { rev, scopes, after, limit: Math.min(limit, 10_000) })
@@ -486,15 +487,19 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
 }
 
 /** `since` and `v` of a pull or stream request. */
-function position(c: Context): number {
+function version(c: Context): void {
   if (c.req.query('v') !== String(PROTOCOL_VERSION)) {
     throw new ProtocolViolation(
       `unsupported protocol version (this server speaks ${PROTOCOL_VERSION}; add v=${PROTOCOL_VERSION})`,
     )
   }
-  const since = Number(c.req.query('since') ?? '0')
-  if (!Number.isSafeInteger(since) || since < 0)
-    throw new ProtocolViolation('since must be a revision (an integer ≥ 0)')
+}
+
+/** `v` and `since` of a pull or stream: `since` is required, in decimal digits. */
+function position(c: Context): number {
+  version(c)
+  const since = parseRevision(c.req.query('since'))
+  if (since === undefined) throw new ProtocolViolation('since must be a revision (an integer ≥ 0, in decimal digits)')
   return since
 }
 

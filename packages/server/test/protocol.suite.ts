@@ -222,5 +222,17 @@ export function protocolSuite(backend: Backend): void {
       }
       expect((await server.handle(new Request(`${BASE}/stream?since=0&clientId=a`))).status).toBe(400)
     })
+
+    it('strict since: missing, empty, hexadecimal, exponent, fraction, signed or padded is 400 on pull and stream', async () => {
+      for (const since of [undefined, '', '0x10', '1e3', '1.5', '+1', '-0', '01', ' 1', '9007199254740993']) {
+        const query = `v=2&clientId=strict${since === undefined ? '' : `&since=${encodeURIComponent(since)}`}`
+        for (const route of ['pull', 'stream']) {
+          const response = await server.handle(new Request(`${BASE}/${route}?${query}`))
+          expect([route, since, response.status]).toEqual([route, since, 400])
+          expect(((await response.json()) as { error: string }).error).toMatch(/since must be a revision/)
+        }
+      }
+      expect((await server.handle(new Request(`${BASE}/pull?v=2&clientId=strict&since=0`))).status).toBe(200)
+    })
   })
 }

@@ -1,6 +1,7 @@
 import {
   LIMITS,
   parsePushRequest,
+  parseRevision,
   ProtocolViolation,
   wireKeyText,
   type PullReply,
@@ -314,9 +315,9 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   }
 
   function position(url: URL): number | Response {
-    const since = Number(url.searchParams.get('since') ?? '0')
+    const since = parseRevision(url.searchParams.get('since'))
     if (url.searchParams.get('v') !== '2') return problem(400, 'unsupported protocol version (this server speaks 2)')
-    return Number.isSafeInteger(since) && since >= 0 ? since : problem(400, 'since must be a revision (an integer ≥ 0)')
+    return since ?? problem(400, 'since must be a revision (an integer ≥ 0, in decimal digits)')
   }
 
   function pull(url: URL, request: Request): Response {

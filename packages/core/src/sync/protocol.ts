@@ -13,4 +13,4 @@ export {
   parseRemoteBatch,
   parseSnapshotReply,
 } from './replies.js'
-export { parsePushRequest, readCappedText, wireKeyText } from './requests.js'
+export { parsePushRequest, parseRevision, readCappedText, wireKeyText } from './requests.js'

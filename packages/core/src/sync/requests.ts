@@ -53,6 +53,16 @@ export function wireKeyText(key: unknown): string {
 }
 
 /**
+ * A revision as a query writes it (`since`, `rev`): decimal digits, without sign, exponent,
+ * fraction or leading zero; undefined for anything else (empty, `0x10`, `1e3`, `-1`).
+ */
+export function parseRevision(text: string | null | undefined): number | undefined {
+  if (text == null || !/^(0|[1-9][0-9]*)$/.test(text)) return undefined
+  const rev = Number(text)
+  return Number.isSafeInteger(rev) ? rev : undefined
+}
+
+/**
  * A request's or reply's body as text, refusing more than `limit` bytes — by its
  * Content-Length, and while reading it, so an oversized body is never held in memory:
  * `tooLarge()` is thrown and the rest is not read. Used by the client and the server alike.
