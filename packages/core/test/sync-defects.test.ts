@@ -158,6 +158,24 @@ it('regression: stale sync-state row written back while the stream advanced (bat
 })
 
 describe('regression: poison outbox row blocks every later push', () => {
+  it("a key or table name over the protocol's limits is set aside up front (a server would answer 400 and stop the outbox), and the rest is pushed", async () => {
+    const server = createSyncServer()
+    route(server)
+    const a = await openClient({ url: `${BASE}/a` })
+    await a.db.table('todos').put({ id: 'k'.repeat(600), title: 'long key' })
+    await a.db.table('todos').put({ id: Array.from({ length: 1000 }, (_, i) => i), title: 'wide key' })
+    await a.db.todos.put({ id: 4, title: 'fine' })
+    await a.sync.flush()
+    expect(server.batches.map((batch) => batch.changes.map((change) => change.key))).toEqual([[4]])
+    expect(
+      a.errors.map((error) => [error.reason, error.rev, /the key or table name is too long/.test(error.message)]),
+    ).toEqual([
+      ['not-sendable', 1, true],
+      ['not-sendable', 2, true],
+    ])
+    expect(a.sync.status).toMatchObject({ state: 'idle', outbox: 0, setAside: 2 })
+  })
+
   it('a BigInt, a cycle and a damaged changelog row are set aside, reported with their rev, and the rest is pushed', async () => {
     const server = createSyncServer()
     route(server)

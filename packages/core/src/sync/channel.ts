@@ -28,8 +28,6 @@ export type Message =
   | { type: 'error'; error: ErrorInfo }
   | { type: 'pause' | 'resume' | 'inbox'; from: string }
 
-const STATES = new Set('idle pushing pulling offline unauthorized principal-changed signed-out error closed'.split(' '))
-
 const ERROR = 'message:t reason:s retrying:b'
 const FROM: Array<[string, string]> = [['', 'from:s']]
 
@@ -82,7 +80,7 @@ const REQUESTS = new Map<unknown, string>([
 /** Checks a message from another context; returns undefined (after a warning) for anything malformed. */
 export function parseMessage(data: unknown): Message | undefined {
   const message = (isRecord(data) ? data : {}) as Record<string, Record<string, unknown> | undefined>
-  const { status, request } = message
+  const { request } = message
   const requestSpec = REQUESTS.get(request?.name)
   const kind = request?.kind
   if (
@@ -90,7 +88,6 @@ export function parseMessage(data: unknown): Message | undefined {
       const item = part ? message[part] : data
       return item === undefined || !shapeProblem(item, spec)
     }) &&
-    (!status || STATES.has(status.state as string)) &&
     (!request ||
       (requestSpec &&
         !shapeProblem(request, requestSpec) &&

@@ -6,6 +6,7 @@ import { idsOf, isChange } from './pending.js'
 import { checkReply } from './principal.js'
 import {
   checkWireValue,
+  short,
   encodeWireKey,
   LIMITS,
   parsePushReply,
@@ -149,9 +150,15 @@ export function toPushBatch(row: LogRow): PushBatch {
     if (!isChange(logged) || !TYPES.has(logged.type)) throw new WireError(`its change ${i} is damaged`)
     const { type, table, key, value, changes } = logged
     const change: WireChange = { type, table, key: encodeWireKey(key) }
+    const keyJson = JSON.stringify(change.key)
+    const name = `${table} ${keyJson}`
+    // Over the protocol's limits the server answers 400: the commit could never go through.
+    if (table.length > LIMITS.tableLength || keyJson.length > LIMITS.keyLength) {
+      throw new WireError(`${short(name)}: the key or table name is too long`)
+    }
     if (type !== 'delete') {
       if (value === undefined) throw new WireError(`its change ${i} has no value`)
-      checkWireValue(value, `${table} ${JSON.stringify(change.key)}`)
+      checkWireValue(value, name)
       change.value = value
     }
     if (changes !== undefined) change.changes = changes

@@ -13,6 +13,12 @@ export const LIMITS = {
   replyBytes: 16 * 1024 * 1024,
   /** Deepest nesting of a value (objects and arrays). */
   depth: 64,
+  /**
+   * Longest table name, and longest key as JSON, in characters (UTF-16 code units, a
+   * JavaScript string's length): a server indexes them together.
+   */
+  tableLength: 64,
+  keyLength: 512,
 } as const
 
 /**
