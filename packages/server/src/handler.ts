@@ -3,6 +3,8 @@ import { cors } from 'hono/cors'
 import {
   encodeWireKey,
   LIMITS,
+  isName,
+  NAME_RULE,
   parsePushRequest,
   parseRevision,
   PROTOCOL_VERSION,
@@ -320,7 +322,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     const since = position(c)
     const limit = Number(c.req.query('limit') ?? '50')
     if (!Number.isInteger(limit) || limit < 1) throw new ProtocolViolation('limit must be a positive integer')
-    const clientId = c.req.query('clientId')
+    const clientId = clientIdOf(c)
     const principal = await identify(c.req.raw, clientId)
     const scopes = await readScopes(c, principal)
     const { epoch: logEpoch, head, horizon } = await readMeta(db, t)
@@ -359,7 +361,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
 
   app.get('/stream', async (c) => {
     const since = position(c)
-    const clientId = c.req.query('clientId')!
+    const clientId = clientIdOf(c)!
     const principal = await identify(c.req.raw, clientId)
     const scopes = await readScopes(c, principal)
     const { epoch, head, horizon } = await readMeta(db, t)
@@ -378,7 +380,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
 
   app.get('/snapshot', async (c) => {
     version(c)
-    const clientId = c.req.query('clientId')
+    const clientId = clientIdOf(c)
     const principal = await identify(c.req.raw, clientId)
     const scopes = await readScopes(c, principal)
     const limit = Number(c.req.query('limit') ?? '1000')
@@ -493,6 +495,13 @@ function version(c: Context): void {
       `unsupported protocol version (this server speaks ${PROTOCOL_VERSION}; add v=${PROTOCOL_VERSION})`,
     )
   }
+}
+
+/** The `clientId` of a pull, stream or snapshot, when it has one (docs/protocol.md, "Limits"). */
+function clientIdOf(c: Context): string | undefined {
+  const clientId = c.req.query('clientId')
+  if (clientId !== undefined && !isName(clientId)) throw new ProtocolViolation(NAME_RULE('clientId'))
+  return clientId
 }
 
 /** `v` and `since` of a pull or stream: `since` is required, in decimal digits. */

@@ -239,8 +239,9 @@ function plan(state: State, changes: readonly WireChange[], { scopeOf }: Scoping
       } catch (error) {
         return { code: 'invalid', reason: `${change.table} ${key}: ${(error as Error)?.message ?? String(error)}` }
       }
-      if (typeof scope !== 'string' || scope === '') {
-        return { code: 'invalid', reason: `${change.table} ${key}: scopeOf did not name a scope` }
+      // At most 256 characters: scopes are indexed with the table and key (docs/protocol.md, "Limits").
+      if (typeof scope !== 'string' || scope === '' || scope.length > 256) {
+        return { code: 'invalid', reason: `${change.table} ${key}: the scope must have 1–256 characters` }
       }
     }
     // The same words whether the entity is elsewhere or the target scope is not writable:

@@ -188,6 +188,22 @@ for (const backend of ['pglite', 'postgres'] satisfies Backend[]) {
         ['invalid', 'items 3: the value has no sc (the scope field)'],
       ])
     })
+
+    it('refuses a scope over 256 characters (it is indexed) with invalid, not a 500', async () => {
+      const response = await push(undefined, 'scope-long', [
+        {
+          rev: 1,
+          tx: 'tx-1',
+          at: 1,
+          changes: [{ type: 'create', table: 'items', key: 4, value: { id: 4, sc: 'x'.repeat(300) } }],
+        },
+      ])
+      expect(response.status).toBe(200)
+      const reply = (await response.json()) as PushReply
+      expect(reply.rejected.map(({ code, reason }) => [code, reason])).toEqual([
+        ['invalid', 'items 4: the scope must have 1–256 characters'],
+      ])
+    })
   })
 
   describe(`rules on the ${backend} server`, () => {

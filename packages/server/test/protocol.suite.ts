@@ -223,6 +223,42 @@ export function protocolSuite(backend: Backend): void {
       expect((await server.handle(new Request(`${BASE}/stream?since=0&clientId=a`))).status).toBe(400)
     })
 
+    it('no 5xx for what a database cannot index: a 10 kB key, a compound key of 1,000 numbers, a 10 kB table name, a NUL in clientId or tx are 400, nothing is stored, and the server goes on', async () => {
+      const change = (table: string, key: unknown) => ({
+        v: 2,
+        clientId: 'limits',
+        batches: [{ rev: 1, tx: 't1', at: 1, changes: [{ type: 'create', table, key, value: { id: 1 } }] }],
+      })
+      const cases: Array<[unknown, RegExp]> = [
+        [change('todos', 'k'.repeat(10_000)), /a key has at most 512 characters as JSON/],
+        [
+          change(
+            'todos',
+            Array.from({ length: 1000 }, (_, i) => i),
+          ),
+          /a key has at most 512 characters/,
+        ],
+        [change('t'.repeat(10_000), 1), /a table name has at most 64 characters/],
+        [change('to\u0000dos', 1), /a table name has at most 64 characters, none a control character/],
+        [{ ...change('todos', 1), clientId: 'a\u0000b' }, /clientId must have 1–200 characters, none a control/],
+        [
+          { ...change('todos', 1), batches: [{ ...change('todos', 1).batches[0], tx: 't\u0000' }] },
+          /the tx of batch 0 must have 1–200 characters/,
+        ],
+      ]
+      for (const [body, message] of cases) {
+        const response = await push(body)
+        expect(response.status).toBe(400)
+        expect(((await response.json()) as { error: string }).error).toMatch(message)
+      }
+      for (const route of ['pull?since=0&', 'stream?since=0&', 'snapshot?']) {
+        const response = await server.handle(new Request(`${BASE}/${route}v=2&clientId=a%00b`))
+        expect([route, response.status]).toEqual([route, 400])
+      }
+      expect((await pull('since=0&clientId=limits')).batches).toEqual([])
+      expect((await pushOk('limits', [batch(1)])).acked).toHaveLength(1)
+    })
+
     it('strict since: missing, empty, hexadecimal, exponent, fraction, signed or padded is 400 on pull and stream', async () => {
       for (const since of [undefined, '', '0x10', '1e3', '1.5', '+1', '-0', '01', ' 1', '9007199254740993']) {
         const query = `v=2&clientId=strict${since === undefined ? '' : `&since=${encodeURIComponent(since)}`}`

@@ -1,5 +1,7 @@
 import {
   LIMITS,
+  isName,
+  NAME_RULE,
   parsePushRequest,
   parseRevision,
   ProtocolViolation,
@@ -314,10 +316,17 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     return json(scopes ? { ...reply, scopes } : reply)
   }
 
+  /** `v`, `since` (required, decimal digits) and `clientId` (docs/protocol.md, "Limits") of a pull or stream. */
   function position(url: URL): number | Response {
     const since = parseRevision(url.searchParams.get('since'))
+    return badQuery(url) ?? since ?? problem(400, 'since must be a revision (an integer ≥ 0, in decimal digits)')
+  }
+
+  function badQuery(url: URL): Response | undefined {
+    const clientId = url.searchParams.get('clientId')
     if (url.searchParams.get('v') !== '2') return problem(400, 'unsupported protocol version (this server speaks 2)')
-    return since ?? problem(400, 'since must be a revision (an integer ≥ 0, in decimal digits)')
+    if (clientId !== null && !isName(clientId)) return problem(400, NAME_RULE('clientId'))
+    return undefined
   }
 
   function pull(url: URL, request: Request): Response {
@@ -368,7 +377,8 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   }
 
   function snapshot(url: URL, request: Request): Response {
-    if (url.searchParams.get('v') !== '2') return problem(400, 'unsupported protocol version (this server speaks 2)')
+    const bad = badQuery(url)
+    if (bad) return bad
     const who = identify(request, url.searchParams.get('clientId') ?? '')
     if (who instanceof Response) return who
     const scopes = readScopes(url, request)

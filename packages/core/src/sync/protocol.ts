@@ -13,4 +13,4 @@ export {
   parseRemoteBatch,
   parseSnapshotReply,
 } from './replies.js'
-export { parsePushRequest, parseRevision, readCappedText, wireKeyText } from './requests.js'
+export { isName, NAME_RULE, parsePushRequest, parseRevision, readCappedText, wireKeyText } from './requests.js'

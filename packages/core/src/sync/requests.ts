@@ -1,8 +1,19 @@
 import { checkWireChange, isRev } from './replies.js'
-import { PROTOCOL_VERSION, ProtocolViolation, type PushRequest } from './wire.js'
+import { LIMITS, PROTOCOL_VERSION, ProtocolViolation, type PushRequest } from './wire.js'
 import { decodeWireKey, encodeWireKey, isRecord, short } from './wire-values.js'
 
 /** What servers check of requests, and reading a body within a limit (client and server alike). */
+
+// Control characters: a text column cannot hold NUL, and none belongs in a name.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/
+
+/** A client id or a tx as the protocol allows them: 1–200 characters, none a control character. */
+export const isName = (value: unknown): value is string =>
+  typeof value === 'string' && value !== '' && value.length <= 200 && !CONTROL.test(value)
+
+/** What {@link isName} asks of `what`, for a 400's message. */
+export const NAME_RULE = (what: string): string => `${what} must have 1–200 characters, none a control character`
 
 /**
  * Checks a push request body as a server receives it, throwing {@link ProtocolViolation}
@@ -17,9 +28,7 @@ export function parsePushRequest(body: unknown): PushRequest {
   const request = body as Record<string, unknown>
   if (request.v !== PROTOCOL_VERSION)
     bad(`unsupported protocol version ${short(request.v)} (this server speaks ${PROTOCOL_VERSION})`)
-  if (typeof request.clientId !== 'string' || request.clientId === '' || request.clientId.length > 200) {
-    bad('clientId must be a non-empty string of at most 200 characters')
-  }
+  if (!isName(request.clientId)) bad(NAME_RULE('clientId'))
   if (!Array.isArray(request.batches)) bad('batches must be a list')
   if (request.confirm !== undefined && typeof request.confirm !== 'boolean') bad('confirm must be true or false')
   const seen = new Set<number>()
@@ -29,7 +38,7 @@ export function parsePushRequest(body: unknown): PushRequest {
     if (!isRev(rev)) bad(`batch ${i} has no rev (a positive integer)`)
     if (seen.has(rev as number)) bad(`rev ${String(rev)} appears twice`)
     seen.add(rev as number)
-    if (typeof tx !== 'string' || tx === '') bad(`batch ${i} has no tx`)
+    if (!isName(tx)) bad(NAME_RULE(`the tx of batch ${i}`))
     if (typeof at !== 'number' || !Number.isFinite(at)) bad(`batch ${i} has no time (at)`)
     if (!Array.isArray(changes)) bad(`batch ${i} has no list of changes`)
     ;(changes as unknown[]).forEach((change, j) => {
@@ -37,6 +46,15 @@ export function parsePushRequest(body: unknown): PushRequest {
         checkWireChange(change)
       } catch (error) {
         bad(`change ${j} of batch ${i}: ${(error as Error).message}`)
+      }
+      const { table, key } = change as { table: string; key: unknown }
+      if (table.length > LIMITS.tableLength || CONTROL.test(table)) {
+        bad(
+          `change ${j} of batch ${i}: a table name has at most ${LIMITS.tableLength} characters, none a control character`,
+        )
+      }
+      if (JSON.stringify(key).length > LIMITS.keyLength) {
+        bad(`change ${j} of batch ${i}: a key has at most ${LIMITS.keyLength} characters as JSON`)
       }
     })
   })
