@@ -93,6 +93,43 @@ describe('regression: older remote batch over a newer own write', () => {
   })
 })
 
+it('regression: a server batch that wrote one entity twice, arriving while a local write to it waited for its answer, kept the first value as the base; the answer then wrote it, and the server value never arrived', async () => {
+  const server = createSyncServer()
+  const hold = gate()
+  const processed = gate()
+  let first = true
+  route(server)
+  mock.use(
+    http.post(`${BASE}/a/push`, async ({ request }) => {
+      const response = await server.handle(request)
+      if (first) {
+        first = false
+        processed.open()
+        await hold.opened
+      }
+      return response
+    }),
+  )
+  const a = await openClient({ url: `${BASE}/a`, pull: stream })
+  const b = await openClient({ url: `${BASE}/b` })
+  await a.db.todos.put({ id: 1, title: 'A' })
+  await processed.opened // revision 1 is A's; its answer is still on the way
+  // B's one commit writes todo 1 twice: revision 2 ends with 'B, second'.
+  await b.db.transaction('rw', b.db.todos, async () => {
+    await b.db.todos.put({ id: 1, title: 'B, first' })
+    await b.db.todos.put({ id: 1, title: 'B, second' })
+  })
+  await b.sync.flush()
+  // A's stream brings revision 2 while A's own write is unanswered: held back as the base.
+  await until(async () =>
+    (await a.db.table(KEYS_TABLE).toArray()).some((row: { rev: number; base?: unknown }) => row.rev === 2 && row.base),
+  )
+  hold.open()
+  await a.sync.flush()
+  expect(server.value('todos', 1)).toEqual({ id: 1, title: 'B, second' })
+  expect(await a.db.todos.get(1)).toEqual({ id: 1, title: 'B, second' })
+})
+
 it("regression: a rejection's current overwrites a newer local write still in the outbox", async () => {
   const server = createSyncServer({
     reject: (change) => ((change.value as Todo | undefined)?.title === 'bad' ? 'bad title' : undefined),

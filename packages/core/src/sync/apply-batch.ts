@@ -73,7 +73,9 @@ export async function writeBatch(
       const skip = retry ? new Set((await asideRow(ctx, batch.rev))?.superseded) : undefined
       const writes: EntityChange[] = []
       for (const change of changes) {
-        const entry = known.has(change.id) ? known.get(change.id) : recorded.get(change.id)
+        // What was known before this batch: a change earlier in the same batch (one commit that
+        // wrote the entity twice) is never newer than a later one.
+        const entry = recorded.get(change.id)
         // A snapshot at a revision is the truth of this client's view at it (what a record at
         // that same revision knew may have been seen through other scopes).
         const newer = entry && (mode === 'snapshot' ? entry.rev > batch.rev : entry.rev >= batch.rev)
