@@ -42,6 +42,29 @@ const gate = () => {
   return { open, opened }
 }
 
+/**
+ * Routes to `server`; client A's first push is stored at once and its answer held until
+ * `hold.open()` (`processed` opens when the server has stored it).
+ */
+function holdFirstAnswer(server: SyncServer) {
+  const hold = gate()
+  const processed = gate()
+  let first = true
+  route(server)
+  mock.use(
+    http.post(`${BASE}/a/push`, async ({ request }) => {
+      const response = await server.handle(request)
+      if (first) {
+        first = false
+        processed.open()
+        await hold.opened
+      }
+      return response
+    }),
+  )
+  return { processed, hold }
+}
+
 describe('regression: older remote batch over a newer own write', () => {
   it('offline: A writes key 1 offline, B writes it on the server, A comes back — A keeps its own (newer) write', async () => {
     const server = createSyncServer()
@@ -62,21 +85,7 @@ describe('regression: older remote batch over a newer own write', () => {
 
   it('two pushes cross: the server takes A then B, A hears B before its own answer — A ends with B', async () => {
     const server = createSyncServer()
-    const hold = gate()
-    const processed = gate()
-    let first = true
-    route(server)
-    mock.use(
-      http.post(`${BASE}/a/push`, async ({ request }) => {
-        const response = await server.handle(request)
-        if (first) {
-          first = false
-          processed.open()
-          await hold.opened
-        }
-        return response
-      }),
-    )
+    const { processed, hold } = holdFirstAnswer(server)
     const a = await openClient({ url: `${BASE}/a`, pull: stream })
     const b = await openClient({ url: `${BASE}/b` })
     await a.db.todos.put({ id: 1, title: 'A' })
@@ -95,21 +104,7 @@ describe('regression: older remote batch over a newer own write', () => {
 
 it('regression: a server batch that wrote one entity twice, arriving while a local write to it waited for its answer, kept the first value as the base; the answer then wrote it, and the server value never arrived', async () => {
   const server = createSyncServer()
-  const hold = gate()
-  const processed = gate()
-  let first = true
-  route(server)
-  mock.use(
-    http.post(`${BASE}/a/push`, async ({ request }) => {
-      const response = await server.handle(request)
-      if (first) {
-        first = false
-        processed.open()
-        await hold.opened
-      }
-      return response
-    }),
-  )
+  const { processed, hold } = holdFirstAnswer(server)
   const a = await openClient({ url: `${BASE}/a`, pull: stream })
   const b = await openClient({ url: `${BASE}/b` })
   await a.db.todos.put({ id: 1, title: 'A' })

@@ -4,7 +4,7 @@ import {
   encodeWireKey,
   LIMITS,
   isName,
-  NAME_RULE,
+  nameRule,
   parsePushRequest,
   parseRevision,
   PROTOCOL_VERSION,
@@ -500,7 +500,7 @@ function version(c: Context): void {
 /** The `clientId` of a pull, stream or snapshot, when it has one (docs/protocol.md, "Limits"). */
 function clientIdOf(c: Context): string | undefined {
   const clientId = c.req.query('clientId')
-  if (clientId !== undefined && !isName(clientId)) throw new ProtocolViolation(NAME_RULE('clientId'))
+  if (clientId !== undefined && !isName(clientId)) throw new ProtocolViolation(nameRule('clientId'))
   return clientId
 }
 

@@ -1,7 +1,7 @@
 import {
   LIMITS,
   isName,
-  NAME_RULE,
+  nameRule,
   parsePushRequest,
   parseRevision,
   ProtocolViolation,
@@ -325,7 +325,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   function badQuery(url: URL): Response | undefined {
     const clientId = url.searchParams.get('clientId')
     if (url.searchParams.get('v') !== '2') return problem(400, 'unsupported protocol version (this server speaks 2)')
-    if (clientId !== null && !isName(clientId)) return problem(400, NAME_RULE('clientId'))
+    if (clientId !== null && !isName(clientId)) return problem(400, nameRule('clientId'))
     return undefined
   }
 

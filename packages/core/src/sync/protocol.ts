@@ -13,4 +13,4 @@ export {
   parseRemoteBatch,
   parseSnapshotReply,
 } from './replies.js'
-export { isName, NAME_RULE, parsePushRequest, parseRevision, readCappedText, wireKeyText } from './requests.js'
+export { isName, nameRule, parsePushRequest, parseRevision, readCappedText, wireKeyText } from './requests.js'

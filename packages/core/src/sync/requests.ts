@@ -13,7 +13,7 @@ export const isName = (value: unknown): value is string =>
   typeof value === 'string' && value !== '' && value.length <= 200 && !CONTROL.test(value)
 
 /** What {@link isName} asks of `what`, for a 400's message. */
-export const NAME_RULE = (what: string): string => `${what} must have 1–200 characters, none a control character`
+export const nameRule = (what: string): string => `${what} must have 1–200 characters, none a control character`
 
 /**
  * Checks a push request body as a server receives it, throwing {@link ProtocolViolation}
@@ -28,7 +28,7 @@ export function parsePushRequest(body: unknown): PushRequest {
   const request = body as Record<string, unknown>
   if (request.v !== PROTOCOL_VERSION)
     bad(`unsupported protocol version ${short(request.v)} (this server speaks ${PROTOCOL_VERSION})`)
-  if (!isName(request.clientId)) bad(NAME_RULE('clientId'))
+  if (!isName(request.clientId)) bad(nameRule('clientId'))
   if (!Array.isArray(request.batches)) bad('batches must be a list')
   if (request.confirm !== undefined && typeof request.confirm !== 'boolean') bad('confirm must be true or false')
   const seen = new Set<number>()
@@ -38,7 +38,7 @@ export function parsePushRequest(body: unknown): PushRequest {
     if (!isRev(rev)) bad(`batch ${i} has no rev (a positive integer)`)
     if (seen.has(rev as number)) bad(`rev ${String(rev)} appears twice`)
     seen.add(rev as number)
-    if (!isName(tx)) bad(NAME_RULE(`the tx of batch ${i}`))
+    if (!isName(tx)) bad(nameRule(`the tx of batch ${i}`))
     if (typeof at !== 'number' || !Number.isFinite(at)) bad(`batch ${i} has no time (at)`)
     if (!Array.isArray(changes)) bad(`batch ${i} has no list of changes`)
     ;(changes as unknown[]).forEach((change, j) => {
