@@ -1,6 +1,7 @@
 import type { Database } from './db/port.js'
 import type { Names } from './names.js'
-import { batchJson, readAfter, readMeta, type StoredBatch } from './store.js'
+import { batchJson, readAfter } from './store/log.js'
+import { readMeta, type StoredBatch } from './store/model.js'
 
 const PAGE = 500
 const encoder = new TextEncoder()
@@ -31,6 +32,24 @@ interface Stream {
   live: boolean
   controller: ReadableStreamDefaultController<Uint8Array>
   closed: boolean
+  onClose?: () => void
+}
+
+/** What {@link Fanout.open} opens a stream with. */
+export interface StreamOptions {
+  clientId: string
+  /** The client's position: batches after it are sent. */
+  since: number
+  /** The `hello` event's data (the fan-out adds `head`). */
+  hello: Record<string, unknown>
+  /** Aborted when the client goes away. */
+  signal?: AbortSignal
+  /** The scopes it reads (sorted), or undefined for every scope. */
+  scopes?: readonly string[]
+  /** Resolves false once the principal's scopes changed: the stream is then closed. */
+  current?: () => Promise<boolean>
+  /** Called once, when the stream ends. */
+  onClose?: () => void
 }
 
 /**
@@ -120,26 +139,13 @@ export class Fanout {
 
   /**
    * Opens a stream for a client at position `since`: a `hello` event, then every batch
-   * after it (the client's own left out), then each new one as it commits.
+   * after it (the client's own left out), then each new one as it commits. `onClose` is
+   * called once when it ends, however it ends.
    */
-  open(
-    clientId: string,
-    since: number,
-    hello: Record<string, unknown>,
-    signal: AbortSignal | undefined,
-    scopes?: readonly string[],
-    current?: () => Promise<boolean>,
-  ): ReadableStream<Uint8Array> {
+  open({ clientId, since, hello, signal, scopes, current, onClose }: StreamOptions): ReadableStream<Uint8Array> {
     let stream: Stream | undefined
     const close = (): void => {
-      if (!stream || stream.closed) return
-      stream.closed = true
-      this.#streams.delete(stream)
-      try {
-        stream.controller.close()
-      } catch {
-        // Already closed or errored.
-      }
+      if (stream) this.#drop(stream)
     }
     signal?.addEventListener('abort', close)
     return new ReadableStream<Uint8Array>({
@@ -154,6 +160,10 @@ export class Fanout {
           live: false,
           controller,
           closed: false,
+          onClose: () => {
+            signal?.removeEventListener('abort', close)
+            onClose?.()
+          },
         }
         this.#streams.add(stream)
         this.#send(stream, encoder.encode(`event: hello\ndata: ${JSON.stringify({ ...hello, head: this.#last })}\n\n`))
@@ -166,19 +176,24 @@ export class Fanout {
     })
   }
 
+  /** Ends a stream (once): it leaves the fan-out, its body ends, its owner is told. */
+  #drop(stream: Stream): void {
+    if (stream.closed) return
+    stream.closed = true
+    this.#streams.delete(stream)
+    try {
+      stream.controller.close()
+    } catch {
+      // Already closed or errored.
+    }
+    stream.onClose?.()
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     for (const timer of this.#timers) clearInterval(timer)
     await this.#unlisten?.()
-    for (const stream of [...this.#streams]) {
-      stream.closed = true
-      try {
-        stream.controller.close()
-      } catch {
-        // Already closed.
-      }
-    }
-    this.#streams.clear()
+    for (const stream of [...this.#streams]) this.#drop(stream)
     await this.#reading
   }
 
@@ -223,14 +238,7 @@ export class Fanout {
     const checked = [...this.#streams].filter((stream) => stream.live && stream.current)
     const verdicts = await Promise.all(checked.map((stream) => stream.current!().catch(() => false)))
     checked.forEach((stream, i) => {
-      if (verdicts[i]) return
-      stream.closed = true
-      this.#streams.delete(stream)
-      try {
-        stream.controller.close()
-      } catch {
-        // Already closed.
-      }
+      if (!verdicts[i]) this.#drop(stream)
     })
   }
 
@@ -252,13 +260,7 @@ export class Fanout {
       stream.controller.enqueue(bytes)
       if ((stream.controller.desiredSize ?? 0) < -MAX_BACKLOG) throw new Error('too far behind')
     } catch {
-      stream.closed = true
-      this.#streams.delete(stream)
-      try {
-        stream.controller.close()
-      } catch {
-        // Already closed.
-      }
+      this.#drop(stream)
     }
   }
 }

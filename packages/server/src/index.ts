@@ -1,5 +1,6 @@
-export { createSyncHandler } from './handler.js'
-export type { BackendChange, DriverTransaction, SyncHandler, SyncHandlerOptions } from './handler.js'
+export { claimScopes, createSyncHandler } from './handler.js'
+export type { BackendChange, DriverTransaction, ScopeGrant, SyncHandler, SyncHandlerOptions } from './handler.js'
+export type { ServerLimits } from './fairness.js'
 export { AuthError, insecureNoAuth, jwt } from './auth.js'
 export type { Authenticate, JwtOptions, Principal } from './auth.js'
 export type { Authorize, AuthorizeContext, TableRules } from './rules.js'

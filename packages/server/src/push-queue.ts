@@ -1,5 +1,5 @@
 import { LIMITS } from '@changecast/core/protocol'
-import type { PendingPush, PushOutcome } from './store.js'
+import type { PendingPush, PushOutcome } from './store/push.js'
 
 interface Waiting {
   request: PendingPush

@@ -41,6 +41,8 @@ export interface Refusal {
   /** `unknown`: a confirming push names a commit this server has no record of. */
   code: 'invalid' | 'forbidden' | 'unknown'
   reason: string
+  /** What the server's log says, never the client: e.g. the scope of an entity it may not read. */
+  detail?: string
 }
 
 /**

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { PullReply, PushReply } from '@changecast/core/sync'
 import { PushQueue } from '../src/push-queue.js'
-import type { PendingPush, PushOutcome } from '../src/store.js'
+import type { PendingPush, PushOutcome } from '../src/store/push.js'
 import { startServer, type TestServer } from './backends.js'
 
 const body = (clientId: string, rev: number, tx = `tx-${clientId}-${rev}`) =>

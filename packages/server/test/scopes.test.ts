@@ -3,7 +3,7 @@
 // writes outside a principal's scopes, rejections that do not leak, moves, snapshots and
 // compaction.
 import { setupServer } from 'msw/node'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { PushReply } from '@changecast/core/protocol'
 import { createSyncServer, withFaults } from '@changecast/testing'
 import { createSyncHandler, openPGlite, openPostgres, type Database, type SyncHandler } from '@changecast/server'
@@ -188,6 +188,7 @@ for (const backend of ['memory', 'pglite', 'postgres'] as const) {
 
     it('refuses a write to a project the user is not in, and its rejection leaks neither the value nor the scope there', async () => {
       await server.write([put(task(7, 'project:2', 'not-for-u1'))])
+      const logged = vi.spyOn(console, 'warn').mockImplementation(() => undefined)
       const outside = await push('u1', 1, [put(task(8, 'project:2'))])
       expect(outside.body.rejected).toEqual([
         expect.objectContaining({
@@ -203,6 +204,13 @@ for (const backend of ['memory', 'pglite', 'postgres'] as const) {
       expect(steal.text).not.toContain('not-for-u1')
       expect(steal.text).not.toContain('project:2')
       expect((await pull('u2')).body.batches).toHaveLength(1)
+      // The detail goes to the server's log only.
+      if (backend !== 'memory')
+        expect(logged.mock.calls.map(([line]) => String(line))).toEqual([
+          '[changecast-server] refused not allowed to update tasks 8: u1 may not write scope "project:2"',
+          '[changecast-server] refused not allowed to update tasks 7: u1 may not write scope "project:2", where the entity is',
+        ])
+      logged.mockRestore()
     })
 
     it('a task moved to another project is a removal for those who lose it and a value for those who gain it', async () => {

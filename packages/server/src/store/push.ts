@@ -1,46 +1,14 @@
 import {
   decodeWireKey,
-  wireKeyText,
   type PushBatch,
   type PushReply,
   type WireChange,
   type WireCurrent,
 } from '@changecast/core/protocol'
-import type { Database, Queryable } from './db/port.js'
-import type { Names } from './names.js'
-import type { Refusal } from './rules.js'
-
-/** A stored batch, as read back: its changes (as JSON text) visible to the reader. */
-export interface StoredBatch {
-  rev: number
-  origin: string
-  tx: string
-  at: number
-  changes: StoredChange[]
-}
-
-/** One stored change: its scope, the entity it names, and its JSON text as the protocol carries it. */
-export interface StoredChange {
-  scope: string
-  entity: string
-  removed: boolean
-  json: string
-}
-
-/** The scope of entities when the server has no `scopeOf`. */
-export const DEFAULT_SCOPE = 'default'
-
-/**
- * Names the one scope an entity belongs to (e.g. `project:42`), from its value. Called for
- * every created or updated entity; a deleted one stays in the scope it was in.
- */
-export type ScopeOf = (entity: { table: string; key: unknown; value: unknown }) => string
-
-/** The scopes a request may read and write: `undefined` is every scope. */
-export interface Access {
-  read?: ReadonlySet<string>
-  write?: ReadonlySet<string>
-}
+import type { Database, Queryable } from '../db/port.js'
+import type { Names } from '../names.js'
+import type { Refusal } from '../rules.js'
+import { DEFAULT_SCOPE, entityId, keyTextOf, readMeta, type Access, type ScopeOf } from './model.js'
 
 /** A pushed batch with the server's decision on it (made before the transaction). */
 export interface Decided {
@@ -56,22 +24,6 @@ export class ConflictError extends Error {
     this.name = 'ConflictError'
   }
 }
-
-const entityId = (table: string, keyText: string) => `${table}\u0000${keyText}`
-const keyTextOf = (change: Pick<WireChange, 'key'>) => wireKeyText(change.key)
-
-/** The log's epoch, newest revision and compaction horizon. `lock`: hold the row (every write does) until the transaction ends. */
-export async function readMeta(
-  db: Queryable,
-  t: Names,
-  lock = false,
-): Promise<{ epoch: string; head: number; horizon: number }> {
-  const [row] = await db.query<{ epoch: string; head: string | number; horizon: string | number }>(
-    `select epoch, head, horizon from ${t.meta} where id = 1${lock ? ' for update' : ''}`,
-  )
-  return { epoch: row!.epoch, head: Number(row!.head), horizon: Number(row!.horizon) }
-}
-
 /** One push request, decided on and waiting to be stored. */
 export interface PendingPush {
   clientId: string
@@ -148,6 +100,7 @@ export async function push(
         }
         const planned = confirm ? UNKNOWN : (refusal ?? plan(state, batch.changes, scoping, access))
         if (!Array.isArray(planned)) {
+          if (planned.detail) console.warn(`[changecast-server] refused ${planned.reason}: ${planned.detail}`)
           reply.rejected.push({
             rev: batch.rev,
             code: planned.code,
@@ -246,9 +199,15 @@ function plan(state: State, changes: readonly WireChange[], { scopeOf }: Scoping
     }
     // The same words whether the entity is elsewhere or the target scope is not writable:
     // a refusal does not tell the writer where an entity it may not read is.
-    const forbidden: Refusal = { code: 'forbidden', reason: `not allowed to ${change.type} ${change.table} ${key}` }
-    if (access.write && !access.write.has(scope)) return forbidden
-    if (exists && access.write && !access.write.has(before.scope)) return forbidden
+    const forbidden = (detail: string): Refusal => ({
+      code: 'forbidden',
+      reason: `not allowed to ${change.type} ${change.table} ${key}`,
+      detail: `${access.principal ?? 'the writer'} may not write scope ${detail}`,
+    })
+    if (access.write && !access.write.has(scope)) return forbidden(JSON.stringify(scope))
+    if (exists && access.write && !access.write.has(before.scope)) {
+      return forbidden(`${JSON.stringify(before.scope)}, where the entity is`)
+    }
     if (exists && change.type !== 'delete' && before.scope !== scope) {
       const removal = { type: 'delete' as const, table: change.table, key: change.key, removed: true }
       rows.push({ ...removal, key, scope: before.scope, value: null, json: JSON.stringify(removal) })
@@ -378,221 +337,4 @@ function currentOf(changes: readonly WireChange[], state: State, access: Access)
     )
   }
   return current
-}
-
-/**
- * Batches with `after < rev ≤ upTo`, in order, at most `limit`, each with its changes in
- * `scopes` (every change when undefined). With scopes, batches that have none of them are
- * left out (read through the index on scope and revision).
- */
-export async function readAfter(
-  db: Queryable,
-  t: Names,
-  after: number,
-  limit: number,
-  { upTo = Number.MAX_SAFE_INTEGER, scopes }: { upTo?: number; scopes?: readonly string[] } = {},
-): Promise<StoredBatch[]> {
-  const revs = scopes
-    ? await db.query<{ rev: string | number }>(
-        `select distinct rev from ${t.changes} where scope = any($1::text[]) and rev > $2 and rev <= $3 order by rev limit $4`,
-        [scopes, after, upTo, limit],
-      )
-    : await db.query<{ rev: string | number }>(
-        `select rev from ${t.batches} where rev > $1 and rev <= $2 order by rev limit $3`,
-        [after, upTo, limit],
-      )
-  if (revs.length === 0) return []
-  const rows = await db.query<{
-    rev: string | number
-    origin: string
-    tx: string
-    at: number
-    scope: string | null
-    tbl: string | null
-    key: string | null
-    change: string | null
-    removed: boolean | null
-  }>(
-    `select b.rev, b.origin, b.tx, b.at, c.scope, c.tbl, c.key, c.change, c.removed
-     from ${t.batches} b left join ${t.changes} c on c.rev = b.rev${scopes ? ' and c.scope = any($2::text[])' : ''}
-     where b.rev = any($1::bigint[]) order by b.rev, c.seq`,
-    scopes ? [revs.map((row) => row.rev), scopes] : [revs.map((row) => row.rev)],
-  )
-  const batches: StoredBatch[] = []
-  for (const row of rows) {
-    const rev = Number(row.rev)
-    let batch = batches.at(-1)
-    if (batch?.rev !== rev) {
-      batch = { rev, origin: row.origin, tx: row.tx, at: Number(row.at), changes: [] }
-      batches.push(batch)
-    }
-    if (row.change !== null) {
-      batch.changes.push({
-        scope: row.scope!,
-        entity: entityId(row.tbl!, row.key!),
-        removed: row.removed === true,
-        json: row.change,
-      })
-    }
-  }
-  return batches
-}
-
-/**
- * A stored batch as the protocol's JSON, with the changes a reader of `scopes` may see (all
- * when undefined), or undefined when it may see none. An entity moved between two scopes it
- * reads is not reported as removed.
- */
-export function batchJson(batch: StoredBatch, scopes?: ReadonlySet<string>): string | undefined {
-  const visible = scopes ? batch.changes.filter((change) => scopes.has(change.scope)) : batch.changes
-  if (scopes && visible.length === 0) return undefined
-  const kept = visible.filter(
-    (change, i) => !change.removed || !visible.some((later, j) => j > i && later.entity === change.entity),
-  )
-  return `{"rev":${batch.rev},"tx":${JSON.stringify(batch.tx)},"origin":${JSON.stringify(batch.origin)},"at":${batch.at},"changes":[${kept.map((change) => change.json).join(',')}]}`
-}
-
-/** The JSON size of a stored batch's changes (an upper bound of what a reader gets). */
-export const batchSize = (batch: StoredBatch): number =>
-  batch.changes.reduce((size, change) => size + change.json.length + 1, 100)
-
-/** Where a snapshot page ends: the next page starts after this entity (of this scope). */
-export type SnapshotCursor = [scope: string | null, table: string, key: string]
-
-/** One page of a snapshot: the entities' newest changes (creates and updates, as JSON text). */
-export interface SnapshotPage {
-  rows: string[]
-  /** Where the next page starts, or undefined after the last page. */
-  next?: SnapshotCursor
-}
-
-/**
- * One page of the state at revision `rev` of the entities in `scopes` (every entity when
- * undefined): for each entity, its newest change at or below `rev`, when that is not a
- * delete. Entities come in (scope, table, key) order; the reads are index range scans.
- * Consistent across pages as long as compaction keeps every newest row at or above its
- * horizon, which it does (see `compact`).
- */
-export async function readSnapshot(
-  db: Queryable,
-  t: Names,
-  { rev, scopes, after, limit }: { rev: number; scopes?: readonly string[]; after?: SnapshotCursor; limit: number },
-): Promise<SnapshotPage> {
-  type Row = { scope: string; tbl: string; key: string; type: string; change: string }
-  const rows: string[] = []
-  let bytes = 0
-  /** Takes the rows (newest changes) in order until the page is full; the cursor after the last one taken. */
-  const take = (found: Row[], scope: string | null): SnapshotCursor | undefined => {
-    let last: Row | undefined
-    for (const row of found) {
-      if (row.type !== 'delete') {
-        // Full: the next page starts at this row (after the one before it, or at its scope's start).
-        if (rows.length > 0 && bytes + row.change.length > SNAPSHOT_PAGE_BYTES)
-          return last ? [scope, last.tbl, last.key] : [scope, '', '']
-        rows.push(row.change)
-        bytes += row.change.length + 1
-      }
-      last = row
-    }
-    return undefined
-  }
-  if (!scopes) {
-    const found = await db.query<Row>(
-      `select distinct on (tbl, key) scope, tbl, key, type, change from ${t.changes}
-       where rev <= $1 and (tbl, key) > ($2, $3) order by tbl, key, rev desc, seq desc limit $4`,
-      [rev, after?.[1] ?? '', after?.[2] ?? '', limit],
-    )
-    const full = take(found, null)
-    if (full) return { rows, next: full }
-    const last = found.at(-1)
-    return { rows, next: found.length === limit && last ? [null, last.tbl, last.key] : undefined }
-  }
-  const ordered = [...scopes].sort()
-  let index = after?.[0] == null ? 0 : ordered.indexOf(after[0])
-  if (index < 0) index = ordered.findIndex((scope) => scope > after![0]!)
-  let from: [string, string] = after?.[0] == null || ordered[index] !== after[0] ? ['', ''] : [after[1], after[2]]
-  let left = limit
-  for (; index >= 0 && index < ordered.length; index++, from = ['', '']) {
-    const scope = ordered[index]!
-    const found = await db.query<Row>(
-      `select distinct on (tbl, key) scope, tbl, key, type, change from ${t.changes}
-       where scope = $1 and rev <= $2 and (tbl, key) > ($3, $4) order by tbl, key, rev desc, seq desc limit $5`,
-      [scope, rev, from[0], from[1], left],
-    )
-    const full = take(found, scope)
-    if (full) return { rows, next: full }
-    left -= found.length
-    const last = found.at(-1)
-    if (left === 0 && last) return { rows, next: [scope, last.tbl, last.key] }
-  }
-  return { rows }
-}
-
-/** About how much JSON a snapshot page carries at most (one larger row still makes a page). */
-export const SNAPSHOT_PAGE_BYTES = 8 * 2 ** 20
-
-/**
- * How many entities a snapshot at `rev` of `scopes` holds: those whose last change is at or
- * below `rev` and left a value (from the entities table), plus, for those changed since, what
- * their newest change at or below `rev` says — so the cost follows the entities, and only
- * the recently changed ones touch the log.
- */
-export async function countSnapshot(db: Queryable, t: Names, rev: number, scopes?: readonly string[]): Promise<number> {
-  const inScope = (alias: string) => (scopes ? ` and ${alias}.scope = any($2::text[])` : '')
-  // With scopes, an entity counts once per readable scope whose newest row of it is not a
-  // delete (a move leaves a removal behind, so that is at most one).
-  const newest = scopes
-    ? `select distinct on (c.scope) c.type from ${t.changes} c
-       where c.tbl = e.tbl and c.key = e.key and c.rev <= $1${inScope('c')} order by c.scope, c.rev desc, c.seq desc`
-    : `select c.type from ${t.changes} c
-       where c.tbl = e.tbl and c.key = e.key and c.rev <= $1 order by c.rev desc, c.seq desc limit 1`
-  const [row] = await db.query<{ count: string | number }>(
-    `select (select count(*) from ${t.entities} e where e.rev <= $1 and e.value is not null${inScope('e')})
-          + (select count(*) from ${t.entities} e cross join lateral (${newest}) n
-             where e.rev > $1 and n.type <> 'delete') as count`,
-    scopes ? [rev, scopes] : [rev],
-  )
-  return Number(row!.count)
-}
-
-/**
- * Compaction: removes the log rows superseded at revision `horizon` (an entity's older
- * rows in a scope, when a newer one at or below the horizon exists there), the deletes
- * and removals at or below it, and the entities deleted at or below it; then records the
- * horizon. A client whose position is below it must fetch a snapshot again. Each entity's
- * newest row in a scope stays, so a snapshot at any revision ≥ horizon stays whole.
- * Returns how many rows went.
- */
-export async function compact(db: Database, t: Names, horizon: number): Promise<number> {
-  return db.transaction(async (tx) => {
-    const meta = await readMeta(tx, t, true)
-    const upTo = Math.min(horizon, meta.head)
-    if (upTo <= meta.horizon) return 0
-    const superseded = await tx.query<{ n: number }>(
-      `with gone as (
-         delete from ${t.changes} c using ${t.changes} d
-         where c.rev <= $1 and d.rev <= $1 and d.scope = c.scope and d.tbl = c.tbl and d.key = c.key
-           and (d.rev, d.seq) > (c.rev, c.seq)
-         returning 1
-       ) select count(*)::int as n from gone`,
-      [upTo],
-    )
-    const tombstones = await tx.query<{ n: number }>(
-      `with gone as (delete from ${t.changes} where rev <= $1 and type = 'delete' returning 1)
-       select count(*)::int as n from gone`,
-      [upTo],
-    )
-    await tx.query(`delete from ${t.entities} where value is null and rev <= $1`, [upTo])
-    await tx.query(`update ${t.meta} set horizon = $1 where id = 1`, [upTo])
-    return superseded[0]!.n + tombstones[0]!.n
-  })
-}
-
-/** The newest revision committed before `age` milliseconds ago (0 when none). */
-export async function revisionBefore(db: Queryable, t: Names, age: number): Promise<number> {
-  const [row] = await db.query<{ rev: string | number | null }>(
-    `select max(rev) as rev from ${t.batches} where committed_at < now() - make_interval(secs => $1)`,
-    [age / 1000],
-  )
-  return Number(row?.rev ?? 0)
 }

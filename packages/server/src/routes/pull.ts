@@ -1,0 +1,74 @@
+import type { Context } from 'hono'
+import { LIMITS, type PullReply } from '@changecast/core/protocol'
+import { batchJson, batchSize, readAfter } from '../store/log.js'
+import { readMeta } from '../store/model.js'
+import { clientIdOf, identify, limitOf, position, readScopes, type Server } from './context.js'
+
+/** Most batches in one pull page, whatever `limit` asks. */
+const MOST_BATCHES = 1000
+
+/**
+ * `GET /pull`: the batches after `since` that the client may read, other clients' only, in
+ * one page of at most `limit` batches and 8 MiB; `upTo` says how far it brings the client.
+ * Each principal's pulls and snapshot pages take turns (see `limits`).
+ */
+export async function pullRoute(server: Server, c: Context): Promise<Response> {
+  const { db, t } = server
+  const since = position(c)
+  const limit = limitOf(c, 50)
+  const clientId = clientIdOf(c)
+  const principal = await identify(server, c.req.raw, clientId)
+  const scopes = await readScopes(server, c.req.queries('scope'), principal)
+  return server.fairness.read(principal.id, async () => {
+    const { epoch: logEpoch, head, horizon } = await readMeta(db, t)
+    const epoch = { epoch: logEpoch, principal: principal.name }
+    // The log does not reach the client's position (it was recreated, or restored from an
+    // older backup): upTo below since tells the client to start over.
+    if (since > head) return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false })
+    // Compacted past the client's position: it must fetch a snapshot.
+    if (since < horizon) {
+      return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
+    }
+    const take = Math.min(limit, MOST_BATCHES)
+    const rows = await readAfter(db, t, since, take, { upTo: head, scopes })
+    const visible = scopes && new Set(scopes)
+    const page: string[] = []
+    let last = since
+    let bytes = 0
+    let cut = false
+    for (const row of rows) {
+      const size = batchSize(row)
+      if (page.length > 0 && bytes + size > LIMITS.pushBytes) {
+        cut = true
+        break
+      }
+      last = row.rev
+      if (row.origin === clientId) continue
+      const json = batchJson(row, visible)
+      if (json === undefined) continue
+      bytes += size
+      page.push(json)
+    }
+    // Every batch up to head read, those of other scopes left out: the client is at head.
+    const upTo = rows.length < take && !cut ? head : last
+    return pullReply({ ...epoch, scopes, batches: page, upTo, more: upTo < head })
+  })
+}
+
+/** A pull reply whose batches are JSON text already. */
+function pullReply({
+  epoch,
+  principal,
+  scopes,
+  batches,
+  upTo,
+  more,
+  mustRefetch,
+}: Omit<PullReply, 'batches'> & { batches: string[]; scopes?: string[]; mustRefetch?: boolean }): Response {
+  return new Response(
+    `{"epoch":${JSON.stringify(epoch)}${principal === undefined ? '' : `,"principal":${JSON.stringify(principal)}`}` +
+      `${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
+      `${mustRefetch ? ',"mustRefetch":true' : ''},"batches":[${batches.join(',')}],"upTo":${upTo},"more":${more}}`,
+    { headers: { 'content-type': 'application/json' } },
+  )
+}

@@ -1,0 +1,44 @@
+import type { Context } from 'hono'
+import { parseRevision, ProtocolViolation } from '@changecast/core/protocol'
+import { readMeta } from '../store/model.js'
+import { countSnapshot, readSnapshot } from '../store/snapshot.js'
+import { clientIdOf, cursorOf, identify, json, limitOf, readScopes, version, type Server } from './context.js'
+
+/** Most rows in one snapshot page, whatever `limit` asks. */
+const MOST_ROWS = 10_000
+
+/**
+ * `GET /snapshot`: one page of the state at revision `rev` (the head, on the first page) of
+ * the scopes the client may read; `next` names the next page. Takes turns with the
+ * principal's pulls (see `limits`).
+ */
+export async function snapshotRoute(server: Server, c: Context): Promise<Response> {
+  const { db, t } = server
+  version(c)
+  const clientId = clientIdOf(c)
+  const principal = await identify(server, c.req.raw, clientId)
+  const scopes = await readScopes(server, c.req.queries('scope'), principal)
+  const limit = limitOf(c, 1000)
+  const asked = c.req.query('rev')
+  const after = cursorOf(c.req.query('after'))
+  if (after && asked === undefined) throw new ProtocolViolation('after needs the rev of the snapshot')
+  const given = asked === undefined ? undefined : parseRevision(asked)
+  if (asked !== undefined && given === undefined) {
+    throw new ProtocolViolation('rev must be a revision (an integer ≥ 0, in decimal digits)')
+  }
+  return server.fairness.read(principal.id, async () => {
+    const { epoch, head, horizon } = await readMeta(db, t)
+    const rev = given ?? head
+    // Compacted past the snapshot's revision (or the log went back): start again.
+    if (rev < horizon || rev > head) return json({ epoch, principal: principal.name, scopes, mustRefetch: true })
+    const page = await readSnapshot(db, t, { rev, scopes, after, limit: Math.min(limit, MOST_ROWS) })
+    const total = after ? undefined : await countSnapshot(db, t, rev, scopes)
+    return new Response(
+      `{"epoch":${JSON.stringify(epoch)},"principal":${JSON.stringify(principal.name)},"rev":${rev}` +
+        `${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
+        `${total === undefined ? '' : `,"total":${total}`}` +
+        `${page.next ? `,"next":${JSON.stringify(JSON.stringify(page.next))}` : ''},"rows":[${page.rows.join(',')}]}`,
+      { headers: { 'content-type': 'application/json' } },
+    )
+  })
+}
