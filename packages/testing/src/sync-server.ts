@@ -199,11 +199,20 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       const before = overlay.get(id) ?? (row ? { scope: row.scope, exists: true } : undefined)
       const exists = before?.exists === true
       let scope = before?.scope ?? 'default'
-      if (change.type !== 'delete') {
-        scope = options.scopeOf
-          ? options.scopeOf({ table: change.table, key: decodeWireKey(change.key), value: change.value })
-          : 'default'
-      }
+      if (change.type !== 'delete' && options.scopeOf) {
+        // A value scopeOf cannot place is refused, as by @changecast/server.
+        try {
+          scope = options.scopeOf({ table: change.table, key: decodeWireKey(change.key), value: change.value })
+        } catch (error) {
+          return { code: 'invalid', reason: `${change.table} ${wireKeyText(change.key)}: ${(error as Error).message}` }
+        }
+        if (typeof scope !== 'string' || scope === '' || scope.length > 256) {
+          return {
+            code: 'invalid',
+            reason: `${change.table} ${wireKeyText(change.key)}: the scope must have 1–256 characters`,
+          }
+        }
+      } else if (change.type !== 'delete') scope = 'default'
       // The same words whether the entity is elsewhere or the target scope is not writable.
       const forbidden = {
         code: 'forbidden',
