@@ -7,12 +7,16 @@
 //   - the example marked `<!-- example: vite.config -->` serves the sync protocol under
 //     both `vite` (dev) and `vite preview`;
 //   - examples marked `<!-- example: browser -->` run as pages of that dev server in
-//     headless Chromium: no error, and they render (or log what their comments say).
+//     headless Chromium: no error, and they render (or log what their comments say);
+//   - examples marked `<!-- example: server -->` (the server's mounting recipes) run in Node
+//     on a free PORT with a JWT_SECRET, each in a new directory, and must serve the protocol
+//     under /sync to a client with a token signed by that secret.
 // Fragments (examples without imports) are checked with the declarations of
 // scripts/check-packages/globals.d.ts, the names the READMEs' prose introduces (db, feed, token…).
 //
 // Usage: node scripts/check-packages.mjs [--keep]   (--keep leaves the scratch app in place)
 import { spawn, spawnSync } from 'node:child_process'
+import { createHmac } from 'node:crypto'
 import {
   copyFileSync,
   existsSync,
@@ -49,6 +53,10 @@ const THIRD_PARTY = [
   'typescript',
   '@types/node',
   'zod',
+  'hono',
+  '@hono/node-server',
+  'express',
+  '@types/express',
 ]
 const keep = process.argv.includes('--keep')
 const log = (...args) => console.log('[check-packages]', ...args)
@@ -135,10 +143,10 @@ async function startVite(dir, args, port) {
 }
 
 /** Speaks the protocol to `{base}/sync`: a push is acknowledged and the pull returns it. */
-async function checkSyncServer(base, what) {
+async function checkSyncServer(base, what, headers = {}) {
   const push = await fetch(`${base}/sync/push`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({
       v: 2,
       clientId: 'check',
@@ -148,12 +156,58 @@ async function checkSyncServer(base, what) {
   const pushed = push.ok ? await push.json() : undefined
   if (!pushed || pushed.acked?.[0]?.rev !== 1)
     fail(`${what}: POST /sync/push answered ${push.status} ${JSON.stringify(pushed)}`)
-  const pull = await fetch(`${base}/sync/pull?v=2&since=0&clientId=other`)
+  const pull = await fetch(`${base}/sync/pull?v=2&since=0&clientId=other`, { headers })
   const type = pull.headers.get('content-type') ?? ''
   const pulled = type.includes('json') ? await pull.json() : await pull.text()
   if (!pull.ok || pulled.batches?.length !== 1)
     fail(`${what}: GET /sync/pull answered ${pull.status} ${type}: ${JSON.stringify(pulled).slice(0, 200)}`)
   else log(`${what}: push acknowledged, pull returned it`)
+}
+
+/** An HS256 JSON Web Token for `sub`, signed with `secret`, valid for 10 minutes. */
+function signToken(secret, sub) {
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub, exp: Math.floor(Date.now() / 1000) + 600 })}`
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`
+}
+
+/**
+ * Runs each server recipe (compiled) in Node, in a directory of its own, on a free port:
+ * once it answers, a client with a token speaks the protocol to it under /sync.
+ */
+async function runServerRecipes(blocks, scratch) {
+  if (blocks.length === 0) return fail('no README example is marked <!-- example: server -->')
+  const secret = 'check-packages-secret'
+  const headers = { authorization: `Bearer ${signToken(secret, 'checker')}` }
+  for (const block of blocks) {
+    const where = `${block.readme}:${block.line}`
+    const cwd = mkdtempSync(join(scratch, 'recipe-'))
+    const port = await freePort()
+    const child = spawn(process.execPath, [join(scratch, 'out', `${block.file}.js`)], {
+      cwd,
+      env: { ...process.env, PORT: String(port), JWT_SECRET: secret },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stdout.on('data', (chunk) => (output += chunk))
+    child.stderr.on('data', (chunk) => (output += chunk))
+    try {
+      const base = `http://127.0.0.1:${port}`
+      const deadline = Date.now() + 60_000
+      let up = false
+      while (!up && child.exitCode === null && Date.now() < deadline) {
+        up = await fetch(`${base}/`).then(
+          () => true,
+          () => false,
+        )
+        if (!up) await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+      if (!up) fail(`${where} does not serve on PORT (${child.exitCode ?? 'no answer'}):\n${output}`)
+      else await checkSyncServer(base, `${where} (a server recipe)`, headers)
+    } finally {
+      child.kill()
+    }
+  }
 }
 
 /**
@@ -305,6 +359,11 @@ async function main() {
         fail(`${where} prints\n  ${printed.join('\n  ')}\nbut its comments say\n  ${expected.join('\n  ')}`)
       } else log(`${where} runs in Node and prints what it says (${expected.length} lines)`)
     }
+
+    await runServerRecipes(
+      blocks.filter((b) => b.mode === 'server'),
+      scratch,
+    )
 
     const viteBlocks = blocks.filter((b) => b.mode === 'vite.config')
     if (viteBlocks.length === 0) fail('no README example is marked <!-- example: vite.config -->')

@@ -2,11 +2,13 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { insecureNoAuth, jwt, type Authenticate } from './auth.js'
+import { DataDirectoryError, inspectDataDirectory } from './db/data-directory.js'
 import { openPGlite } from './db/pglite.js'
 import { openPostgres } from './db/postgres.js'
 import type { Database } from './db/port.js'
-import { createSyncHandler } from './handler.js'
-import { serve } from './node.js'
+import type { ServerLimits } from './fairness.js'
+import { createSyncHandler, type SyncHandler } from './handler.js'
+import { serve, type NodeServer } from './node.js'
 
 const HELP = `changecast-server: the Changecast sync server (protocol 2)
 
@@ -27,6 +29,9 @@ Usage: changecast-server [options]
                          a user reads and writes the scopes listed in its token's \`scopes\` claim
   --retention <age>      compact the log: drop superseded changes and deletes older than this
                          (e.g. 30d, 12h, 90m); older clients load a new snapshot
+  --streams-per-client <n>  most open streams of one client id (default 4; more: 429)
+  --streams-per-user <n>    most open streams of one user, over all its clients (default 50)
+  --reads-per-user <n>      pulls and snapshot pages of one user read at once (default 2; 8 more wait)
   --help, --version
 
 Without an auth option the server only starts on a loopback address, with no authentication.
@@ -50,6 +55,9 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
       'cors-origin': { type: 'string', multiple: true },
       'scope-field': { type: 'string' },
       retention: { type: 'string' },
+      'streams-per-client': { type: 'string' },
+      'streams-per-user': { type: 'string' },
+      'reads-per-user': { type: 'string' },
       help: { type: 'boolean' },
       version: { type: 'boolean' },
     },
@@ -85,7 +93,22 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
     throw new Error(`--scope-field must be a field name, got ${JSON.stringify(scopeField)}`)
   }
   const retention = values.retention === undefined ? undefined : parseDuration(values.retention)
+  const count = (name: 'streams-per-client' | 'streams-per-user' | 'reads-per-user') => {
+    const text = values[name]
+    if (text === undefined) return undefined
+    if (!/^[1-9]\d*$/.test(text))
+      throw new Error(`--${name} must be a positive whole number, got ${JSON.stringify(text)}`)
+    return Number(text)
+  }
+  const limits = Object.fromEntries(
+    Object.entries({
+      streamsPerClient: count('streams-per-client'),
+      streamsPerPrincipal: count('streams-per-user'),
+      readsPerPrincipal: count('reads-per-user'),
+    }).filter(([, value]) => value !== undefined),
+  ) as ServerLimits
   return {
+    limits,
     scopeField,
     retention,
     help: values.help === true,
@@ -148,19 +171,31 @@ async function main(): Promise<void> {
         '     For local development only; pass --jwt-secret or --jwks-url anywhere else.\n',
     )
   }
-  const database: Database = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPGlite(config.data)
-  const sync = createSyncHandler({
-    database,
-    authenticate,
-    basePath: config.base,
-    corsOrigin: config.corsOrigin,
-    scopeOf: config.scopeField ? scopeByField(config.scopeField) : undefined,
-    retention: config.retention,
-  })
-  await sync.ready
-  const server = await serve(sync, { port: config.port, host: config.host })
+  const say = (line: string) => console.log(`changecast-server: ${line}`)
+  let database: Database | undefined
+  let sync: SyncHandler
+  let server: NodeServer
+  try {
+    database = await openDatabase(config, say)
+    sync = createSyncHandler({
+      database,
+      authenticate,
+      basePath: config.base,
+      corsOrigin: config.corsOrigin,
+      scopeOf: config.scopeField ? scopeByField(config.scopeField) : undefined,
+      retention: config.retention,
+      limits: config.limits,
+    })
+    await sync.ready
+    server = await serve(sync, { port: config.port, host: config.host })
+  } catch (error) {
+    // One line, no stack: what failed and what to do. 2: the data directory cannot be used.
+    console.error(`changecast-server: ${(error as Error)?.message ?? String(error)}`)
+    await database?.close().catch(() => undefined)
+    process.exit(error instanceof DataDirectoryError ? 2 : 1)
+  }
   const where = config.databaseUrl ? 'PostgreSQL' : `PGlite in ${config.data}`
-  console.log(`changecast-server: listening on ${server.url}${config.base || '/'} (${where})`)
+  say(`listening on ${server.url}${config.base || '/'} (${where})`)
   let stopping = false
   const stop = async (): Promise<void> => {
     if (stopping) return
@@ -172,6 +207,42 @@ async function main(): Promise<void> {
   }
   process.once('SIGINT', () => void stop())
   process.once('SIGTERM', () => void stop())
+}
+
+/**
+ * Opens the database the command line names, saying what it does first (a new PGlite
+ * directory takes seconds to create; one left by a crash is recovered). Refuses a PGlite
+ * directory that holds another application's database.
+ */
+async function openDatabase(
+  config: ReturnType<typeof parseCommandLine>,
+  say: (line: string) => void,
+): Promise<Database> {
+  if (config.databaseUrl) {
+    say(`connecting to PostgreSQL at ${new URL(config.databaseUrl).host} …`)
+    return openPostgres(config.databaseUrl)
+  }
+  const dir = config.data
+  const state = inspectDataDirectory(dir)
+  say(
+    state === 'new'
+      ? `creating a PGlite database in ${dir} …`
+      : state === 'unclean'
+        ? `opening PGlite in ${dir}: recovering after an unclean stop …`
+        : `opening PGlite in ${dir} …`,
+  )
+  const database = await openPGlite(dir)
+  const [found] = await database.query<{ ours: boolean; tables: number }>(
+    `select to_regclass('public.changecast_meta') is not null as ours,
+       (select count(*)::int from pg_tables where schemaname not in ('pg_catalog', 'information_schema')) as tables`,
+  )
+  if (!found!.ours && found!.tables > 0) {
+    await database.close()
+    throw new DataDirectoryError(
+      `${dir} holds another application's database (${found!.tables} ${found!.tables === 1 ? 'table' : 'tables'}, none of Changecast's): give a new directory`,
+    )
+  }
+  return database
 }
 
 // Run when executed, not when imported (tests import parseCommandLine).

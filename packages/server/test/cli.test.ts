@@ -1,9 +1,21 @@
 // The `changecast-server` command: its options, and the real process on PGlite.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { PGlite } from '@electric-sql/pglite'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCommandLine, scopeByField } from '../src/cli.js'
+import { PGLITE_POSTGRES_VERSION } from '../src/db/data-directory.js'
 import { startCli } from './processes.js'
 
 describe('changecast-server options', () => {
@@ -62,6 +74,19 @@ describe('changecast-server options', () => {
     })
   }
 
+  it('reads the fairness bounds, and refuses ones that are not positive whole numbers', () => {
+    expect(
+      parseCommandLine(['--streams-per-client', '2', '--streams-per-user', '5000', '--reads-per-user', '1'], {}).limits,
+    ).toEqual({ streamsPerClient: 2, streamsPerPrincipal: 5000, readsPerPrincipal: 1 })
+    expect(parseCommandLine([], {}).limits).toEqual({})
+    expect(() => parseCommandLine(['--streams-per-user', '0'], {})).toThrow(
+      '--streams-per-user must be a positive whole number, got "0"',
+    )
+    expect(() => parseCommandLine(['--reads-per-user', '1.5'], {})).toThrow(
+      '--reads-per-user must be a positive whole number',
+    )
+  })
+
   it('serves on any address with --insecure-no-auth or a token option', () => {
     expect(parseCommandLine(['--host', '0.0.0.0', '--insecure-no-auth'], {}).host).toBe('0.0.0.0')
     expect(parseCommandLine(['--host', '0.0.0.0', '--jwt-secret', 'a'], {}).auth).toMatchObject({ secret: 'a' })
@@ -105,6 +130,84 @@ describe('changecast-server process', () => {
     expect((await fetch(`${server.url.replace(/\/sync$/, '')}/pull?v=2&since=0&clientId=x`)).status).toBe(404)
     await server.stop()
   }, 60_000)
+
+  it('says what it does from the start: creating, opening, recovering after kill -9, then one line when it listens', async () => {
+    const data = join(dir, 'spoken')
+    const lines = (output: string) => output.split('\n').filter((line) => line.startsWith('changecast-server:'))
+    const first = await startCli(['--port', '0', '--data', data])
+    expect(lines(first.output())).toEqual([
+      `changecast-server: creating a PGlite database in ${data} …`,
+      `changecast-server: listening on ${first.url}/ (PGlite in ${data})`,
+    ])
+    // The version refused in other directories is the one PGlite writes.
+    expect(readFileSync(join(data, 'PG_VERSION'), 'utf8').trim()).toBe(PGLITE_POSTGRES_VERSION)
+    await first.kill()
+    const second = await startCli(['--port', '0', '--data', data])
+    expect(lines(second.output())[0]).toBe(
+      `changecast-server: opening PGlite in ${data}: recovering after an unclean stop …`,
+    )
+    expect(await second.stop()).toBe(0)
+    const third = await startCli(['--port', '0', '--data', data])
+    expect(lines(third.output())[0]).toBe(`changecast-server: opening PGlite in ${data} …`)
+    expect(await third.stop()).toBe(0)
+  }, 120_000)
+
+  it('a data directory it cannot use: one line naming it, exit code 2, no stack trace, nothing written there', async () => {
+    const refused = async (path: string, message: string) => {
+      const before = existsSync(path) && statSync(path).isDirectory() ? readdirSync(path).sort() : undefined
+      const error = await startCli(['--port', '0', '--data', path]).then<Error, Error>(
+        () => expect.fail(`started on ${path}`),
+        (error: Error) => error,
+      )
+      const output = error.message
+        .split('\n')
+        .slice(1)
+        .filter((line) => line && !/AUTHENTICATION|local development|^\s*$/.test(line))
+      expect(error.message).toMatch(/exited \(2\)/)
+      expect(output.at(-1)).toBe(`changecast-server: ${message}`)
+      expect(error.message).not.toMatch(/\bat \w|node_modules/)
+      if (before) expect(readdirSync(path).sort()).toEqual(before)
+    }
+    // A directory of someone else's files is never taken over.
+    const unrelated = join(dir, 'unrelated')
+    mkdirSync(unrelated)
+    writeFileSync(join(unrelated, 'important.txt'), 'keep me')
+    await refused(unrelated, `${unrelated} is not empty and holds no database (1 entry): give a new or empty directory`)
+    expect(readFileSync(join(unrelated, 'important.txt'), 'utf8')).toBe('keep me')
+    // A file.
+    await refused(
+      join(unrelated, 'important.txt'),
+      `${join(unrelated, 'important.txt')} is a file, not a data directory`,
+    )
+    // A copy of a good directory, made foreign or damaged.
+    const good = join(dir, 'good')
+    await (await startCli(['--port', '0', '--data', good])).stop()
+    const copy = (name: string) => {
+      cpSync(good, join(dir, name), { recursive: true })
+      return join(dir, name)
+    }
+    const older = copy('older')
+    writeFileSync(join(older, 'PG_VERSION'), '15\n')
+    await refused(
+      older,
+      `${older} holds a PostgreSQL 15 database, and PGlite is PostgreSQL ${PGLITE_POSTGRES_VERSION}: use --database-url for a PostgreSQL server, or a new directory`,
+    )
+    const damaged = copy('damaged')
+    writeFileSync(join(damaged, 'global', 'pg_control'), Buffer.alloc(8192, 7))
+    await refused(
+      damaged,
+      `could not open the data directory ${damaged}: it is damaged or not PGlite's (PGlite failed to initialize properly)`,
+    )
+    // Another application's PGlite database.
+    const other = join(dir, 'other-app')
+    const app = await PGlite.create(other)
+    await app.exec('create table invoices (id int primary key)')
+    await app.close()
+    await refused(
+      other,
+      `${other} holds another application's database (1 table, none of Changecast's): give a new directory`,
+    )
+  }, 120_000)
 
   it('exits with 2 and the usage on a bad option', async () => {
     await expect(startCli(['--port', 'nope'])).rejects.toThrow(

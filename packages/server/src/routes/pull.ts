@@ -6,6 +6,8 @@ import { clientIdOf, identify, limitOf, position, readScopes, type Server } from
 
 /** Most batches in one pull page, whatever `limit` asks. */
 const MOST_BATCHES = 1000
+/** Batches read by one query. */
+const CHUNK = 100
 
 /**
  * `GET /pull`: the batches after `since` that the client may read, other clients' only, in
@@ -30,27 +32,40 @@ export async function pullRoute(server: Server, c: Context): Promise<Response> {
       return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
     }
     const take = Math.min(limit, MOST_BATCHES)
-    const rows = await readAfter(db, t, since, take, { upTo: head, scopes })
     const visible = scopes && new Set(scopes)
     const page: string[] = []
     let last = since
     let bytes = 0
+    let read = 0
     let cut = false
-    for (const row of rows) {
-      const size = batchSize(row)
-      if (page.length > 0 && bytes + size > LIMITS.pushBytes) {
-        cut = true
-        break
+    let exhausted = false
+    // Read in chunks, each its own query: other users' queries run in between (PGlite runs
+    // one at a time), so a large page does not hold them up for its whole read.
+    while (!cut && !exhausted && read < take) {
+      const want = Math.min(CHUNK, take - read)
+      const rows = await readAfter(db, t, last, want, { upTo: head, scopes })
+      read += rows.length
+      exhausted = rows.length < want
+      for (const row of rows) {
+        const size = batchSize(row)
+        if (page.length > 0 && bytes + size > LIMITS.pushBytes) {
+          cut = true
+          break
+        }
+        last = row.rev
+        if (row.origin === clientId) continue
+        const json = batchJson(row, visible)
+        if (json === undefined) continue
+        bytes += size
+        page.push(json)
       }
-      last = row.rev
-      if (row.origin === clientId) continue
-      const json = batchJson(row, visible)
-      if (json === undefined) continue
-      bytes += size
-      page.push(json)
+    }
+    // Compacted past `since` between two chunks: what was read may lack deletes. Start over.
+    if (read > CHUNK && (await readMeta(db, t)).horizon > since) {
+      return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
     }
     // Every batch up to head read, those of other scopes left out: the client is at head.
-    const upTo = rows.length < take && !cut ? head : last
+    const upTo = exhausted && !cut ? head : last
     return pullReply({ ...epoch, scopes, batches: page, upTo, more: upTo < head })
   })
 }
