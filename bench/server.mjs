@@ -1,4 +1,4 @@
-// pnpm bench:server [--quick] [--only first-sync|scoped-pull]: the sync server under load, as real processes on this host
+// pnpm bench:server [--quick] [--only first-sync|scoped-pull|idle-streams|noisy|startup]: the sync server under load, as real processes on this host
 // (the built CLI; the load generator is this process). Writes bench/server-results.json and
 // the server section of BENCHMARKS.md.
 //
@@ -8,8 +8,14 @@
 //   batch at a time to either instance; latency from its push acknowledged to each stream
 //   receiving the batch;
 // - idle cost: resident memory per open stream, and CPU of an instance holding its streams
-//   with nothing happening.
-import { spawnSync } from 'node:child_process'
+//   with nothing happening;
+// - idle streams: resident memory per stream with 2,000 streams on one instance;
+// - noisy neighbour: one user floods pulls (8 at once, each asking for everything) and
+//   streams while another user's push + pull latency is measured, against the same with
+//   nothing else going on (PGlite and PostgreSQL);
+// - start-up: the CLI on an existing PGlite data directory of about 100 MB, after a clean
+//   stop and after kill -9: time to listening and to the first answered pull.
+import { spawn, spawnSync } from 'node:child_process'
 import http from 'node:http'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -17,7 +23,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildPackages } from '../scripts/build-packages.mjs'
 import { startPostgres } from '../scripts/postgres.mjs'
-import { seedRow, seedRows, startSyncServer } from '../scripts/sync-server-process.mjs'
+import { pushBatch, seedRow, seedRows, signToken, startSyncServer } from '../scripts/sync-server-process.mjs'
 import { chromium } from 'playwright-core'
 import { createServer } from 'vite'
 import { chromiumArgs, ensureChromium } from '../scripts/chromium.mjs'
@@ -319,9 +325,192 @@ async function scopedPull(postgresUrl) {
   return { oneScopeMs: one.ms, oneOfThousandMs: many.ms, plan: many.plan }
 }
 
+const IDLE_STREAMS = quick ? 500 : 2000
+const NOISY_ROWS = quick ? 10_000 : 50_000
+const NOISY_ROUNDS = quick ? 60 : 200
+const STARTUP_ROWS = quick ? 10_000 : 50_000
+
+/** Resident memory per idle stream with IDLE_STREAMS streams on one instance (PostgreSQL), KB. */
+async function idleStreams(postgresUrl) {
+  const server = await startServer(['--database-url', postgresUrl, '--streams-per-user', '100000'])
+  try {
+    // Warm up: the first streams allocate what every later one shares.
+    const warm = await openStreams([server.url], 50, [])
+    warm()
+    await sleep(1000)
+    const before = rss(server.pid)
+    const close = await openStreams([server.url], IDLE_STREAMS, [])
+    await sleep(3000)
+    const perStream = (rss(server.pid) - before) / IDLE_STREAMS
+    close()
+    const result = { streams: IDLE_STREAMS, rssPerStreamKB: Math.round(perStream / 102.4) / 10 }
+    log(`idle streams: ${result.rssPerStreamKB} KB of RSS each with ${IDLE_STREAMS} streams on one instance`)
+    return result
+  } finally {
+    await server.stop()
+  }
+}
+
+/**
+ * One user ("noisy") floods the server — 8 pulls at once, each asking for every batch
+ * (~8 MiB pages), again as soon as answered, 429s ignored, and 2,000 streams — while
+ * another ("quiet") pushes one change and pulls, round after round. The quiet user's round
+ * trip, p50 and p99, with and without the flood.
+ */
+async function noisyNeighbour(label, args) {
+  const secret = 'bench-secret'
+  const server = await startSyncServer(['--jwt-secret', secret, ...args])
+  const noisy = { authorization: `Bearer ${signToken(secret, 'noisy')}` }
+  const quiet = { authorization: `Bearer ${signToken(secret, 'quiet')}` }
+  try {
+    await seedRows(server.url, { count: NOISY_ROWS, headers: noisy, clientId: `noisy-seed-${Date.now()}` })
+    const quietClient = `quiet-${Date.now()}`
+    let rev = 0
+    let position = (await (await fetch(server.url)).json()).head
+    const round = async () => {
+      const start = performance.now()
+      await pushBatch(
+        server.url,
+        quietClient,
+        ++rev,
+        [{ type: 'update', table: 'notes', key: 1, value: { n: rev } }],
+        quiet,
+      )
+      const response = await fetch(`${server.url}/pull?v=2&since=${position}&limit=50&clientId=${quietClient}`, {
+        headers: quiet,
+      })
+      if (response.status !== 200) throw new Error(`quiet pull answered ${response.status}`)
+      position = (await response.json()).upTo
+      return performance.now() - start
+    }
+    const measure = async () => {
+      const latencies = []
+      for (let i = 0; i < NOISY_ROUNDS; i++) latencies.push(await round())
+      return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+    }
+    await measure() // warm-up
+    const calm = await measure()
+    // The flood runs in a process of its own, as another user's machine would.
+    const flood = spawn(process.execPath, [join(root, 'bench/noisy-user.mjs'), server.url, noisy.authorization], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let report = ''
+    flood.stdout.on('data', (chunk) => (report += chunk))
+    await sleep(3000)
+    const noisyResult = await measure()
+    flood.kill('SIGTERM')
+    await new Promise((resolve) => flood.once('exit', resolve))
+    const counts = JSON.parse(report.trim().split('\n').at(-1))
+    const result = {
+      rows: NOISY_ROWS,
+      rounds: NOISY_ROUNDS,
+      quietP50: calm.p50,
+      quietP99: calm.p99,
+      noisyP50: noisyResult.p50,
+      noisyP99: noisyResult.p99,
+      ratioP99: Math.round((noisyResult.p99 / calm.p99) * 100) / 100,
+      floodPulls: counts.pulls,
+      floodPullMB: Math.round((counts.bytes / Math.max(1, counts.pulls) / 2 ** 20) * 10) / 10,
+      floodRefused: counts.refused,
+      streamsAccepted: counts.streams,
+      streamsRefused: counts.streamsRefused,
+    }
+    log(
+      `noisy neighbour, ${label}: quiet user's push+pull p50 ${result.quietP50} ms, p99 ${result.quietP99} ms alone; ` +
+        `p50 ${result.noisyP50} ms, p99 ${result.noisyP99} ms beside the flood (×${result.ratioP99}); ` +
+        `flood: ${result.floodPulls} pulls of ~${result.floodPullMB} MB answered, ${result.floodRefused} refused (429); ` +
+        `streams ${result.streamsAccepted} accepted, ${result.streamsRefused} refused`,
+    )
+    return result
+  } finally {
+    await server.stop()
+  }
+}
+
+/** Size of a directory, bytes. */
+function sizeOf(dir) {
+  return Number(spawnSync('du', ['-sb', dir], { encoding: 'utf8' }).stdout.split('\t')[0])
+}
+
+/**
+ * Start-up on an existing PGlite data directory of about 100 MB: after a clean stop, and
+ * after kill -9 in the middle of writes. Time to the "listening" line, and to the first
+ * answered pull.
+ */
+async function startup() {
+  const dataDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-startup-'))
+  try {
+    const first = await startServer(['--data', dataDir])
+    await seedRows(first.url, { count: STARTUP_ROWS, batch: 2500, clientId: `startup-${Date.now()}` })
+    await first.stop()
+    const bytes = sizeOf(dataDir)
+    const time = async () => {
+      const start = performance.now()
+      const server = await startServer(['--data', dataDir])
+      const listening = performance.now() - start
+      const response = await fetch(`${server.url}/pull?v=2&since=0&limit=1&clientId=startup-reader`)
+      if (response.status !== 200) throw new Error(`pull after start answered ${response.status}`)
+      await response.arrayBuffer()
+      return { server, listening: Math.round(listening), answered: Math.round(performance.now() - start) }
+    }
+    const clean = []
+    for (let i = 0; i < 3; i++) {
+      const run = await time()
+      clean.push(run)
+      await run.server.stop()
+    }
+    // kill -9 while writing, then start again (PostgreSQL recovers from its WAL).
+    const crashed = []
+    for (let i = 0; i < 2; i++) {
+      const victim = await startServer(['--data', dataDir])
+      const writing = seedRows(victim.url, {
+        from: 1e7 * (i + 1),
+        count: 50_000,
+        batch: 500,
+        clientId: `crash-${i}`,
+      }).catch(() => undefined)
+      await sleep(1500)
+      process.kill(victim.pid, 'SIGKILL')
+      await writing
+      await sleep(200)
+      const run = await time()
+      if (!run.server.output().includes('recovering after an unclean stop'))
+        throw new Error('no recovery line after kill -9')
+      crashed.push(run)
+      await run.server.stop()
+    }
+    const median = (runs, key) =>
+      percentile(
+        runs.map((run) => run[key]),
+        50,
+      )
+    const result = {
+      rows: STARTUP_ROWS,
+      dataMB: Math.round(bytes / 2 ** 20),
+      cleanListeningMs: median(clean, 'listening'),
+      cleanAnsweredMs: median(clean, 'answered'),
+      crashListeningMs: median(crashed, 'listening'),
+      crashAnsweredMs: median(crashed, 'answered'),
+      runs: {
+        clean: clean.map(({ listening, answered }) => ({ listening, answered })),
+        crashed: crashed.map(({ listening, answered }) => ({ listening, answered })),
+      },
+    }
+    log(
+      `start-up on a ${result.dataMB} MB PGlite directory: listening after ${result.cleanListeningMs} ms, first pull answered after ${result.cleanAnsweredMs} ms; ` +
+        `after kill -9: ${result.crashListeningMs} ms, ${result.crashAnsweredMs} ms`,
+    )
+    return result
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
 function report(results) {
   const pass = (value, target, below = false) => ((below ? value <= target : value >= target) ? '✓' : '✗')
-  const { environment, postgres, pglite, fanout: f, first, scoped } = results
+  const { environment, postgres, pglite, fanout: f, first, scoped, idle, noisy, startup: up } = results
+  const noisyRow = (label, n) =>
+    `| noisy neighbour, ${label}: another user's push + pull p99 beside one user's flood (8 pulls of ~${n.floodPullMB} MB at once, 2,000 streams, 429s ignored) | ${n.noisyP99} ms (p50 ${n.noisyP50} ms; alone p99 ${n.quietP99} ms, p50 ${n.quietP50} ms): ×${n.ratioP99} | ≤ ×2 ${pass(n.ratioP99, 2, true)} |`
   return `<!-- server:start -->
 ## Sync server (\`pnpm bench:server\`)
 
@@ -336,6 +525,11 @@ as separate processes; the load generator shares the machine's cores with them.
 | fan-out latency p99 | ${f.p99} ms | ≤ 100 ms ${pass(f.p99, 100, true)} |
 | deliveries missing | ${f.missing} of ${f.streams * f.pushes} | 0 ${pass(f.missing, 0, true)} |
 | memory per idle stream | ${f.memoryPerStreamKB} KB | ≤ 50 KB ${pass(f.memoryPerStreamKB, 50, true)} |
+| memory per idle stream, ${idle.streams.toLocaleString('en')} streams on one instance | ${idle.rssPerStreamKB} KB | ≤ 8 KB ${pass(idle.rssPerStreamKB, 8, true)} |
+${noisyRow('PGlite', noisy.pglite)}
+${noisyRow('PostgreSQL', noisy.postgres)}
+| start-up on an existing ${up.dataMB} MB PGlite directory: listening; first pull answered | ${up.cleanListeningMs} ms; ${up.cleanAnsweredMs} ms | ≤ 3,000 ms ${pass(up.cleanAnsweredMs, 3000, true)} |
+| the same after kill -9 (recovery) | ${up.crashListeningMs} ms; ${up.crashAnsweredMs} ms | ≤ 3,000 ms ${pass(up.crashAnsweredMs, 3000, true)} |
 | CPU of an idle instance holding ${f.streams / f.instances} streams | ${f.idleCpuPercent.map((p) => `${p} %`).join(', ')} | ≈ 0 |
 | first sync of ${first.rows.toLocaleString('en')} rows into IndexedDB (Chromium, PGlite server, ${first.pages} pages; median of ${first.rounds.join(', ')} ms) | ${first.ms} ms | ≤ 10,000 ms ${pass(first.ms, 10_000, true)} |
 | server memory growth during that first sync | ${first.serverRssGrowthMB} MB (from ${first.serverRssBeforeMB} MB) | flat |
@@ -368,7 +562,28 @@ async function main() {
     await scopedPull(postgres.url).finally(() => postgres.stop())
     process.exit(0)
   }
-  if (only !== undefined) throw new Error(`--only takes first-sync or scoped-pull, not ${only}`)
+  if (only === 'idle-streams' || only === 'noisy') {
+    const postgres = await startPostgres()
+    const dataDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-noisy-'))
+    try {
+      if (only === 'idle-streams') await idleStreams(postgres.url)
+      else {
+        await noisyNeighbour('PGlite', ['--data', dataDir])
+        await noisyNeighbour('PostgreSQL', ['--database-url', postgres.url])
+      }
+    } finally {
+      postgres.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+    process.exit(0)
+  }
+  if (only === 'startup') {
+    await startup()
+    process.exit(0)
+  }
+  if (only !== undefined) {
+    throw new Error(`--only takes first-sync, scoped-pull, idle-streams, noisy or startup, not ${only}`)
+  }
   const cpus = os.cpus()
   const environment = `Node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB`
   // First, while nothing else runs on this host (Postgres' autovacuum after the load phases would compete).
@@ -377,19 +592,26 @@ async function main() {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-pglite-'))
   const servers = []
   try {
-    const pg = await startServer(['--database-url', postgres.url])
+    const pg = await startServer(['--database-url', postgres.url, '--streams-per-user', '100000'])
     servers.push(pg)
     const postgresResult = await throughput(pg.url, 'PostgreSQL')
     const lite = await startServer(['--data', dataDir])
     servers.push(lite)
     const pgliteResult = await throughput(lite.url, 'PGlite')
     await lite.stop()
-    const second = await startServer(['--database-url', postgres.url])
+    const second = await startServer(['--database-url', postgres.url, '--streams-per-user', '100000'])
     servers.push(second)
     const fanoutResult = await fanout([pg.url, second.url], [pg.pid, second.pid])
     for (const server of servers) await server.stop().catch(() => undefined)
     servers.length = 0
     const scopedResult = await scopedPull(postgres.url)
+    const idleResult = await idleStreams(postgres.url)
+    const noisyDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-noisy-'))
+    const noisyPglite = await noisyNeighbour('PGlite', ['--data', noisyDir]).finally(() =>
+      rmSync(noisyDir, { recursive: true, force: true }),
+    )
+    const noisyPostgres = await noisyNeighbour('PostgreSQL', ['--database-url', postgres.url])
+    const startupResult = await startup()
     const results = {
       date: new Date().toISOString().slice(0, 10),
       quick,
@@ -399,6 +621,9 @@ async function main() {
       fanout: fanoutResult,
       first: firstResult,
       scoped: scopedResult,
+      idle: idleResult,
+      noisy: { pglite: noisyPglite, postgres: noisyPostgres },
+      startup: startupResult,
     }
     writeFileSync(join(root, 'bench/server-results.json'), `${JSON.stringify(results, null, 2)}\n`)
     const file = join(root, 'BENCHMARKS.md')

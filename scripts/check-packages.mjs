@@ -16,7 +16,6 @@
 //
 // Usage: node scripts/check-packages.mjs [--keep]   (--keep leaves the scratch app in place)
 import { spawn, spawnSync } from 'node:child_process'
-import { createHmac } from 'node:crypto'
 import {
   copyFileSync,
   existsSync,
@@ -33,6 +32,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildPackages } from './build-packages.mjs'
 import { freePort } from './free-port.mjs'
+import { signToken } from './sync-server-process.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const PACKAGES = ['core', 'react', 'vue', 'solid', 'svelte', 'devtools', 'testing', 'server']
@@ -162,13 +162,6 @@ async function checkSyncServer(base, what, headers = {}) {
   if (!pull.ok || pulled.batches?.length !== 1)
     fail(`${what}: GET /sync/pull answered ${pull.status} ${type}: ${JSON.stringify(pulled).slice(0, 200)}`)
   else log(`${what}: push acknowledged, pull returned it`)
-}
-
-/** An HS256 JSON Web Token for `sub`, signed with `secret`, valid for 10 minutes. */
-function signToken(secret, sub) {
-  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
-  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub, exp: Math.floor(Date.now() / 1000) + 600 })}`
-  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`
 }
 
 /**

@@ -24,3 +24,4 @@ export function seedRows(
     clientId?: string
   },
 ): Promise<void>
+export function signToken(secret: string, sub: string, claims?: Record<string, unknown>): string

@@ -1,6 +1,7 @@
 // The built `changecast-server` CLI as a child process, and a seeder that fills it through
 // the protocol: shared by the end-to-end specs and `pnpm bench:server`.
 import { spawn } from 'node:child_process'
+import { createHmac } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 
 const cli = fileURLToPath(new URL('../packages/server/dist/cli.js', import.meta.url))
@@ -67,4 +68,11 @@ export async function seedRows(url, { from = 1, count, batch = 2000, row = seedR
     }
     await pushBatch(url, `${clientId}-${from}`, ++rev, changes, headers)
   }
+}
+
+/** An HS256 JSON Web Token for `sub`, signed with `secret`, valid for an hour. */
+export function signToken(secret, sub, claims = {}) {
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub, exp: Math.floor(Date.now() / 1000) + 3600, ...claims })}`
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`
 }

@@ -31,7 +31,7 @@ Usage: changecast-server [options]
                          (e.g. 30d, 12h, 90m); older clients load a new snapshot
   --streams-per-client <n>  most open streams of one client id (default 4; more: 429)
   --streams-per-user <n>    most open streams of one user, over all its clients (default 50)
-  --reads-per-user <n>      pulls and snapshot pages of one user read at once (default 2; 8 more wait)
+  --reads-per-user <n>      pulls and snapshot pages of one user read at once (default 1; 8 more wait)
   --help, --version
 
 Without an auth option the server only starts on a loopback address, with no authentication.
@@ -194,8 +194,6 @@ async function main(): Promise<void> {
     await database?.close().catch(() => undefined)
     process.exit(error instanceof DataDirectoryError ? 2 : 1)
   }
-  const where = config.databaseUrl ? 'PostgreSQL' : `PGlite in ${config.data}`
-  say(`listening on ${server.url}${config.base || '/'} (${where})`)
   let stopping = false
   const stop = async (): Promise<void> => {
     if (stopping) return
@@ -207,6 +205,9 @@ async function main(): Promise<void> {
   }
   process.once('SIGINT', () => void stop())
   process.once('SIGTERM', () => void stop())
+  // Only now: whoever reads this line may stop the server at once.
+  const where = config.databaseUrl ? 'PostgreSQL' : `PGlite in ${config.data}`
+  say(`listening on ${server.url}${config.base || '/'} (${where})`)
 }
 
 /**

@@ -4,7 +4,7 @@ export interface ServerLimits {
   streamsPerClient?: number
   /** Streams one principal may have open at once, over all its clients. @default 50 */
   streamsPerPrincipal?: number
-  /** Pulls and snapshot pages of one principal read at once; more wait their turn. @default 2 */
+  /** Pulls and snapshot pages (and stream catch-ups) of one principal read at once; more wait their turn. @default 1 */
   readsPerPrincipal?: number
   /** Pulls and snapshot pages of one principal that may wait; more are answered 429. @default 8 */
   queuedReadsPerPrincipal?: number
@@ -36,12 +36,15 @@ export class Fairness {
   readonly #limits: Required<ServerLimits>
   readonly #streams = new Map<string, number>()
   readonly #gates = new Map<string, Gate>()
+  /** Requests being answered, by principal; and reads paused until the others' end. */
+  readonly #active = new Map<string, number>()
+  #paused: Array<{ principal: string; resume: () => void }> = []
 
   constructor(limits: ServerLimits = {}) {
     this.#limits = {
       streamsPerClient: limits.streamsPerClient ?? 4,
       streamsPerPrincipal: limits.streamsPerPrincipal ?? 50,
-      readsPerPrincipal: limits.readsPerPrincipal ?? 2,
+      readsPerPrincipal: limits.readsPerPrincipal ?? 1,
       queuedReadsPerPrincipal: limits.queuedReadsPerPrincipal ?? 8,
     }
     for (const [name, value] of Object.entries(this.#limits)) {
@@ -80,17 +83,88 @@ export class Fairness {
     }
   }
 
-  /** Runs one read of `principal` when its turn comes; {@link BusyError} when too many wait. */
-  async read<T>(principal: string, run: () => Promise<T>): Promise<T> {
+  /**
+   * Counts `run` as a request of `principal` under way: while it runs, the long reads of
+   * principals with more requests under way pause between their parts (see {@link Fairness.pace}).
+   */
+  async during<T>(principal: string, run: () => Promise<T>): Promise<T> {
+    this.#active.set(principal, (this.#active.get(principal) ?? 0) + 1)
+    try {
+      return await run()
+    } finally {
+      const left = this.#active.get(principal)! - 1
+      if (left > 0) this.#active.set(principal, left)
+      else this.#active.delete(principal)
+      this.#wake()
+    }
+  }
+
+  /**
+   * Between two parts of a long read of `principal`: goes on once no principal with fewer
+   * requests under way than it has one being answered (or after `most` ms), so that a user
+   * who asks much gets the server's time when those who ask little do not need it.
+   */
+  async pace(principal: string, most = 100): Promise<void> {
+    await nextTurn()
+    if (!this.#othersActive(principal)) return
+    await new Promise<void>((resolve) => {
+      const entry = { principal, resume: () => (clearTimeout(timer), resolve()) }
+      const timer = setTimeout(() => {
+        this.#paused = this.#paused.filter((paused) => paused !== entry)
+        resolve()
+      }, most)
+      this.#paused.push(entry)
+    })
+  }
+
+  /** Whether another principal with fewer requests under way than `principal` has one. */
+  #othersActive(principal: string): boolean {
+    const mine = this.#active.get(principal) ?? 0
+    for (const [other, count] of this.#active) if (other !== principal && count < mine) return true
+    return false
+  }
+
+  #wake(): void {
+    const still = []
+    for (const paused of this.#paused) {
+      if (this.#othersActive(paused.principal)) still.push(paused)
+      else paused.resume()
+    }
+    this.#paused = still
+  }
+
+  /**
+   * Throws {@link BusyError} when a read of `principal` would be refused now (its queue is
+   * full): checked before anything else is done for the request.
+   */
+  admitRead(principal: string): void {
+    const gate = this.#gates.get(principal)
+    if (
+      gate &&
+      gate.running >= this.#limits.readsPerPrincipal &&
+      gate.waiting.length >= this.#limits.queuedReadsPerPrincipal
+    ) {
+      throw new BusyError('too many reads of this user at once', 1)
+    }
+  }
+
+  /**
+   * Runs one read of `principal` when its turn comes; {@link BusyError} when too many wait
+   * (unless `queue: 'unbounded'`: the reads of open streams, whose number is bounded already).
+   */
+  async read<T>(principal: string, run: () => Promise<T>, queue: 'bounded' | 'unbounded' = 'bounded'): Promise<T> {
     let gate = this.#gates.get(principal)
     if (!gate) this.#gates.set(principal, (gate = { running: 0, waiting: [] }))
     if (gate.running >= this.#limits.readsPerPrincipal) {
-      if (gate.waiting.length >= this.#limits.queuedReadsPerPrincipal) {
+      if (queue === 'bounded' && gate.waiting.length >= this.#limits.queuedReadsPerPrincipal) {
         throw new BusyError('too many reads of this user at once', 1)
       }
       await new Promise<void>((resolve) => gate.waiting.push(resolve))
     } else gate.running++
     try {
+      // Through the event loop first: with PGlite (in this process) a chain of reads would
+      // otherwise run from promise to promise, and no other request would be read meanwhile.
+      await nextTurn()
       return await run()
     } finally {
       const next = gate.waiting.shift()
@@ -99,4 +173,9 @@ export class Fairness {
       else if (--gate.running === 0) this.#gates.delete(principal)
     }
   }
+}
+
+/** Resolves after pending I/O was handled (`setImmediate` where there is one). */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)))
 }

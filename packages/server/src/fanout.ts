@@ -1,4 +1,5 @@
 import type { Database } from './db/port.js'
+import { nextTurn } from './fairness.js'
 import type { Names } from './names.js'
 import { batchJson, readAfter } from './store/log.js'
 import { readMeta, type StoredBatch } from './store/model.js'
@@ -33,6 +34,8 @@ interface Stream {
   controller: ReadableStreamDefaultController<Uint8Array>
   closed: boolean
   onClose?: () => void
+  turn?: StreamOptions['turn']
+  pace?: StreamOptions['pace']
 }
 
 /** What {@link Fanout.open} opens a stream with. */
@@ -50,6 +53,10 @@ export interface StreamOptions {
   current?: () => Promise<boolean>
   /** Called once, when the stream ends. */
   onClose?: () => void
+  /** Runs each of its catch-up reads when its principal's turn comes (see `Fairness`). @default at once */
+  turn?: <T>(read: () => Promise<T>) => Promise<T>
+  /** Awaited between two queries of a catch-up read (see `Fairness.pace`). @default the next turn of the event loop */
+  pace?: () => Promise<void>
 }
 
 /**
@@ -142,7 +149,17 @@ export class Fanout {
    * after it (the client's own left out), then each new one as it commits. `onClose` is
    * called once when it ends, however it ends.
    */
-  open({ clientId, since, hello, signal, scopes, current, onClose }: StreamOptions): ReadableStream<Uint8Array> {
+  open({
+    clientId,
+    since,
+    hello,
+    signal,
+    scopes,
+    current,
+    onClose,
+    turn,
+    pace,
+  }: StreamOptions): ReadableStream<Uint8Array> {
     let stream: Stream | undefined
     const close = (): void => {
       if (stream) this.#drop(stream)
@@ -160,6 +177,8 @@ export class Fanout {
           live: false,
           controller,
           closed: false,
+          turn,
+          pace,
           onClose: () => {
             signal?.removeEventListener('abort', close)
             onClose?.()
@@ -201,10 +220,16 @@ export class Fanout {
   async #catchUp(stream: Stream): Promise<void> {
     for (;;) {
       const upTo = this.#last
-      const batches = await readAfter(this.#db, this.#t, stream.position, PAGE, { upTo, scopes: stream.scopes })
+      const read = () =>
+        readAfter(this.#db, this.#t, stream.position, PAGE, {
+          upTo,
+          scopes: stream.scopes,
+          between: stream.pace ?? nextTurn,
+        })
+      const { batches, more } = await (stream.turn ? stream.turn(read) : read())
       for (const batch of batches) this.#deliver(stream, batch, new Map())
       if (stream.closed) return
-      if (batches.length < PAGE) {
+      if (!more) {
         // Every batch up to the fan-out's position read (those of other scopes left out)...
         stream.position = Math.max(stream.position, upTo)
         // ...and it has not moved meanwhile: from here on the fan-out delivers, with no gap.
@@ -218,7 +243,7 @@ export class Fanout {
 
   async #read(): Promise<void> {
     for (;;) {
-      const batches = await readAfter(this.#db, this.#t, this.#last, PAGE)
+      const { batches, more } = await readAfter(this.#db, this.#t, this.#last, PAGE, { between: nextTurn })
       if (batches.length > 0) await this.#recheck()
       for (const batch of batches) {
         // Encoded once per set of scopes read.
@@ -226,7 +251,7 @@ export class Fanout {
         for (const stream of this.#streams) if (stream.live) this.#deliver(stream, batch, encoded)
         this.#last = batch.rev
       }
-      if (batches.length < PAGE) return
+      if (!more) return
     }
   }
 

@@ -77,7 +77,7 @@ export interface SyncHandlerOptions {
   /**
    * Bounds that keep one user from starving the others: open streams per client and per
    * principal, and pulls and snapshot pages per principal at once (beyond them: `429` with
-   * `Retry-After`). @default { streamsPerClient: 4, streamsPerPrincipal: 50, readsPerPrincipal: 2, queuedReadsPerPrincipal: 8 }
+   * `Retry-After`). @default { streamsPerClient: 4, streamsPerPrincipal: 50, readsPerPrincipal: 1, queuedReadsPerPrincipal: 8 }
    */
   limits?: ServerLimits
 }

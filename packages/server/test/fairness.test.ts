@@ -45,6 +45,53 @@ describe('Fairness', () => {
     expect(await fairness.read('alice', () => Promise.resolve('after'))).toBe('after')
   })
 
+  it('a long read pauses between its parts while a user with fewer requests under way is answered, and goes on after', async () => {
+    const fairness = new Fairness()
+    let endQuiet!: () => void
+    const quiet = fairness.during('quiet', () => new Promise<void>((resolve) => (endQuiet = resolve)))
+    let endNoisy!: () => void
+    // The noisy user has two requests under way, the quiet one one.
+    const noisy = Promise.all([
+      fairness.during('noisy', () => new Promise<void>((resolve) => (endNoisy = resolve))),
+      fairness.during('noisy', async () => {
+        let paused = true
+        const pace = fairness.pace('noisy', 60_000).then(() => (paused = false))
+        // The quiet user never waits for the noisy one.
+        await fairness.pace('quiet', 60_000)
+        await new Promise((resolve) => setImmediate(resolve))
+        expect(paused).toBe(true)
+        endQuiet()
+        await quiet
+        await pace
+        expect(paused).toBe(false)
+      }),
+    ])
+    await vi.waitFor(() => expect(endQuiet).toBeDefined())
+    await quiet
+    endNoisy()
+    await noisy
+  })
+
+  it('a paused read goes on after `most` ms even while others are answered (no one starves)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const fairness = new Fairness()
+      let endQuiet!: () => void
+      const quiet = fairness.during('quiet', () => new Promise<void>((resolve) => (endQuiet = resolve)))
+      await fairness.during('noisy', async () => {
+        await fairness.during('noisy', async () => {
+          const pace = fairness.pace('noisy', 100)
+          await vi.advanceTimersByTimeAsync(100)
+          await pace
+        })
+      })
+      endQuiet()
+      await quiet
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('refuses limits that are not integers', () => {
     expect(() => new Fairness({ streamsPerClient: 0 })).toThrow('limits.streamsPerClient must be a positive integer')
     expect(() => new Fairness({ queuedReadsPerPrincipal: -1 })).toThrow(

@@ -1,4 +1,5 @@
-// GET /pull on the real server: pages read in chunks (other users' queries run in between),
+// GET /pull on the real server: pages read in parts of 250 changes (other users'
+// queries run in between),
 // with the same answer as one read, and a compaction between two chunks noticed.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { PullReply } from '@changecast/core/protocol'
@@ -23,12 +24,17 @@ for (const backend of ['pglite', 'postgres'] as const) {
       database = postgres ? await openPostgres(postgres.url) : await openPGlite()
       handler = createSyncHandler({ database, authenticate: insecureNoAuth })
       await handler.ready
-      // 250 batches of client a.
+      // 250 batches of client a, 20 changes each: 5,000 change rows, read 250 at a time.
       const batches = Array.from({ length: 250 }, (_, i) => ({
         rev: i + 1,
         tx: `a.${i + 1}`,
         at: 1,
-        changes: [{ type: 'update', table: 'todos', key: i % 20, value: { n: i + 1 } }],
+        changes: Array.from({ length: 20 }, (_, j) => ({
+          type: 'update',
+          table: 'todos',
+          key: j,
+          value: { n: i + 1 },
+        })),
       }))
       const push = await handler(
         new Request('http://sync.test/push', {
@@ -65,8 +71,9 @@ for (const backend of ['pglite', 'postgres'] as const) {
       const query = database.query.bind(database)
       let compacted = false
       database.query = async (sql: string, params?: readonly unknown[]) => {
-        // The second chunk of the pull below: the batches after the first 100.
-        if (!compacted && /select rev from/.test(sql) && params?.[0] === 100) {
+        // A later read of the pull below (after the first batches; up to its head, where the
+        // fan-out reads the same batches with no upper bound).
+        if (!compacted && /select rev, seq/.test(sql) && Number(params?.[0]) > 0 && params?.[2] === 250) {
           compacted = true
           await handler.compact({ upTo: 250 })
         }

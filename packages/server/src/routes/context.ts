@@ -35,11 +35,21 @@ export const problem = (status: number, error: string, headers: Record<string, s
 /** A principal as replies name it. */
 export type Named = Principal & { name: string }
 
-/** The principal of a request, and proof its client id is theirs; `name`: how replies name it. */
-export async function identify(server: Server, request: Request, clientId: string | undefined): Promise<Named> {
+/**
+ * The principal of a request, and proof its client id is theirs; `name`: how replies name
+ * it. `admit` runs first, once the principal is known (a cheap check that may refuse the
+ * request before the database is asked anything).
+ */
+export async function identify(
+  server: Server,
+  request: Request,
+  clientId: string | undefined,
+  admit?: (principal: Principal, clientId: string) => void,
+): Promise<Named> {
   const principal = await server.options.authenticate(request)
   if (!principal) throw new AuthError('not authenticated')
   if (typeof clientId !== 'string' || !isName(clientId)) throw new ProtocolViolation(nameRule('clientId'))
+  admit?.(principal, clientId)
   await server.bindings.check(clientId, principal)
   return { ...principal, name: await principalName(principal.id) }
 }

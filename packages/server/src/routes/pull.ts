@@ -6,8 +6,6 @@ import { clientIdOf, identify, limitOf, position, readScopes, type Server } from
 
 /** Most batches in one pull page, whatever `limit` asks. */
 const MOST_BATCHES = 1000
-/** Batches read by one query. */
-const CHUNK = 100
 
 /**
  * `GET /pull`: the batches after `since` that the client may read, other clients' only, in
@@ -19,55 +17,65 @@ export async function pullRoute(server: Server, c: Context): Promise<Response> {
   const since = position(c)
   const limit = limitOf(c, 50)
   const clientId = clientIdOf(c)
-  const principal = await identify(server, c.req.raw, clientId)
+  // A flood is refused before the database is asked anything for it.
+  const principal = await identify(server, c.req.raw, clientId, (who) => server.fairness.admitRead(who.id))
   const scopes = await readScopes(server, c.req.queries('scope'), principal)
-  return server.fairness.read(principal.id, async () => {
-    const { epoch: logEpoch, head, horizon } = await readMeta(db, t)
-    const epoch = { epoch: logEpoch, principal: principal.name }
-    // The log does not reach the client's position (it was recreated, or restored from an
-    // older backup): upTo below since tells the client to start over.
-    if (since > head) return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false })
-    // Compacted past the client's position: it must fetch a snapshot.
-    if (since < horizon) {
-      return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
-    }
-    const take = Math.min(limit, MOST_BATCHES)
-    const visible = scopes && new Set(scopes)
-    const page: string[] = []
-    let last = since
-    let bytes = 0
-    let read = 0
-    let cut = false
-    let exhausted = false
-    // Read in chunks, each its own query: other users' queries run in between (PGlite runs
-    // one at a time), so a large page does not hold them up for its whole read.
-    while (!cut && !exhausted && read < take) {
-      const want = Math.min(CHUNK, take - read)
-      const rows = await readAfter(db, t, last, want, { upTo: head, scopes })
-      read += rows.length
-      exhausted = rows.length < want
-      for (const row of rows) {
-        const size = batchSize(row)
-        if (page.length > 0 && bytes + size > LIMITS.pushBytes) {
-          cut = true
-          break
-        }
-        last = row.rev
-        if (row.origin === clientId) continue
-        const json = batchJson(row, visible)
-        if (json === undefined) continue
-        bytes += size
-        page.push(json)
+  return server.fairness.during(principal.id, () =>
+    server.fairness.read(principal.id, async () => {
+      const { epoch: logEpoch, head, horizon } = await readMeta(db, t)
+      const epoch = { epoch: logEpoch, principal: principal.name }
+      // The log does not reach the client's position (it was recreated, or restored from an
+      // older backup): upTo below since tells the client to start over.
+      if (since > head) return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false })
+      // Compacted past the client's position: it must fetch a snapshot.
+      if (since < horizon) {
+        return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
       }
-    }
-    // Compacted past `since` between two chunks: what was read may lack deletes. Start over.
-    if (read > CHUNK && (await readMeta(db, t)).horizon > since) {
-      return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
-    }
-    // Every batch up to head read, those of other scopes left out: the client is at head.
-    const upTo = exhausted && !cut ? head : last
-    return pullReply({ ...epoch, scopes, batches: page, upTo, more: upTo < head })
-  })
+      const take = Math.min(limit, MOST_BATCHES)
+      const visible = scopes && new Set(scopes)
+      const page: string[] = []
+      let last = since
+      let bytes = 0
+      let read = 0
+      let queries = 0
+      let cut = false
+      let exhausted = false
+      // Read in parts of MAX_ROWS changes, each its own query, pausing between two while users
+      // who ask less have requests under way: they are answered meanwhile (PGlite, in this
+      // process, runs one query at a time), and no read holds far more than a page.
+      while (!cut && !exhausted && read < take) {
+        if (queries > 0) await server.fairness.pace(principal.id)
+        queries++
+        const { batches: rows, more } = await readAfter(db, t, last, take - read, {
+          upTo: head,
+          scopes,
+          between: () => (queries++, server.fairness.pace(principal.id)),
+        })
+        read += rows.length
+        exhausted = !more
+        for (const row of rows) {
+          const size = batchSize(row)
+          if (page.length > 0 && bytes + size > LIMITS.pushBytes) {
+            cut = true
+            break
+          }
+          last = row.rev
+          if (row.origin === clientId) continue
+          const json = batchJson(row, visible)
+          if (json === undefined) continue
+          bytes += size
+          page.push(json)
+        }
+      }
+      // Compacted past `since` between two reads: what was read may lack deletes. Start over.
+      if (queries > 1 && (await readMeta(db, t)).horizon > since) {
+        return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
+      }
+      // Every batch up to head read, those of other scopes left out: the client is at head.
+      const upTo = exhausted && !cut ? head : last
+      return pullReply({ ...epoch, scopes, batches: page, upTo, more: upTo < head })
+    }),
+  )
 }
 
 /** A pull reply whose batches are JSON text already. */

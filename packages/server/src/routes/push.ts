@@ -15,23 +15,27 @@ export async function pushRoute(server: Server, c: Context): Promise<Response> {
   const large = body.batches.find((batch) => JSON.stringify(batch).length > LIMITS.batchBytes)
   if (large) throw new TooLargeError(`batch ${large.rev} is over ${LIMITS.batchBytes} bytes`)
   const principal = await identify(server, c.req.raw, body.clientId)
-  const confirm = body.confirm === true
-  const decided = []
-  for (const batch of body.batches) {
-    // A confirming push stores nothing: there is nothing to review.
-    const refusal = confirm ? undefined : await review(batch, { tables, authorize, principal, clientId: body.clientId })
-    decided.push({ batch, refusal })
-  }
-  // Written within the principal's grants; `current` values only of the scopes it reads now.
-  const { write } = await accessOf(server, principal)
-  const scopes = await readScopes(server, c.req.queries('scope'), principal)
-  const access = { read: scopes && new Set(scopes), write, principal: principal.id }
-  const size = JSON.stringify(body).length
-  const outcome = await server.pushes.push({ clientId: body.clientId, decided, access, confirm }, size)
-  if (outcome instanceof ConflictError) throw outcome
-  if (outcome.appended > 0) server.fanout.announce()
-  const reply = { ...outcome.reply, principal: principal.name }
-  return json(scopes ? { ...reply, scopes } : reply)
+  return server.fairness.during(principal.id, async () => {
+    const confirm = body.confirm === true
+    const decided = []
+    for (const batch of body.batches) {
+      // A confirming push stores nothing: there is nothing to review.
+      const refusal = confirm
+        ? undefined
+        : await review(batch, { tables, authorize, principal, clientId: body.clientId })
+      decided.push({ batch, refusal })
+    }
+    // Written within the principal's grants; `current` values only of the scopes it reads now.
+    const { write } = await accessOf(server, principal)
+    const scopes = await readScopes(server, c.req.queries('scope'), principal)
+    const access = { read: scopes && new Set(scopes), write, principal: principal.id }
+    const size = JSON.stringify(body).length
+    const outcome = await server.pushes.push({ clientId: body.clientId, decided, access, confirm }, size)
+    if (outcome instanceof ConflictError) throw outcome
+    if (outcome.appended > 0) server.fanout.announce()
+    const reply = { ...outcome.reply, principal: principal.name }
+    return json(scopes ? { ...reply, scopes } : reply)
+  })
 }
 
 /**

@@ -16,7 +16,8 @@ export async function snapshotRoute(server: Server, c: Context): Promise<Respons
   const { db, t } = server
   version(c)
   const clientId = clientIdOf(c)
-  const principal = await identify(server, c.req.raw, clientId)
+  // A flood is refused before the database is asked anything for it.
+  const principal = await identify(server, c.req.raw, clientId, (who) => server.fairness.admitRead(who.id))
   const scopes = await readScopes(server, c.req.queries('scope'), principal)
   const limit = limitOf(c, 1000)
   const asked = c.req.query('rev')
@@ -26,19 +27,21 @@ export async function snapshotRoute(server: Server, c: Context): Promise<Respons
   if (asked !== undefined && given === undefined) {
     throw new ProtocolViolation('rev must be a revision (an integer ≥ 0, in decimal digits)')
   }
-  return server.fairness.read(principal.id, async () => {
-    const { epoch, head, horizon } = await readMeta(db, t)
-    const rev = given ?? head
-    // Compacted past the snapshot's revision (or the log went back): start again.
-    if (rev < horizon || rev > head) return json({ epoch, principal: principal.name, scopes, mustRefetch: true })
-    const page = await readSnapshot(db, t, { rev, scopes, after, limit: Math.min(limit, MOST_ROWS) })
-    const total = after ? undefined : await countSnapshot(db, t, rev, scopes)
-    return new Response(
-      `{"epoch":${JSON.stringify(epoch)},"principal":${JSON.stringify(principal.name)},"rev":${rev}` +
-        `${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
-        `${total === undefined ? '' : `,"total":${total}`}` +
-        `${page.next ? `,"next":${JSON.stringify(JSON.stringify(page.next))}` : ''},"rows":[${page.rows.join(',')}]}`,
-      { headers: { 'content-type': 'application/json' } },
-    )
-  })
+  return server.fairness.during(principal.id, () =>
+    server.fairness.read(principal.id, async () => {
+      const { epoch, head, horizon } = await readMeta(db, t)
+      const rev = given ?? head
+      // Compacted past the snapshot's revision (or the log went back): start again.
+      if (rev < horizon || rev > head) return json({ epoch, principal: principal.name, scopes, mustRefetch: true })
+      const page = await readSnapshot(db, t, { rev, scopes, after, limit: Math.min(limit, MOST_ROWS) })
+      const total = after ? undefined : await countSnapshot(db, t, rev, scopes)
+      return new Response(
+        `{"epoch":${JSON.stringify(epoch)},"principal":${JSON.stringify(principal.name)},"rev":${rev}` +
+          `${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
+          `${total === undefined ? '' : `,"total":${total}`}` +
+          `${page.next ? `,"next":${JSON.stringify(JSON.stringify(page.next))}` : ''},"rows":[${page.rows.join(',')}]}`,
+        { headers: { 'content-type': 'application/json' } },
+      )
+    }),
+  )
 }

@@ -2,62 +2,117 @@ import type { Queryable } from '../db/port.js'
 import type { Names } from '../names.js'
 import { entityId, type StoredBatch } from './model.js'
 
+/** What {@link readAfter} read: batches in order, and whether it stopped short of `upTo`. */
+export interface ReadBatches {
+  batches: StoredBatch[]
+  /** True when it stopped at `limit` or `maxRows`: there may be more up to `upTo`. */
+  more: boolean
+}
+
+/** Change rows one query of {@link readAfter} reads. */
+export const MAX_ROWS = 250
+
+/** Options of {@link readAfter}. */
+export interface ReadOptions {
+  /** Newest revision to read. @default every one */
+  upTo?: number
+  /** Only changes in these scopes (batches with none are left out). @default every change */
+  scopes?: readonly string[]
+  /** Rows per query; a read stops at the first batch boundary past it. @default MAX_ROWS */
+  maxRows?: number
+  /** Awaited between two queries of one read (a large batch takes several). */
+  between?: () => Promise<void>
+}
+
 /**
- * Batches with `after < rev ≤ upTo`, in order, at most `limit`, each with its changes in
- * `scopes` (every change when undefined). With scopes, batches that have none of them are
- * left out (read through the index on scope and revision).
+ * Batches with `after < rev ≤ upTo` that hold changes (in `scopes`, every change when
+ * undefined), in order: at most `limit` batches, and no more than the whole batches that
+ * `maxRows` rows reach (at least one). Rows are read `maxRows` at a time, in the order of the
+ * log, so one query costs about the same however large the batches, and other work runs
+ * between two (`between`).
  */
 export async function readAfter(
   db: Queryable,
   t: Names,
   after: number,
   limit: number,
-  { upTo = Number.MAX_SAFE_INTEGER, scopes }: { upTo?: number; scopes?: readonly string[] } = {},
-): Promise<StoredBatch[]> {
-  const revs = scopes
-    ? await db.query<{ rev: string | number }>(
-        `select distinct rev from ${t.changes} where scope = any($1::text[]) and rev > $2 and rev <= $3 order by rev limit $4`,
-        [scopes, after, upTo, limit],
-      )
-    : await db.query<{ rev: string | number }>(
-        `select rev from ${t.batches} where rev > $1 and rev <= $2 order by rev limit $3`,
-        [after, upTo, limit],
-      )
-  if (revs.length === 0) return []
-  const rows = await db.query<{
+  { upTo = Number.MAX_SAFE_INTEGER, scopes, maxRows = MAX_ROWS, between }: ReadOptions = {},
+): Promise<ReadBatches> {
+  type Row = {
     rev: string | number
-    origin: string
-    tx: string
-    at: number
-    scope: string | null
-    tbl: string | null
-    key: string | null
-    change: string | null
-    removed: boolean | null
-  }>(
-    `select b.rev, b.origin, b.tx, b.at, c.scope, c.tbl, c.key, c.change, c.removed
-     from ${t.batches} b left join ${t.changes} c on c.rev = b.rev${scopes ? ' and c.scope = any($2::text[])' : ''}
-     where b.rev = any($1::bigint[]) order by b.rev, c.seq`,
-    scopes ? [revs.map((row) => row.rev), scopes] : [revs.map((row) => row.rev)],
-  )
-  const batches: StoredBatch[] = []
-  for (const row of rows) {
-    const rev = Number(row.rev)
-    let batch = batches.at(-1)
-    if (batch?.rev !== rev) {
-      batch = { rev, origin: row.origin, tx: row.tx, at: Number(row.at), changes: [] }
-      batches.push(batch)
+    seq: number
+    scope: string
+    tbl: string
+    key: string
+    change: string
+    removed: boolean
+  }
+  const rows: Row[] = []
+  let from: [number, number] = [after, 2 ** 31 - 1]
+  let more = false
+  let queries = 0
+  for (;;) {
+    if (queries++ > 0) await between?.()
+    const part = await db.query<Row>(
+      `select rev, seq, scope, tbl, key, change, removed from ${t.changes}
+       where (rev, seq) > ($1, $2) and rev <= $3${scopes ? ' and scope = any($5::text[])' : ''}
+       order by rev, seq limit $4`,
+      scopes ? [from[0], from[1], upTo, maxRows, scopes] : [from[0], from[1], upTo, maxRows],
+    )
+    rows.push(...part)
+    const revs = countRevs(rows)
+    if (part.length < maxRows) {
+      // Every row up to upTo read: at most `limit` batches of them.
+      if (revs.length > limit) {
+        rows.length = rows.findIndex((row) => Number(row.rev) === revs[limit])
+        more = true
+      }
+      break
     }
-    if (row.change !== null) {
-      batch.changes.push({
-        scope: row.scope!,
-        entity: entityId(row.tbl!, row.key!),
-        removed: row.removed === true,
-        json: row.change,
-      })
+    const last = part.at(-1)!
+    from = [Number(last.rev), last.seq]
+    // The last batch may go on in the next rows: the others are whole.
+    const whole = revs.length - 1
+    if (whole >= limit || (whole >= 1 && rows.length >= maxRows)) {
+      rows.length = rows.findIndex((row) => Number(row.rev) === revs[Math.min(whole, limit)])
+      more = true
+      break
     }
   }
-  return batches
+  const revs = countRevs(rows)
+  if (revs.length === 0) return { batches: [], more }
+  const heads = await db.query<{ rev: string | number; origin: string; tx: string; at: number }>(
+    `select rev, origin, tx, at from ${t.batches} where rev = any($1::bigint[]) order by rev`,
+    [revs],
+  )
+  const batches: StoredBatch[] = heads.map((head) => ({
+    rev: Number(head.rev),
+    origin: head.origin,
+    tx: head.tx,
+    at: Number(head.at),
+    changes: [],
+  }))
+  let index = 0
+  for (const row of rows) {
+    while (batches[index]!.rev !== Number(row.rev)) index++
+    batches[index]!.changes.push({
+      scope: row.scope,
+      entity: entityId(row.tbl, row.key),
+      removed: row.removed === true,
+      json: row.change,
+    })
+  }
+  return { batches, more }
+}
+
+/** The revisions of `rows` (in log order), each once. */
+function countRevs(rows: ReadonlyArray<{ rev: string | number }>): number[] {
+  const revs: number[] = []
+  for (const row of rows) {
+    const rev = Number(row.rev)
+    if (revs.at(-1) !== rev) revs.push(rev)
+  }
+  return revs
 }
 
 /**
