@@ -55,7 +55,7 @@ export async function readAfter(
     if (queries++ > 0) await between?.()
     const part = await db.query<Row>(
       `select rev, seq, scope, tbl, key, change, removed from ${t.changes}
-       where (rev, seq) > ($1, $2) and rev <= $3${scopes ? ' and scope = any($5::text[])' : ''}
+       where (rev, seq) > ($1, $2) and rev >= $1 and rev <= $3${scopes ? ' and scope = any($5::text[])' : ''}
        order by rev, seq limit $4`,
       scopes ? [from[0], from[1], upTo, maxRows, scopes] : [from[0], from[1], upTo, maxRows],
     )
