@@ -874,3 +874,44 @@ it('regression: a commit made while a round runs is not pushed until something e
   // No flush(), no poll: the commit alone must bring its push.
   await until(() => server.batches.length === 1, { what: 'the commit to be pushed' })
 })
+
+it('regression: the snapshot page fetched ahead failed (429) while the page before it was written: an unhandled rejection in the page; now handled, retried, and the snapshot loads', async () => {
+  const unhandled: unknown[] = []
+  const record = (reason: unknown) => unhandled.push(reason)
+  process.on('unhandledRejection', record)
+  try {
+    const server = createSyncServer()
+    server.edit(
+      Array.from({ length: 6000 }, (_, i) => ({
+        type: 'create',
+        table: 'todos',
+        key: i + 1,
+        value: { id: i + 1, title: `t${i + 1}` },
+      })),
+    )
+    let refused = 0
+    let firstPages = 0
+    route(server)
+    mock.use(
+      // The second page (fetched ahead while the first is written) is refused once, at once.
+      http.get(`${BASE}/a/snapshot`, ({ request }) => {
+        if (!new URL(request.url).searchParams.has('after')) firstPages++
+        else if (refused++ === 0) {
+          return HttpResponse.json({ error: 'busy' }, { status: 429, headers: { 'retry-after': '0' } })
+        }
+        return server.handle(request)
+      }),
+    )
+    const a = await openClient({ url: `${BASE}/a` })
+    await a.sync.flush()
+    expect(refused).toBeGreaterThan(1)
+    expect(await a.db.todos.count()).toBe(6000)
+    // As docs/protocol.md says: an interrupted snapshot starts again from its first page.
+    expect(firstPages).toBe(2)
+    // Let a rejection without a handler be reported, if there was one.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(unhandled).toEqual([])
+  } finally {
+    process.off('unhandledRejection', record)
+  }
+})

@@ -37,12 +37,8 @@ export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<voi
     }
   }
   ctx.bootstrapping = true
-  let ahead: Promise<SnapshotReply | 'none'> | undefined
   try {
     restart: for (;;) {
-      // A page fetched ahead for a snapshot given up is not waited for.
-      void ahead?.catch(() => undefined)
-      ahead = undefined
       const seen = new Set<string>()
       // Tables empty now receive the snapshot's entities as adds: no previous values to read.
       const adds = await ctx.exclusive(() => emptyTables(ctx))
@@ -66,8 +62,12 @@ export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<voi
         }
         // The user's scopes changed between pages: the pages no longer make one snapshot.
         if (scopeKey(reply.scopes) !== scopeKey(scopes)) continue restart
-        // The next page travels while this one is written.
-        if (reply.next !== undefined) coming = ahead = fetchPage({ rev, after: reply.next })
+        // The next page travels while this one is written. It may fail meanwhile: handled
+        // here, it still throws where it is awaited.
+        if (reply.next !== undefined) {
+          coming = fetchPage({ rev, after: reply.next })
+          coming.catch(() => undefined)
+        }
         await ctx.exclusive(() => applyPage(ctx, rev, reply, seen, adds))
         loaded += reply.rows.length
         ctx.progress(loaded, Math.max(total ?? 0, loaded))
@@ -79,7 +79,6 @@ export async function bootstrap(ctx: SyncContext, refetch: boolean): Promise<voi
       break
     }
   } finally {
-    void ahead?.catch(() => undefined)
     ctx.bootstrapping = false
     ctx.progress()
   }
