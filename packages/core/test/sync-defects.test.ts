@@ -915,3 +915,29 @@ it('regression: the snapshot page fetched ahead failed (429) while the page befo
     process.off('unhandledRejection', record)
   }
 })
+
+it('regression (liveness): a client that never stops writing never pulled — its round pushed until the outbox was empty, and it never was', async () => {
+  const server = createSyncServer()
+  route(server)
+  let writing = true
+  let pushes = 0
+  const a = await openClient({ url: `${BASE}/a`, batchSize: 1 })
+  // Each answered push brings a new local write before the next push: the outbox never empties.
+  mock.use(
+    http.post(`${BASE}/a/push`, async ({ request }) => {
+      const response = await server.handle(request)
+      pushes++
+      if (writing) await a.db.todos.put({ id: 1, title: `A ${pushes}` })
+      return response
+    }),
+  )
+  await a.db.todos.put({ id: 1, title: 'A 0' })
+  await until(() => pushes > 0)
+  server.edit([{ type: 'create', table: 'todos', key: 2, value: { id: 2, title: 'from the server' } }])
+  await until(async () => (await a.db.todos.get(2)) !== undefined)
+  writing = false
+  // Heard while the writes went on: within a few rounds of pushes.
+  expect(pushes).toBeLessThan(40)
+  await a.sync.flush()
+  expect(server.value('todos', 1)).toEqual(await a.db.todos.get(1))
+})

@@ -109,7 +109,9 @@ export class SyncLoop {
         await this.count()
         if (options.pull !== false) await ensureSnapshot(ctx, () => host.setStatus({ state: 'pulling' }))
         await options.users?.probe(ctx)
-        while (await pushRound(ctx, () => host.setStatus({ state: 'pushing' })));
+        // At most 8 pushes before a pull: an app that never stops writing still hears the server.
+        let pushes = 0
+        while ((await pushRound(ctx, () => host.setStatus({ state: 'pushing' }))) && ++pushes < 8);
         if (options.pull !== false && (this.#pullWanted || flushing.length > 0 || options.pull === 'poll')) {
           this.#pullWanted = false
           host.setStatus({ state: 'pulling' })
@@ -117,6 +119,8 @@ export class SyncLoop {
         }
         attempt = 0
         this.#refusals = 0
+        // More to push: on with it before flushes settle.
+        if (pushes > 7) continue
         await this.count()
         host.settle(flushing)
         // The stream may have stopped the sync meanwhile (a 401): the top of the loop shows it.
