@@ -941,3 +941,26 @@ it('regression (liveness): a client that never stops writing never pulled — it
   await a.sync.flush()
   expect(server.value('todos', 1)).toEqual(await a.db.todos.get(1))
 })
+
+it('regression: a server restored to a backup taken just before a commit it acknowledged went unnoticed by a streaming writer (its position had not reached its own ack): the commit stayed here, never reported lost', async () => {
+  const server = createSyncServer()
+  route(server)
+  const a = await openClient({ url: `${BASE}/a`, pull: stream })
+  await a.sync.flush()
+  const backup = server.backup()
+  await a.db.todos.put({ id: 1, title: 'acknowledged, then lost' })
+  // Acknowledged; the stream leaves out the client's own batch, and nothing else is pulled.
+  expect(await a.sync.settled()).toMatchObject({ status: 'acked' })
+  expect(a.sync.status.serverRev).toBe(0)
+  // Restored: the log ends at 0 again, the client's position. Its stream reconnects.
+  server.restore(backup)
+  await until(async () => (await a.sync.rejections()).length > 0, { what: 'the lost commit in the inbox' })
+  expect((await a.sync.rejections()).map((rejection) => [rejection.code, rejection.changes])).toEqual([
+    [
+      'lost-on-server',
+      [{ type: 'create', table: 'todos', key: 1, value: { id: 1, title: 'acknowledged, then lost' } }],
+    ],
+  ])
+  await until(async () => (await a.db.todos.count()) === 0, { what: 'the lost row removed' })
+  expect(server.value('todos', 1)).toBeUndefined()
+})

@@ -43,7 +43,7 @@ export interface StreamOptions {
   clientId: string
   /** The client's position: batches after it are sent. */
   since: number
-  /** The `hello` event's data (the fan-out adds `head`). */
+  /** The `hello` event's data; its `head` is raised to this instance's reader position when that is newer. */
   hello: Record<string, unknown>
   /** Aborted when the client goes away. */
   signal?: AbortSignal
@@ -185,7 +185,10 @@ export class Fanout {
           },
         }
         this.#streams.add(stream)
-        this.#send(stream, encoder.encode(`event: hello\ndata: ${JSON.stringify({ ...hello, head: this.#last })}\n\n`))
+        // `head`: at least what the caller read (every revision acked before this request), even
+        // when this instance's reader has not got there yet.
+        const head = Math.max(this.#last, Number(hello.head ?? 0))
+        this.#send(stream, encoder.encode(`event: hello\ndata: ${JSON.stringify({ ...hello, head })}\n\n`))
         void this.#catchUp(stream).catch((error: Error) => {
           console.error(`[changecast-server] A stream could not catch up: ${error.message}`)
           close()

@@ -3,7 +3,7 @@ import { syncError, type SyncContext } from './context.js'
 import { checkEpoch, resetServerPosition } from './epoch.js'
 
 type Reply = { epoch: string; principal?: string }
-import { readState, syncTable, updateState } from './store.js'
+import { keysTable, readState, syncTable, updateState } from './store.js'
 
 /**
  * The principal a reply names is one whose writes were held at a sign-out: the leader
@@ -44,13 +44,29 @@ export async function checkReply(ctx: SyncContext, reply: Reply): Promise<boolea
 
 /**
  * {@link checkReply} in `exclusive`, then that the server's log reaches this client's
- * position `since` (its `head`, or `upTo`): one that went back (restored from an older
- * backup) resets the position too. True after a reset.
+ * position `since` (its `head`, or `upTo`) and, when `head` is the newest revision (a
+ * stream's hello, a last page), every revision it acknowledged to this client: one that
+ * went back (restored from an older backup) resets the position too. True after a reset.
  */
-export const checkLog = (ctx: SyncContext, reply: Reply, since: number, head: number): Promise<boolean> =>
+export const checkLog = (
+  ctx: SyncContext,
+  reply: Reply,
+  since: number,
+  head: number,
+  newest = true,
+): Promise<boolean> =>
   ctx.exclusive(async () => {
     if (await checkReply(ctx, reply)) return true
-    if (head >= since) return false
-    await resetServerPosition(ctx, reply.epoch, `The sync server went back from revision ${since} to ${head}`)
+    // An own write known at a revision above head (its ack): head went back, even to since.
+    const acked =
+      newest &&
+      (await keysTable(ctx.db)
+        .where('rev')
+        .above(head)
+        .filter((row) => !row.base)
+        .first())
+    const reach = acked ? acked.rev : since
+    if (head >= reach) return false
+    await resetServerPosition(ctx, reply.epoch, `The sync server went back from revision ${reach} to ${head}`)
     return true
   })

@@ -27,7 +27,7 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
     const since = state.serverRev
     const query = `v=2&since=${since}&limit=${options.batchSize}&clientId=${encodeURIComponent(ctx.clientId)}${options.scopeQuery}`
     const reply = parsePullReply(await requestJson(ctx, `${options.base}/pull?${query}`))
-    const reset = await checkLog(ctx, reply, since, reply.upTo)
+    const reset = await checkLog(ctx, reply, since, reply.upTo, !reply.more)
     if (reset) continue
     // The server compacted past this position, or this client's scopes changed: a new snapshot.
     if (reply.mustRefetch || scopeKey(reply.scopes) !== state.scopes) {
@@ -39,7 +39,7 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
       throw new ProtocolViolation(`The server said more: true, but sent nothing past revision ${since}`)
     }
     for (const batch of reply.batches) await ctx.exclusive(() => applyBatch(ctx, batch))
-    await ctx.exclusive(() => advance(ctx, reply.upTo, !reply.more))
+    await ctx.exclusive(() => advance(ctx, reply.upTo))
     if (!reply.more) return
   }
 }
@@ -47,31 +47,19 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
 /**
  * Moves this client's server position to `upTo` (the server has nothing more for it up
  * to there), and forgets known revisions it has passed: they cannot hold anything back now.
- * `last`: the server has nothing more at all, so no revision this client learned from an
- * ack or a rejection can be beyond `upTo`: one that is (a server that acked at a revision
- * its log does not have) is forgotten too, so that it holds back no later change, and
- * reported as a protocol error.
+ * (A revision this client learned from an ack above a last page's `upTo` made `checkLog`
+ * reset the position before this.)
  */
-export async function advance(ctx: SyncContext, upTo: number, last = false): Promise<void> {
+export async function advance(ctx: SyncContext, upTo: number): Promise<void> {
   const { db } = ctx
-  const beyond = await db.transaction('rw', [syncTable(db), keysTable(db)], async () => {
+  await db.transaction('rw', [syncTable(db), keysTable(db)], async () => {
     const { serverRev } = await readState(db)
     const position = Math.max(serverRev, upTo)
     if (position > serverRev) await updateState(db, { serverRev: position })
-    const known = keysTable(db).where('rev')
-    await known
+    await keysTable(db)
+      .where('rev')
       .belowOrEqual(position)
       .filter((row) => row.base === undefined)
       .delete()
-    if (!last) return 0
-    const rows = await known
-      .above(position)
-      .filter((row) => row.base === undefined)
-      .toArray()
-    if (rows.length > 0) await keysTable(db).bulkDelete(rows.map((row) => row.id))
-    return Math.max(0, ...rows.map((row) => row.rev))
   })
-  if (beyond > 0) {
-    throw new ProtocolViolation(`The server acked at revision ${beyond}, beyond its log (${upTo})`)
-  }
 }

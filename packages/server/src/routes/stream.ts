@@ -32,7 +32,7 @@ export async function streamRoute(server: Server, c: Context): Promise<Response>
     const body = server.fanout.open({
       clientId: clientId!,
       since,
-      hello: { epoch, principal: principal.name, scopes },
+      hello: { epoch, principal: principal.name, scopes, head },
       signal: c.req.raw.signal,
       scopes,
       current,
