@@ -9,6 +9,7 @@ import {
   openPGlite,
   openPostgres,
   type Authenticate,
+  type Database,
   type SyncHandlerOptions,
 } from '@changecast/server'
 import { serve } from '@changecast/server/node'
@@ -50,6 +51,24 @@ export async function freshPostgres(): Promise<{ url: string; drop(): Promise<vo
   }
 }
 
+/**
+ * A new, empty database of a real backend (in-memory PGlite, or a fresh database on the
+ * throwaway PostgreSQL), and the function that closes it (and drops the PostgreSQL one).
+ */
+export async function realDatabase(
+  backend: 'pglite' | 'postgres',
+): Promise<{ database: Database; close(): Promise<void> }> {
+  const postgres = backend === 'postgres' ? await freshPostgres() : undefined
+  const database = postgres ? await openPostgres(postgres.url) : await openPGlite()
+  return {
+    database,
+    async close() {
+      await database.close()
+      await postgres?.drop()
+    },
+  }
+}
+
 /** Rules every backend gets in the suites: a title 'refused' is refused. */
 const refuse = (change: { value?: unknown }) =>
   (change.value as { title?: string } | undefined)?.title === 'refused' ? 'titles may not be refused' : undefined
@@ -76,8 +95,7 @@ export async function startServer(
       },
     }
   }
-  const postgres = backend === 'postgres' ? await freshPostgres() : undefined
-  const database = postgres ? await openPostgres(postgres.url) : await openPGlite()
+  const { database, close } = await realDatabase(backend)
   const handler = createSyncHandler({
     database,
     authenticate: options.authenticate ?? insecureNoAuth,
@@ -93,8 +111,7 @@ export async function startServer(
     async close() {
       for (const close of closers.splice(0)) await close()
       await handler.close()
-      await database.close()
-      await postgres?.drop()
+      await close()
     },
   }
 }

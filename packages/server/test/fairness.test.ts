@@ -1,9 +1,9 @@
 // Fairness: one user's flood of streams or reads waits in its own queue or is answered 429,
 // while other users go ahead (the numbers under load are in `pnpm bench:server`).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createSyncHandler, openPGlite, openPostgres, type Database, type SyncHandler } from '@changecast/server'
+import { createSyncHandler, type Database, type SyncHandler } from '@changecast/server'
 import { BusyError, Fairness } from '../src/fairness.js'
-import { freshPostgres } from './backends.js'
+import { realDatabase } from './backends.js'
 
 describe('Fairness', () => {
   it('caps the streams of one client and of one principal, and counts a closed stream out once', () => {
@@ -104,11 +104,9 @@ for (const backend of ['pglite', 'postgres'] as const) {
   describe(`limits on the ${backend} server`, () => {
     let handler: SyncHandler
     let database: Database
-    let drop: (() => Promise<void>) | undefined
+    let closeDatabase: () => Promise<void>
     beforeEach(async () => {
-      const postgres = backend === 'postgres' ? await freshPostgres() : undefined
-      drop = postgres?.drop
-      database = postgres ? await openPostgres(postgres.url) : await openPGlite()
+      ;({ database, close: closeDatabase } = await realDatabase(backend))
       handler = createSyncHandler({
         database,
         authenticate: (request) => ({ id: request.headers.get('x-user') ?? 'nobody' }),
@@ -118,8 +116,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
     })
     afterEach(async () => {
       await handler.close()
-      await database.close()
-      await drop?.()
+      await closeDatabase()
     })
     const stream = (user: string, clientId: string) =>
       handler(new Request(`http://sync.test/stream?v=2&since=0&clientId=${clientId}`, { headers: { 'x-user': user } }))

@@ -7,10 +7,10 @@
 // and `FUZZ_SEED=<seed> pnpm test:fuzz` replays it.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createSyncServer } from '@changecast/testing'
-import { createSyncHandler, openPGlite, openPostgres, type Database } from '@changecast/server'
+import { createSyncHandler } from '@changecast/server'
 import { z } from 'zod'
 import { seeded } from '../../core/test/sync-helpers.js'
-import { freshPostgres } from './backends.js'
+import { realDatabase } from './backends.js'
 import { fuzzRequests, type FuzzRequest } from './fuzz.js'
 
 const COUNT = Number(process.env.FUZZ_REQUESTS ?? 600)
@@ -48,8 +48,7 @@ async function target(backend: 'memory' | 'pglite' | 'postgres', tableList: bool
       close: () => Promise.resolve(server.close()),
     }
   }
-  const postgres = backend === 'postgres' ? await freshPostgres() : undefined
-  const database: Database = postgres ? await openPostgres(postgres.url) : await openPGlite()
+  const { database, close } = await realDatabase(backend)
   const handler = createSyncHandler({
     database,
     authenticate: (request) => {
@@ -74,8 +73,7 @@ async function target(backend: 'memory' | 'pglite' | 'postgres', tableList: bool
     },
     async close() {
       await handler.close()
-      await database.close()
-      await postgres?.drop()
+      await close()
     },
   }
 }

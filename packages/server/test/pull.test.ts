@@ -3,25 +3,16 @@
 // with the same answer as one read, and a compaction between two chunks noticed.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { PullReply } from '@changecast/core/protocol'
-import {
-  createSyncHandler,
-  insecureNoAuth,
-  openPGlite,
-  openPostgres,
-  type Database,
-  type SyncHandler,
-} from '@changecast/server'
-import { freshPostgres } from './backends.js'
+import { createSyncHandler, insecureNoAuth, type Database, type SyncHandler } from '@changecast/server'
+import { realDatabase } from './backends.js'
 
 for (const backend of ['pglite', 'postgres'] as const) {
   describe(`pull (${backend})`, () => {
     let handler: SyncHandler
     let database: Database
-    let drop: (() => Promise<void>) | undefined
+    let closeDatabase: () => Promise<void>
     beforeEach(async () => {
-      const postgres = backend === 'postgres' ? await freshPostgres() : undefined
-      drop = postgres?.drop
-      database = postgres ? await openPostgres(postgres.url) : await openPGlite()
+      ;({ database, close: closeDatabase } = await realDatabase(backend))
       handler = createSyncHandler({ database, authenticate: insecureNoAuth })
       await handler.ready
       // 250 batches of client a, 20 changes each: 5,000 change rows, read 250 at a time.
@@ -47,8 +38,7 @@ for (const backend of ['pglite', 'postgres'] as const) {
     })
     afterEach(async () => {
       await handler.close()
-      await database.close()
-      await drop?.()
+      await closeDatabase()
     })
     const pull = async (query: string) => {
       const response = await handler(new Request(`http://sync.test/pull?v=2&${query}`))

@@ -10,7 +10,8 @@ import { accessOf, identify, json, readScopes, TooLargeError, type Server } from
  */
 export async function pushRoute(server: Server, c: Context): Promise<Response> {
   const { tables, authorize, maxBatches = 500 } = server.options
-  const body = parsePushRequest(await pushBody(c))
+  const text = await pushText(c)
+  const body = parsePushRequest(parseBody(text))
   if (body.batches.length > maxBatches) throw new TooLargeError(`at most ${maxBatches} batches per push`)
   const large = body.batches.find((batch) => JSON.stringify(batch).length > LIMITS.batchBytes)
   if (large) throw new TooLargeError(`batch ${large.rev} is over ${LIMITS.batchBytes} bytes`)
@@ -29,8 +30,7 @@ export async function pushRoute(server: Server, c: Context): Promise<Response> {
     const { write } = await accessOf(server, principal)
     const scopes = await readScopes(server, c.req.queries('scope'), principal)
     const access = { read: scopes && new Set(scopes), write, principal: principal.id }
-    const size = JSON.stringify(body).length
-    const outcome = await server.pushes.push({ clientId: body.clientId, decided, access, confirm }, size)
+    const outcome = await server.pushes.push({ clientId: body.clientId, decided, access, confirm }, text.length)
     if (outcome instanceof ConflictError) throw outcome
     if (outcome.appended > 0) server.fanout.announce()
     const reply = { ...outcome.reply, principal: principal.name }
@@ -39,11 +39,11 @@ export async function pushRoute(server: Server, c: Context): Promise<Response> {
 }
 
 /**
- * The push's body, parsed. A body parser in front of the handler (Express's `express.json()`)
+ * The push's body, as text. A body parser in front of the handler (Express's `express.json()`)
  * may have read it already: the Node adapter passes on what it parsed (see `nodeListener`),
  * and anywhere else the answer says where to mount the handler.
  */
-async function pushBody(c: Context): Promise<unknown> {
+async function pushText(c: Context): Promise<string> {
   if (c.req.raw.bodyUsed) throw new ProtocolViolation(CONSUMED)
   let text: string
   try {
@@ -63,6 +63,10 @@ async function pushBody(c: Context): Promise<unknown> {
   }
   // Announced but empty: something read the stream before the handler got it.
   if (text === '' && Number(c.req.header('content-length')) > 0) throw new ProtocolViolation(CONSUMED)
+  return text
+}
+
+function parseBody(text: string): unknown {
   try {
     return JSON.parse(text) as unknown
   } catch {

@@ -48,8 +48,17 @@ export async function readAfter(
     removed: boolean
   }
   const rows: Row[] = []
-  let from: [number, number] = [after, 2 ** 31 - 1]
   let more = false
+  /** The revisions read, in order, and the index in `rows` where each begins. */
+  const revs: number[] = []
+  const starts: number[] = []
+  /** Keeps the first `count` batches read. */
+  const keep = (count: number) => {
+    rows.length = starts[count]!
+    revs.length = starts.length = count
+    more = true
+  }
+  let from: [number, number] = [after, 2 ** 31 - 1]
   let queries = 0
   for (;;) {
     if (queries++ > 0) await between?.()
@@ -59,27 +68,28 @@ export async function readAfter(
        order by rev, seq limit $4`,
       scopes ? [from[0], from[1], upTo, maxRows, scopes] : [from[0], from[1], upTo, maxRows],
     )
-    rows.push(...part)
-    const revs = countRevs(rows)
+    for (const row of part) {
+      const rev = Number(row.rev)
+      if (revs.at(-1) !== rev) {
+        revs.push(rev)
+        starts.push(rows.length)
+      }
+      rows.push(row)
+    }
     if (part.length < maxRows) {
       // Every row up to upTo read: at most `limit` batches of them.
-      if (revs.length > limit) {
-        rows.length = rows.findIndex((row) => Number(row.rev) === revs[limit])
-        more = true
-      }
+      if (revs.length > limit) keep(limit)
       break
     }
     const last = part.at(-1)!
     from = [Number(last.rev), last.seq]
-    // The last batch may go on in the next rows: the others are whole.
+    // The last batch may go on in the next rows; the others are whole, and enough.
     const whole = revs.length - 1
-    if (whole >= limit || (whole >= 1 && rows.length >= maxRows)) {
-      rows.length = rows.findIndex((row) => Number(row.rev) === revs[Math.min(whole, limit)])
-      more = true
+    if (whole > 0) {
+      keep(Math.min(whole, limit))
       break
     }
   }
-  const revs = countRevs(rows)
   if (revs.length === 0) return { batches: [], more }
   const heads = await db.query<{ rev: string | number; origin: string; tx: string; at: number }>(
     `select rev, origin, tx, at from ${t.batches} where rev = any($1::bigint[]) order by rev`,
@@ -103,16 +113,6 @@ export async function readAfter(
     })
   }
   return { batches, more }
-}
-
-/** The revisions of `rows` (in log order), each once. */
-function countRevs(rows: ReadonlyArray<{ rev: string | number }>): number[] {
-  const revs: number[] = []
-  for (const row of rows) {
-    const rev = Number(row.rev)
-    if (revs.at(-1) !== rev) revs.push(rev)
-  }
-  return revs
 }
 
 /**
