@@ -79,6 +79,10 @@ export class Fanout {
   #notifying = false
   #notifyAgain = false
   #closed = false
+  /** The log's epoch when this instance started, or last saw it change. */
+  #epoch = ''
+  /** The poll's turn: the meta row is read too (a restore or a new log notifies nobody). */
+  #inspect = false
 
   constructor(db: Database, t: Names, options: FanoutOptions = {}) {
     this.#db = db
@@ -92,10 +96,13 @@ export class Fanout {
   }
 
   async start(): Promise<void> {
-    this.#last = (await readMeta(this.#db, this.#t)).head
+    ;({ head: this.#last, epoch: this.#epoch } = await readMeta(this.#db, this.#t))
     this.#unlisten = await this.#db.listen(this.#t.channel, () => this.kick())
     this.#timers.push(
-      setInterval(() => this.kick(), this.#options.pollInterval),
+      setInterval(() => {
+        this.#inspect = true
+        this.kick()
+      }, this.#options.pollInterval),
       setInterval(() => {
         for (const stream of this.#streams) this.#send(stream, HEARTBEAT)
       }, this.#options.heartbeat),
@@ -245,6 +252,18 @@ export class Fanout {
   }
 
   async #read(): Promise<void> {
+    if (this.#inspect) {
+      this.#inspect = false
+      const { epoch, head } = await readMeta(this.#db, this.#t)
+      // The log went back (restored from a backup) or is another one (recreated): every open
+      // stream ends, so that its client reconnects and hears the new head or epoch in `hello`
+      // (docs/protocol.md, "Epoch and resets"); a stream would otherwise stay silent past it.
+      if (epoch !== this.#epoch || head < this.#last) {
+        for (const stream of [...this.#streams]) this.#drop(stream)
+        this.#epoch = epoch
+        this.#last = head
+      }
+    }
     for (;;) {
       const { batches, more } = await readAfter(this.#db, this.#t, this.#last, PAGE, { between: nextTurn })
       if (batches.length > 0) await this.#recheck()
