@@ -1,6 +1,7 @@
 // Scopes against the in-memory server of @changecast/testing: the seeded scenario of
 // scopes.ts (CONVERGENCE_SEEDS runs more seeds), and the removal marking.
 import Dexie, { liveQuery } from 'dexie'
+import { http } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createSyncServer } from '@changecast/testing'
@@ -11,6 +12,7 @@ import { seedsToRun } from './convergence.js'
 import { SCOPE_FAULTS, scopeOfTask, scopesScenario, type OpenScopedTarget } from './scopes.js'
 import { syncHandlers } from '@changecast/testing/msw'
 import { BASE, closeAll, installBrowserGlobals, openClient, until, type Todo } from './sync-helpers.js'
+import { stream } from '@changecast/core/sync'
 
 const mock = setupServer()
 beforeAll(() => mock.listen({ onUnhandledRequest: 'error' }))
@@ -100,6 +102,80 @@ describe('scopes on the client', () => {
       [3, true],
     ])
     expect(await client.db.todos.count()).toBe(0)
+  })
+
+  it('a write into a scope it may write but not read is acked with that entity in current, and leaves the client as a removal', async () => {
+    const server = createSyncServer({
+      scopeOf: ({ value }) => (value as Item).list,
+      scopes: () => ({ read: ['list:a'], write: ['list:a', 'list:inbox'] }),
+    })
+    const client = await openClient({ server, mock, headers: { 'x-user': 'ann' } })
+    const replies: unknown[] = []
+    mock.events.on('response:mocked', async ({ request, response }) => {
+      if (request.url.includes('/push')) replies.push(await response.clone().json())
+    })
+    await client.db.todos.bulkPut([item(1, 'list:a'), item(2, 'list:inbox')])
+    await client.sync.flush()
+    mock.events.removeAllListeners()
+    expect(replies).toMatchObject([{ acked: [{ rev: 1, current: [{ table: 'todos', key: 2 }] }] }])
+    // On the server, in the inbox; here, gone (a removal: it left this client's view).
+    expect(server.value('todos', 2)).toEqual(item(2, 'list:inbox'))
+    expect(await client.db.todos.toArray()).toEqual([item(1, 'list:a')])
+    expect(client.events.filter((event) => event.type === 'delete')).toMatchObject([{ key: 2, removed: true }])
+    expect(await client.sync.settled(1)).toMatchObject({ status: 'acked' })
+    // Written again (the same rev sent again is acked again the same way): still gone.
+    await client.db.todos.put(item(1, 'list:inbox'))
+    await client.sync.flush()
+    expect(await client.db.todos.count()).toBe(0)
+    expect(client.sync.status).toMatchObject({ outbox: 0, setAside: 0 })
+  })
+
+  it('scopes that change and come back (A → B → A) before a snapshot loads still load one: what was written under B goes (sim scopes seed 1438)', async () => {
+    const members: Record<string, string[]> = { ann: ['list:a'] }
+    const server = scoped(members)
+    const client = await openClient({ server, mock, headers: { 'x-user': 'ann' } })
+    await client.sync.flush()
+    // ann gains list:b, writes there; her scopes go back to list:a while the push is answered
+    // (before the client pulled once under list:b, so before any snapshot of them).
+    members.ann = ['list:a', 'list:b']
+    mock.use(
+      http.post(`${BASE}/push`, async ({ request }) => {
+        const response = await server.handle(request)
+        members.ann = ['list:a']
+        return response
+      }),
+    )
+    await client.db.todos.put(item(4, 'list:b'))
+    await client.sync.flush()
+    // The ack was made under list:a and list:b; the pull under list:a again, as the position.
+    expect(server.value('todos', 4)).toEqual(item(4, 'list:b'))
+    await client.sync.flush()
+    expect(await client.db.todos.toArray()).toEqual([])
+  })
+
+  it('a stream hello made before an ack arrived is not a log that went back (sim scopes seed 1438)', async () => {
+    const server = createSyncServer()
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let streams = 0
+    mock.use(
+      http.get(`${BASE}/stream`, async ({ request }) => {
+        // The server writes hello now (its head: before the push), the client reads it later.
+        const response = await server.handle(request)
+        if (++streams === 1) await held
+        return response
+      }),
+      ...syncHandlers(server, BASE),
+    )
+    const client = await openClient({ pull: stream })
+    await until(() => streams === 1)
+    await client.db.todos.put({ id: 1, title: 'mine' })
+    await until(async () => (await client.sync.settled(1)).status === 'acked')
+    release()
+    await until(() => streams === 2 || client.sync.status.state === 'idle')
+    await client.sync.flush()
+    expect(client.errors.map((error) => error.reason)).not.toContain('server-reset')
+    expect(await client.db.todos.toArray()).toEqual([{ id: 1, title: 'mine' }])
   })
 
   it('a position older than the compaction loads a new snapshot and fires onResync', async () => {

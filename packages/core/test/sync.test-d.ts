@@ -18,6 +18,7 @@ import {
   userSwitching,
   type HttpSyncOptions,
   type PushReply,
+  type WireCurrent,
   type WireKey,
 } from '@changecast/core/sync'
 
@@ -84,7 +85,11 @@ describe('sync types', () => {
   })
 
   it('types the wire format for server authors', () => {
-    expectTypeOf<PushReply['acked'][number]>().toEqualTypeOf<{ rev: number; serverRev: number }>()
+    expectTypeOf<PushReply['acked'][number]>().toEqualTypeOf<{
+      rev: number
+      serverRev: number
+      current?: WireCurrent[]
+    }>()
     const key: WireKey = ['a', { $date: '2026-11-28T10:00:00.000Z' }, 1]
     expectTypeOf(key).toMatchTypeOf<WireKey>()
     // @ts-expect-error a date key travels as { $date }

@@ -98,11 +98,13 @@ for (const [name, target] of targets) {
 
 /** A server of each kind with tasks scoped by project; `x-user` names the user, `members` their projects. */
 type Backend = 'memory' | 'pglite' | 'postgres'
+/** Every user reads its projects and writes them and the inbox (which only the backend reads). */
+const grants = (read: string[] = []) => ({ read, write: [...read, 'inbox'] })
 async function scopedServer(backend: Backend, members: Record<string, string[]>) {
   if (backend === 'memory') {
     const server = createSyncServer({
       scopeOf: scopeOfTask,
-      scopes: (request) => ({ read: members[request.headers.get('x-user') ?? ''] ?? [] }),
+      scopes: (request) => grants(members[request.headers.get('x-user') ?? '']),
     })
     return {
       handle: (request: Request) => server.handle(request),
@@ -117,7 +119,7 @@ async function scopedServer(backend: Backend, members: Record<string, string[]>)
     database,
     authenticate: (request) => ({ id: request.headers.get('x-user') ?? 'nobody' }),
     scopeOf: scopeOfTask,
-    scopes: (principal) => ({ read: members[principal.id] ?? [] }),
+    scopes: (principal) => grants(members[principal.id]),
     pollInterval: 100,
   })
   await handler.ready
@@ -211,6 +213,34 @@ for (const backend of ['memory', 'pglite', 'postgres'] as const) {
           '[changecast-server] refused not allowed to update tasks 7: u1 may not write scope "project:2", where the entity is',
         ])
       logged.mockRestore()
+    })
+
+    it('a write into a scope the user may write but not read is acked with the entity in current, without its value', async () => {
+      const into = await push('u1', 1, [
+        put(task(1, 'project:1')),
+        put(task(2, 'inbox', 'a note')),
+        put(task(3, 'inbox')),
+      ])
+      expect(into.body.acked).toEqual([
+        {
+          rev: 1,
+          serverRev: 1,
+          current: [
+            { table: 'tasks', key: 2 },
+            { table: 'tasks', key: 3 },
+          ],
+        },
+      ])
+      expect(into.text).not.toContain('inbox')
+      // Sent again (a lost reply): acked again, the same way.
+      expect(
+        (await push('u1', 1, [put(task(1, 'project:1')), put(task(2, 'inbox', 'a note')), put(task(3, 'inbox'))])).body
+          .acked,
+      ).toEqual(into.body.acked)
+      // Moved out of the inbox into a readable project within the batch: nothing to let go.
+      const back = await push('u1', 2, [put(task(4, 'inbox')), put(task(4, 'project:1'))])
+      expect(back.body.acked).toEqual([{ rev: 2, serverRev: 2 }])
+      expect((await pull('u1')).text).not.toContain('inbox')
     })
 
     it('a task moved to another project is a removal for those who lose it and a value for those who gain it', async () => {

@@ -268,6 +268,34 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
     return list
   }
 
+  /**
+   * An ack; `current` lists, without values, the entities the batch left in a scope the
+   * request may not read (written where its principal may write but not read).
+   */
+  function ack(rev: number, serverRev: number, { batch, scopes }: Stored, read: Set<string> | undefined) {
+    const last = new Map<string, { table: string; key: WireChange['key']; hidden: boolean }>()
+    batch.changes.forEach((change, i) => {
+      if ((change as Partial<Removal>).removed) return
+      const hidden = change.type !== 'delete' && !!read && !read.has(scopes[i]!)
+      last.set(entity(change.table, change.key), { table: change.table, key: change.key, hidden })
+    })
+    const current = [...last.values()].filter(({ hidden }) => hidden).map(({ table, key }) => ({ table, key }))
+    return current.length > 0 ? { rev, serverRev, current } : { rev, serverRev }
+  }
+
+  /** A batch sent again (acked before): its changes with the scopes their values are in. */
+  function scoped(changes: WireChange[]): Stored {
+    const scopes = changes.map((change) => {
+      if (change.type === 'delete' || !options.scopeOf) return 'default'
+      try {
+        return options.scopeOf({ table: change.table, key: decodeWireKey(change.key), value: change.value })
+      } catch {
+        return 'default'
+      }
+    })
+    return { batch: { rev: 0, tx: '', origin: '', at: 0, changes }, scopes }
+  }
+
   async function push(request: Request): Promise<Response> {
     const text = await request.text()
     if (text.length > LIMITS.pushBytes) return problem(413, `the body is over ${LIMITS.pushBytes} bytes`)
@@ -297,7 +325,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       const id = `${clientId}\u0000${batch.rev}`
       const done = accepted.get(id)
       if (done) {
-        reply.acked.push({ rev: batch.rev, serverRev: done.serverRev })
+        reply.acked.push(ack(batch.rev, done.serverRev, scoped(batch.changes), read))
         continue
       }
       // A confirming push stores nothing: what this server has no record of is unknown.
@@ -320,7 +348,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       }
       const serverRev = append(planned, clientId, batch.tx, batch.at).rev
       accepted.set(id, { tx: batch.tx, serverRev })
-      reply.acked.push({ rev: batch.rev, serverRev })
+      reply.acked.push(ack(batch.rev, serverRev, planned, read))
     }
     return json(scopes ? { ...reply, scopes } : reply)
   }

@@ -22,8 +22,9 @@ interface Outcome {
   id: string
   /** The ack's server revision, or the revision a rejection's current values were read at. */
   rev: number
-  rejected: boolean
-  /** Rejected: the server's state of the entity (`undefined` when the server did not say). */
+  /** Rejected, or acked with the entity out of this client's view: the server said what it holds. */
+  told: boolean
+  /** The server's state of the entity (`undefined` when the server did not say). */
   current?: { value?: unknown }
 }
 
@@ -33,25 +34,28 @@ interface Outcome {
  * - an entity whose last answered write is acked stays as it is, known at that revision —
  *   unless the server's value held back for it is newer (two pushes crossed): then that;
  * - an entity whose last answered write is rejected takes the server's current value (or
- *   the held-back one, whichever is newer);
+ *   the held-back one, whichever is newer); so does one the ack lists in `current` (the
+ *   write put it in a scope this client may write but not read: it goes away here);
  * - an entity with a later local write still unanswered keeps its local value; what was
  *   learned becomes its base.
  */
 export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], reply: PushReply): Promise<void> {
   const { db } = ctx
   const synced = syncedTables(ctx)
-  const acked = new Map(reply.acked.map(({ rev, serverRev }) => [rev, serverRev]))
+  const acked = new Map(reply.acked.map((ack) => [ack.rev, ack]))
   const refused = new Map(reply.rejected.map((rejection) => [rejection.rev, rejection]))
   const at = Date.now()
   const rejections: SyncRejection[] = []
   const outcomes = new Map<string, Outcome>()
+  const removed = new Set<string>()
   for (const row of sent) {
     const { rev } = row
     const rejection = refused.get(rev)
-    const serverRev = rejection?.serverRev ?? acked.get(rev)!
-    // Rejected: the server's state of the entities.
+    const ack = acked.get(rev)
+    const serverRev = rejection?.serverRev ?? ack!.serverRev
+    // Rejected: the server's state of the entities; acked: those gone from this client's view.
     const values = new Map<string, EntityChange>()
-    for (const wire of rejection?.current ?? []) {
+    for (const wire of (rejection ?? ack)?.current ?? []) {
       try {
         const change = decodeCurrent(db, synced, wire)
         if (change) values.set(change.id, change)
@@ -63,11 +67,20 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
       if (!synced(table)) continue
       const id = keyId(table, key)
       const current = values.get(id)
-      outcomes.set(id, { table, key, id, rev: serverRev, rejected: !!rejection, current: current && base(current) })
+      outcomes.set(id, {
+        table,
+        key,
+        id,
+        rev: serverRev,
+        told: !!(rejection || current),
+        current: current && base(current),
+      })
+      // Out of view (a write into a scope it may not read): a removal here, not a delete.
+      if (!rejection && current) removed.add(id)
     }
     for (const change of values.values()) {
       if ((outcomes.get(change.id)?.rev ?? -1) < serverRev) {
-        outcomes.set(change.id, { ...change, rev: serverRev, rejected: true, current: base(change) })
+        outcomes.set(change.id, { ...change, rev: serverRev, told: true, current: base(change) })
       }
     }
     if (rejection) {
@@ -106,13 +119,13 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
         const rev = Math.max(entry?.rev ?? 0, outcome.rev)
         // What the server holds now, as far as this client knows; undefined: this client's own write.
         const newer = entry?.base && entry.rev > outcome.rev ? entry.base : undefined
-        const server = newer ?? (outcome.rejected ? (outcome.current ?? entry?.base) : undefined)
+        const server = newer ?? (outcome.told ? (outcome.current ?? entry?.base) : undefined)
         if (ctx.pending.has(id, answered)) return void known.set(id, { id, table, key, rev, base: server })
         if (server) writes.push(entityChange(table, key, id, server.value))
         known.set(id, rev > state.serverRev ? { id, table, key, rev } : undefined)
       })
       if (writes.length > 0) {
-        ctx.host.markRemote(transaction, 'server', `${ctx.clientId}.answer.${Math.min(...answered)}`)
+        ctx.host.markRemote(transaction, 'server', `${ctx.clientId}.answer.${Math.min(...answered)}`, { removed })
         await writeChanges(db, writes)
       }
       await supersede(

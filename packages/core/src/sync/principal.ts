@@ -43,29 +43,31 @@ export async function checkReply(ctx: SyncContext, reply: Reply): Promise<boolea
 }
 
 /**
+ * The highest revision the server acknowledged to this client (an ack, or a rejection's
+ * `serverRev`) that its position has not passed: read before a request is sent, so that
+ * an answer made before a later ack arrived is not taken for a log that went back.
+ */
+export const acknowledged = async (ctx: SyncContext): Promise<number> =>
+  (
+    await keysTable(ctx.db)
+      .orderBy('rev')
+      .reverse()
+      .filter((row) => !row.base)
+      .first()
+  )?.rev ?? 0
+
+/**
  * {@link checkReply} in `exclusive`, then that the server's log reaches this client's
  * position `since` (its `head`, or `upTo`) and, when `head` is the newest revision (a
- * stream's hello, a last page), every revision it acknowledged to this client: one that
- * went back (restored from an older backup) resets the position too. True after a reset.
+ * stream's hello, a last page), every revision it had acknowledged to this client when
+ * the request was sent (`acked`, see {@link acknowledged}): one that went back (restored
+ * from an older backup) resets the position too. True after a reset.
  */
-export const checkLog = (
-  ctx: SyncContext,
-  reply: Reply,
-  since: number,
-  head: number,
-  newest = true,
-): Promise<boolean> =>
+export const checkLog = (ctx: SyncContext, reply: Reply, since: number, head: number, acked = 0): Promise<boolean> =>
   ctx.exclusive(async () => {
     if (await checkReply(ctx, reply)) return true
     // An own write known at a revision above head (its ack): head went back, even to since.
-    const acked =
-      newest &&
-      (await keysTable(ctx.db)
-        .where('rev')
-        .above(head)
-        .filter((row) => !row.base)
-        .first())
-    const reach = acked ? acked.rev : since
+    const reach = Math.max(acked, since)
     if (head >= reach) return false
     await resetServerPosition(ctx, reply.epoch, `The sync server went back from revision ${reach} to ${head}`)
     return true

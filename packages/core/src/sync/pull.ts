@@ -1,10 +1,10 @@
 import { applyBatch } from './apply-batch.js'
 import { bootstrap } from './bootstrap.js'
 import type { SyncContext } from './context.js'
-import { checkLog } from './principal.js'
+import { acknowledged, checkLog } from './principal.js'
 import { requestJson } from './http.js'
 import { parsePullReply, ProtocolViolation } from './protocol.js'
-import { keysTable, needsSnapshot, readState, scopeKey, syncTable, updateState } from './store.js'
+import { keysTable, markRefetch, needsSnapshot, readState, scopeKey, syncTable, updateState } from './store.js'
 
 /** A client that never loaded a snapshot loads one (before it pushes, so its stream has a position to start from). */
 export async function ensureSnapshot(ctx: SyncContext, pulling: () => void): Promise<void> {
@@ -26,12 +26,18 @@ export async function pullAll(ctx: SyncContext): Promise<void> {
     }
     const since = state.serverRev
     const query = `v=2&since=${since}&limit=${options.batchSize}&clientId=${encodeURIComponent(ctx.clientId)}${options.scopeQuery}`
+    const acked = await acknowledged(ctx)
     const reply = parsePullReply(await requestJson(ctx, `${options.base}/pull?${query}`))
-    const reset = await checkLog(ctx, reply, since, reply.upTo, !reply.more)
+    const reset = await checkLog(ctx, reply, since, reply.upTo, reply.more ? 0 : acked)
     if (reset) continue
-    // The server compacted past this position, or this client's scopes changed: a new snapshot.
-    if (reply.mustRefetch || scopeKey(reply.scopes) !== state.scopes) {
-      await bootstrap(ctx, reply.mustRefetch === true)
+    // The server compacted past this position: a new snapshot.
+    if (reply.mustRefetch) {
+      await bootstrap(ctx, true)
+      continue
+    }
+    // This client's scopes changed: a new snapshot too (remembered, then loaded above).
+    if (scopeKey(reply.scopes) !== state.scopes) {
+      await markRefetch(db)
       continue
     }
     // `more` asks for the next page at once: a page that moved nothing would be asked again for ever.

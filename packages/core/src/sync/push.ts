@@ -15,7 +15,16 @@ import {
   type PushBatch,
   type WireChange,
 } from './protocol.js'
-import { readState, rowsOf, scopeKey, syncTable, updateState, type AsideRow, type ReceiptRow } from './store.js'
+import {
+  markRefetch,
+  readState,
+  rowsOf,
+  scopeKey,
+  syncTable,
+  updateState,
+  type AsideRow,
+  type ReceiptRow,
+} from './store.js'
 
 const TYPES = new Set(['create', 'update', 'delete'])
 const encoder = new TextEncoder()
@@ -130,13 +139,10 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
     }
     await applyAnswer(ctx, sent, reply)
     if (confirm) return confirmed(last)
-    // Rejections' current values were taken for other scopes than the position's (the user's
-    // scopes changed meanwhile): a snapshot puts this client's view right.
-    const { db } = ctx
-    const state = await readState(db)
-    if (reply.rejected.length > 0 && state.scopes !== undefined && scopeKey(reply.scopes) !== state.scopes) {
-      await db.transaction('rw', syncTable(db), () => updateState(db, { refetch: true }))
-    }
+    // Taken for other scopes than the position's (the user's scopes changed meanwhile): the
+    // rejections' current values and what the acks left in view. A snapshot puts this client's view right.
+    const state = await readState(ctx.db)
+    if (state.scopes !== undefined && scopeKey(reply.scopes) !== state.scopes) await markRefetch(ctx.db)
   })
   return true
 }

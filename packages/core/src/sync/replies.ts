@@ -51,11 +51,11 @@ export function parsePushReply(body: unknown, pushed: readonly number[]): PushRe
       if (answered.has(rev)) fail(what, `rev ${rev} is answered twice`)
       answered.add(rev)
     }
-  reply.acked.forEach(answer('acked', 'serverRev:r'))
+  reply.acked.forEach(answer('acked', 'serverRev:r current:l?'))
   reply.rejected.forEach(answer('rejected', 'reason:t code:p? serverRev:c current:l'))
-  reply.rejected.forEach(({ current }, i) =>
+  ;[...reply.acked, ...reply.rejected].forEach(({ current = [] }, i) =>
     current.forEach((item, j) => {
-      const at = `rejected[${i}].current[${j}]`
+      const at = `answer ${i}, current[${j}]`
       need(what, item, 'table:s', at)
       try {
         decodeWireKey(item.key)

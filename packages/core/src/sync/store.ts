@@ -60,6 +60,14 @@ export interface HeldRow {
 /** Whether a client must load a snapshot before it pulls or streams. */
 export const needsSnapshot = (state: StateRow): boolean => state.scopes === undefined || state.refetch === true
 
+/**
+ * Remembers that a snapshot is due (a reply named other scopes than the position's): one
+ * that fails now is still due when the scopes come back before it loads (A → B → A), with
+ * writes made under B in between.
+ */
+export const markRefetch = (db: Dexie): Promise<void> =>
+  db.transaction('rw', syncTable(db), () => updateState(db, { refetch: true }))
+
 /** The text {@link StateRow.scopes} keeps for a server's list of scopes. */
 export const scopeKey = (scopes: readonly string[] | undefined): string => (scopes ? JSON.stringify(scopes) : '*')
 

@@ -5,11 +5,11 @@ import type { SyncContext } from './context.js'
 import { RequestFailure } from './http.js'
 import { toSyncError, type LoopHost, type StreamControl } from './loop.js'
 import { Rebind } from './principal.js'
-import { checkLog } from './principal.js'
+import { acknowledged, checkLog } from './principal.js'
 import { send } from './http.js'
 import { parseHello, parseRemoteBatch, ProtocolViolation } from './protocol.js'
 import { readEvents } from './sse.js'
-import { needsSnapshot, readState, scopeKey } from './store.js'
+import { markRefetch, needsSnapshot, readState, scopeKey } from './store.js'
 
 /** A stream that sends nothing at all (not even a heartbeat) for this long is taken for dead. */
 export const STREAM_SILENCE_MS = 60_000
@@ -41,6 +41,7 @@ export async function readStream(
     // Before a snapshot that is due there is nothing to stream onto: the pull loads it first.
     if (needsSnapshot(state)) return later(onPoke)
     const query = `v=2&since=${serverRev}&clientId=${encodeURIComponent(ctx.clientId)}${ctx.options.scopeQuery}`
+    const acked = await acknowledged(ctx)
     alive()
     const response = await send(
       ctx,
@@ -54,9 +55,10 @@ export async function readStream(
       if (event.event === 'hello') {
         const hello = parseHello(json(event.data))
         // A new epoch resets this client's position: this connection's batches start from the old one.
-        const reset = await checkLog(ctx, hello, serverRev, hello.head)
+        const reset = await checkLog(ctx, hello, serverRev, hello.head, acked)
         if (reset) return
         // Compacted past this position, or other scopes: the pull fetches a snapshot.
+        if (scopeKey(hello.scopes) !== scopes) await markRefetch(ctx.db)
         if (hello.mustRefetch || scopeKey(hello.scopes) !== scopes) return later(onPoke)
         open = true
         onOpen()

@@ -88,7 +88,11 @@ export interface PushReply {
   epoch: string
   /** Who the request was made for, as the server names it (absent: a server without authentication). */
   principal?: string
-  acked: Array<{ rev: number; serverRev: number }>
+  /**
+   * `current`: the entities the batch left outside the request's readable scopes (written
+   * into a scope the principal may write but not read), without `value`.
+   */
+  acked: Array<{ rev: number; serverRev: number; current?: WireCurrent[] }>
   rejected: WireRejection[]
   /** The readable scopes the rejections' `current` values were taken for (absent: every scope). */
   scopes?: string[]

@@ -95,7 +95,7 @@ export async function push(
       for (const { batch, refusal } of decided) {
         const before = accepted.get(id(batch.rev))
         if (before) {
-          reply.acked.push({ rev: batch.rev, serverRev: before.rev })
+          reply.acked.push(ack(batch.rev, before.rev, batch.changes, scoping, access.read))
           continue
         }
         const planned = confirm ? UNKNOWN : (refusal ?? plan(state, batch.changes, scoping, access))
@@ -112,7 +112,7 @@ export async function push(
         }
         log.append({ rev: ++head, origin: clientId, clientRev: batch.rev, tx: batch.tx, at: batch.at }, planned, state)
         accepted.set(id(batch.rev), { rev: head, tx: batch.tx })
-        reply.acked.push({ rev: batch.rev, serverRev: head })
+        reply.acked.push(ack(batch.rev, head, batch.changes, scoping, access.read))
         count++
       }
       return { reply, appended: count }
@@ -143,6 +143,34 @@ export async function appendBackendBatch(
   log.append({ rev, origin, clientRev: null, tx: `${origin}.${rev}`, at: Date.now() }, planned, state)
   await log.store(tx, t, state, rev)
   return rev
+}
+
+/**
+ * An ack. `current` lists, without values, the entities the batch left in a scope the
+ * request may not read (its principal may write there, not read): the client lets them go.
+ */
+function ack(
+  rev: number,
+  serverRev: number,
+  changes: readonly WireChange[],
+  { scopeOf }: Scoping,
+  read: ReadonlySet<string> | undefined,
+): PushReply['acked'][number] {
+  if (!read) return { rev, serverRev }
+  const last = new Map<string, WireChange>()
+  for (const change of changes) last.set(entityId(change.table, keyTextOf(change)), change)
+  const current: WireCurrent[] = []
+  for (const { type, table, key, value } of last.values()) {
+    if (type === 'delete') continue
+    let scope = DEFAULT_SCOPE
+    try {
+      if (scopeOf) scope = scopeOf({ table, key: decodeWireKey(key), value })
+    } catch {
+      continue
+    }
+    if (!read.has(scope)) current.push({ table, key })
+  }
+  return current.length > 0 ? { rev, serverRev, current } : { rev, serverRev }
 }
 
 /** The answer to a confirming push for a batch this server has no record of. */
