@@ -57,6 +57,19 @@ export function protocolSuite(backend: Backend): void {
       expect((await pull('since=0&clientId=b')).batches.map((b) => b.rev)).toEqual([1, 2, 3])
     })
 
+    it('takes empty lists: a push of no batches, a batch with no changes (acked, and acked again the same), a pull with nothing new', async () => {
+      expect(await pushOk('a', [])).toMatchObject({ acked: [], rejected: [] })
+      const empty = { rev: 1, tx: 'tx-empty', at: 1, changes: [] }
+      const first = await pushOk('a', [empty])
+      expect(first.acked).toEqual([{ rev: 1, serverRev: expect.any(Number) as number }])
+      expect((await pushOk('a', [empty])).acked).toEqual(first.acked)
+      // Nobody receives a batch that changes nothing.
+      const reply = await pull('since=0&clientId=b')
+      expect(reply.batches.filter((b) => b.changes.length === 0)).toEqual([])
+      expect(reply.more).toBe(false)
+      expect((await pull(`since=${reply.upTo}&clientId=b`)).batches).toEqual([])
+    })
+
     it('answers a confirming push with what it accepted before (acked) and unknown for the rest, and stores nothing', async () => {
       await pushOk('a', [batch(1), batch(2, 'second', 7)])
       const response = await push({ v: 2, clientId: 'a', confirm: true, batches: [batch(1), batch(3, 'never', 8)] })

@@ -147,10 +147,12 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
 
   const visible = (batch: RemoteBatch, clientId: string) => !(options.omitOwn ?? true) || batch.origin !== clientId
 
-  /** A batch as a reader of `read` sees it (undefined: none of it); moves between two of its scopes are no removals. */
+  /**
+   * A batch as a reader of `read` sees it (undefined: none of it, or a batch that changes
+   * nothing); moves between two of its scopes are no removals.
+   */
   function view({ batch, scopes }: Stored, read: ReadonlySet<string> | undefined): RemoteBatch | undefined {
-    if (!read) return { ...batch, changes: batch.changes.filter((change, i) => !hidden(batch.changes, i)) }
-    const changes = batch.changes.filter((_, i) => read.has(scopes[i]!))
+    const changes = read ? batch.changes.filter((_, i) => read.has(scopes[i]!)) : batch.changes
     if (changes.length === 0) return undefined
     return { ...batch, changes: changes.filter((_, i) => !hidden(changes, i)) }
   }
