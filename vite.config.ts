@@ -32,6 +32,16 @@ export default defineConfig({
         },
       },
       {
+        // pnpm test:sim (scripts/sim.mjs): the simulation at volume, one process per core.
+        extends: true,
+        test: {
+          name: 'sim',
+          environment: 'node',
+          include: ['packages/core/test/sim/*.sim.ts'],
+          setupFiles: ['fake-indexeddb/auto'],
+        },
+      },
+      {
         extends: true,
         // Svelte components and runes modules, compiled; the client build of svelte (its
         // "default" export is the server build, where effects never run).

@@ -5,7 +5,7 @@ import { ensureChromium } from './chromium.mjs'
 
 const env = { ...process.env, CHROMIUM_PATH: ensureChromium() }
 const steps = [
-  ['unit + browser (vitest)', 'vitest', ['run']],
+  ['unit + browser (vitest)', 'vitest', ['run', '--project', 'unit', '--project', 'svelte', '--project', 'browser']],
   ['end to end (playwright)', 'playwright', ['test']],
   ['packed packages and README examples', process.execPath, ['scripts/check-packages.mjs']],
 ]

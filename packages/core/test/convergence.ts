@@ -270,7 +270,7 @@ export async function scenario(seed: number, open: OpenTarget): Promise<void> {
  * that touch them (local commits with their receipts, server batches with their server
  * revision), its records of the server's state, and where it stands.
  */
-async function history(
+export async function history(
   { db, sync }: Client,
   held: Todo[],
   server: Todo[],
