@@ -121,7 +121,11 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
         const newer = entry?.base && entry.rev > outcome.rev ? entry.base : undefined
         const server = newer ?? (outcome.told ? (outcome.current ?? entry?.base) : undefined)
         if (ctx.pending.has(id, answered)) return void known.set(id, { id, table, key, rev, base: server })
-        if (server) writes.push(entityChange(table, key, id, server.value))
+        // Not waiting for this answer (a confirmation, after a reset, of a commit acked before
+        // it): the local value is the server's as of the position, newer than a `current`
+        // read at or below it.
+        if (server && (ctx.pending.has(id) || outcome.rev > state.serverRev))
+          writes.push(entityChange(table, key, id, server.value))
         known.set(id, rev > state.serverRev ? { id, table, key, rev } : undefined)
       })
       if (writes.length > 0) {

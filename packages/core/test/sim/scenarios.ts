@@ -150,7 +150,8 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
     ['reload', 0.06],
     ['restart', 0.03],
     ['compact', 0.02],
-    ['blip', 0.03],
+    ['reset', 0.01],
+    ['blip', 0.02],
     ['flush', 0.08],
     ['wait', 0.12],
   ])
@@ -177,6 +178,7 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
   interface Tab {
     client: number
     context: Client
+    /** Remote batches this tab's subscribers received since it last heard of a reset. */
     received: string[]
   }
   const tabs: Tab[] = []
@@ -223,6 +225,11 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
       world.trace(`tab ${number} (client ${client}) applied ${batch.tx}`)
       if (batch.origin !== 'server') tab.received.push(batch.tx)
     })
+    // Property 4 is per log: what subscribers heard of the old one (until the client noticed
+    // the reset, batches of it on their way still arrive) is another story.
+    feed.sync!.onError((error) => {
+      if (error.reason === 'server-reset') tab.received = []
+    })
     await db.open()
     tabs.push(tab)
     all.push(tab)
@@ -239,6 +246,7 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
   const run = keep ?? steps.map((_, i) => i)
   out.kept = run
   out.planned = steps.length
+  let reset = false
   for (const index of run) {
     const { what, wait, r } = steps[index]!
     const tab = pick(tabs, r[0]!)
@@ -279,6 +287,15 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
       server.restart()
     } else if (what === 'compact') {
       server.compact()
+    } else if (what === 'reset') {
+      // Data loss: a new log under a new epoch. Once per run: a server whose epoch changes
+      // again within a minute is taken for a broken one (docs/protocol.md, "Epoch and resets").
+      if (!reset) {
+        reset = true
+        server.reset()
+        // A closed tab hears nothing more (of either log).
+        for (const each of all) if (!tabs.includes(each)) each.received = []
+      } else out.steps[out.steps.length - 1] += ' (skipped: one reset per run)'
     } else if (what === 'blip') {
       world.setOnline(false)
       await world.sleep(Math.floor(r[2]! * 20))
