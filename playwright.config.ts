@@ -12,6 +12,9 @@ export default defineConfig({
   workers: 1,
   forbidOnly: !!process.env.CI,
   retries: 0,
+  // The specs wait on events; these only end one that hangs, and leave room for a busy machine.
+  timeout: 120_000,
+  expect: { timeout: 30_000 },
   reporter: [['list']],
   outputDir: 'test-results',
   use: {
@@ -28,13 +31,13 @@ export default defineConfig({
       command: `vite playground --host 127.0.0.1 --port ${port} --strictPort`,
       url: `http://127.0.0.1:${port}`,
       reuseExistingServer: !process.env.CI,
-      timeout: 60_000,
+      timeout: 180_000,
     },
     {
       command: `vite e2e/harness --host 127.0.0.1 --port ${harnessPort} --strictPort`,
       url: `http://127.0.0.1:${harnessPort}`,
       reuseExistingServer: !process.env.CI,
-      timeout: 60_000,
+      timeout: 180_000,
     },
   ],
 })

@@ -10,6 +10,11 @@ const solidClient = fileURLToPath(new URL('./packages/solid/node_modules/solid-j
 export default defineConfig({
   resolve: { alias },
   test: {
+    // Tests wait on events; a timeout only ends one that hangs, so it is generous enough for
+    // a busy machine (see scripts/vitest-patience.ts).
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    expect: { poll: { timeout: 30_000 } },
     projects: [
       {
         extends: true,
@@ -22,7 +27,7 @@ export default defineConfig({
           environment: 'node',
           include: ['packages/*/test/**/*.test.ts'],
           exclude: ['**/*.browser.test.ts', '**/node_modules/**', 'packages/svelte/**'],
-          setupFiles: ['fake-indexeddb/auto'],
+          setupFiles: ['fake-indexeddb/auto', './scripts/vitest-patience.ts'],
           globalSetup: ['./scripts/vitest-build.ts', './scripts/vitest-postgres.ts'],
           typecheck: {
             enabled: true,
@@ -52,7 +57,7 @@ export default defineConfig({
           environment: 'happy-dom',
           include: ['packages/svelte/test/**/*.test.ts'],
           exclude: ['**/*.browser.test.ts'],
-          setupFiles: ['fake-indexeddb/auto'],
+          setupFiles: ['fake-indexeddb/auto', './scripts/vitest-patience.ts'],
         },
       },
       {

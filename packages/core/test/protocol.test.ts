@@ -270,7 +270,7 @@ describe('Server-Sent Events', () => {
       const events = await collect(body(chunks))
       expect(events).toHaveLength(1)
       expect(events[0]!.data.length).toBe(size)
-    }, 20_000)
+    }, 180_000)
   }
 
   it('a line split over many chunks, with a CR at a chunk end, is one line', async () => {

@@ -92,7 +92,7 @@ export async function openClient(
 }
 
 /** Waits until `check` passes (it may throw or return false), polling. */
-export async function until(check: () => unknown, { timeout = 5000, what = 'a condition' } = {}) {
+export async function until(check: () => unknown, { timeout = 60_000, what = 'a condition' } = {}) {
   const end = Date.now() + timeout
   let last: unknown
   for (;;) {

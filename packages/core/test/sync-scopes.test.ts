@@ -42,7 +42,7 @@ const inMemory: OpenScopedTarget = (random, members) => {
 
 describe('scopes: each client holds exactly its user’s projects, and never sees another’s (seeded)', () => {
   for (const seed of seedsToRun()) {
-    it(`seed ${seed}`, () => scopesScenario(seed, inMemory, mock), 60_000)
+    it(`seed ${seed}`, () => scopesScenario(seed, inMemory, mock), 180_000)
   }
 })
 
@@ -82,7 +82,7 @@ describe('scopes on the client', () => {
     expect(await client.db.todos.get(2)).toMatchObject({ title: 'mine' })
     expect(server.value('todos', 2)).toMatchObject({ title: 'mine' })
     expect(client.sync.status.outbox).toBe(0)
-  }, 30_000)
+  }, 180_000)
 
   it('marks deletes of what left the view as removals, not deletes', async () => {
     const members = { ann: ['list:a', 'list:b'] }
@@ -315,5 +315,5 @@ describe('snapshot writes', () => {
       await closeAll()
       browser.uninstall()
     }
-  }, 30_000)
+  }, 180_000)
 })

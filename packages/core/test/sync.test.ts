@@ -424,5 +424,5 @@ describe('sync: soak', () => {
       .count()
     expect(server.batches.filter((b) => b.origin !== 'another-user')).toHaveLength(logged)
     expect(new Set(server.batches.map((b) => b.tx)).size).toBe(server.batches.length)
-  }, 90_000)
+  }, 180_000)
 })

@@ -121,7 +121,7 @@ describe('changecast-server process', () => {
     const second = await startCli(['--port', '0'], { cwd: dir })
     expect((await (await fetch(second.url)).json()) as object).toMatchObject({ epoch: info.epoch, head: 1 })
     expect(await second.stop()).toBe(0)
-  }, 60_000)
+  }, 180_000)
 
   it('mounts the protocol under --base', async () => {
     const server = await startCli(['--port', '0', '--base', '/sync', '--data', join(dir, 'based')])
@@ -129,7 +129,7 @@ describe('changecast-server process', () => {
     expect((await fetch(`${server.url}/pull?v=2&since=0&clientId=x`)).status).toBe(200)
     expect((await fetch(`${server.url.replace(/\/sync$/, '')}/pull?v=2&since=0&clientId=x`)).status).toBe(404)
     await server.stop()
-  }, 60_000)
+  }, 180_000)
 
   it('says what it does from the start: creating, opening, recovering after kill -9, then one line when it listens', async () => {
     const data = join(dir, 'spoken')

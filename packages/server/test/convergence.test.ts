@@ -110,7 +110,7 @@ for (const [name, target] of targets) {
       it(
         `seed ${seed}: every client ends on the server's state; every commit on the server once or rejected`,
         () => scenario(seed, target),
-        90_000,
+        180_000,
       )
     }
   })

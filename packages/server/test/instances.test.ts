@@ -124,7 +124,7 @@ it('two instances on one PostgreSQL: every batch reaches both; kill -9 of one mi
   expect(server).toHaveLength(70)
   for (const client of [one, two]) expect(await client.db.todos.orderBy('id').toArray()).toEqual(server)
   await front.close()
-}, 90_000)
+}, 180_000)
 
 async function serverTodos(): Promise<Todo[]> {
   const client = new pg.Client({ connectionString: database.url })

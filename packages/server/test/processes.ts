@@ -31,7 +31,7 @@ export function startCli(
   let output = ''
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`changecast-server did not start:\n${output}`)), 30_000)
+    const timer = setTimeout(() => reject(new Error(`changecast-server did not start:\n${output}`)), 120_000)
     const read = (chunk: Buffer) => {
       output += chunk.toString()
       const url = output.match(/listening on (http:\/\/\S+?)\/?\s/)?.[1]

@@ -91,7 +91,7 @@ const targets: Array<[string, OpenScopedTarget]> = [
 for (const [name, target] of targets) {
   describe(`scopes on ${name}: each client holds exactly its user's projects, and never sees another's (seeded)`, () => {
     for (const seed of seedsToRun()) {
-      it(`seed ${seed}`, () => scopesScenario(seed, target, mock), 90_000)
+      it(`seed ${seed}`, () => scopesScenario(seed, target, mock), 180_000)
     }
   })
 }
@@ -314,7 +314,7 @@ for (const backend of ['memory', 'pglite', 'postgres'] as const) {
       expect(total).toBe(4)
       expect(pages.map((page) => (page.rows as unknown[]).length)).toEqual([2, 2])
       expect(rows.map((row) => (row as unknown as { key: number }).key)).toEqual([1, 2, 3, 4])
-    }, 30_000)
+    }, 180_000)
 
     it('compaction: positions and snapshots older than it must refetch; a new snapshot holds exactly the live tasks', async () => {
       await server.write([put(task(1, 'project:1', 'v1'))])

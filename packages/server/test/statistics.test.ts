@@ -36,5 +36,5 @@ describe('planner statistics', () => {
       await sync.close()
       await database.close()
     }
-  }, 60_000)
+  }, 180_000)
 })
