@@ -34,6 +34,13 @@ describe('protocol replies', () => {
       rejected: [{ rev: 2, reason: 'no', serverRev: 41, current: [{ table: 'todos', key: 1 }] }],
     }
     expect(parsePushReply(reply, [1, 2])).toBe(reply)
+    // An ack may name, in current, what the batch left outside the readable scopes.
+    const hidden = {
+      epoch: 'e1',
+      acked: [{ rev: 1, serverRev: 41, current: [{ table: 'todos', key: 1 }] }],
+      rejected: [],
+    }
+    expect(parsePushReply(hidden, [1])).toBe(hidden)
   })
 
   const badPush: Array<[string, unknown, RegExp]> = [
@@ -72,6 +79,42 @@ describe('protocol replies', () => {
       'a current value with a bad key',
       { epoch: 'e', acked: [], rejected: [{ rev: 1, reason: 'x', serverRev: 1, current: [{ table: 't', key: {} }] }] },
       /invalid key/,
+    ],
+    [
+      'an ack whose current is not a list',
+      {
+        epoch: 'e',
+        acked: [
+          { rev: 1, serverRev: 1, current: {} },
+          { rev: 2, serverRev: 2 },
+        ],
+        rejected: [],
+      },
+      /acked\[0\]\.current must be a list/,
+    ],
+    [
+      "an ack's current entity with a bad key",
+      {
+        epoch: 'e',
+        acked: [
+          { rev: 1, serverRev: 1, current: [{ table: 't', key: { no: 1 } }] },
+          { rev: 2, serverRev: 2 },
+        ],
+        rejected: [],
+      },
+      /invalid key/,
+    ],
+    [
+      "an ack's current entity without a table",
+      {
+        epoch: 'e',
+        acked: [
+          { rev: 1, serverRev: 1, current: [{ key: 1 }] },
+          { rev: 2, serverRev: 2 },
+        ],
+        rejected: [],
+      },
+      /rev 1: current\[0\]\.table must be a non-empty string/,
     ],
     [
       'a pushed rev left unanswered',

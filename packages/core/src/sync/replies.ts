@@ -53,9 +53,9 @@ export function parsePushReply(body: unknown, pushed: readonly number[]): PushRe
     }
   reply.acked.forEach(answer('acked', 'serverRev:r current:l?'))
   reply.rejected.forEach(answer('rejected', 'reason:t code:p? serverRev:c current:l'))
-  ;[...reply.acked, ...reply.rejected].forEach(({ current = [] }, i) =>
+  ;[...reply.acked, ...reply.rejected].forEach(({ rev, current = [] }) =>
     current.forEach((item, j) => {
-      const at = `answer ${i}, current[${j}]`
+      const at = `rev ${rev}: current[${j}]`
       need(what, item, 'table:s', at)
       try {
         decodeWireKey(item.key)
