@@ -180,6 +180,8 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
     context: Client
     /** Remote batches this tab's subscribers received since it last heard of a reset. */
     received: string[]
+    /** A reset happened that this tab has not heard of. */
+    unsure: boolean
   }
   const tabs: Tab[] = []
   const all: Tab[] = []
@@ -189,6 +191,8 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
     await Promise.all(names.map((name) => Dexie.delete(name)))
   })
   let opened = 0
+  /** The server's log was lost once (a reset step ran). */
+  let reset = false
   const openTab = async (client: number): Promise<Tab> => {
     const db = new Dexie(names[client]!) as SyncDb
     db.version(1).stores({ todos: 'id', events: 'when' })
@@ -207,6 +211,7 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
     const tab: Tab = {
       client,
       received: [],
+      unsure: reset,
       context: {
         db,
         feed,
@@ -228,7 +233,9 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
     // Property 4 is per log: what subscribers heard of the old one (until the client noticed
     // the reset, batches of it on their way still arrive) is another story.
     feed.sync!.onError((error) => {
-      if (error.reason === 'server-reset') tab.received = []
+      if (error.reason !== 'server-reset') return
+      tab.received = []
+      tab.unsure = false
     })
     await db.open()
     tabs.push(tab)
@@ -246,7 +253,6 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
   const run = keep ?? steps.map((_, i) => i)
   out.kept = run
   out.planned = steps.length
-  let reset = false
   for (const index of run) {
     const { what, wait, r } = steps[index]!
     const tab = pick(tabs, r[0]!)
@@ -294,7 +300,7 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
         reset = true
         server.reset()
         // A closed tab hears nothing more (of either log).
-        for (const each of all) if (!tabs.includes(each)) each.received = []
+        for (const each of all) each.unsure = true
       } else out.steps[out.steps.length - 1] += ' (skipped: one reset per run)'
     } else if (what === 'blip') {
       world.setOnline(false)
@@ -349,7 +355,9 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
     expect(sync.status, label).toMatchObject({ outbox: 0, setAside: 0 })
   }
   // 4. Each server batch reached each tab's subscribers at most once, in server order.
-  for (const tab of all) {
+  // A tab that did not hear of the reset (closed first, or opened after its client heard)
+  // cannot tell the logs apart: property 4 is checked on the others.
+  for (const tab of all.filter(({ unsure }) => !unsure)) {
     const revs = tab.received.map((tx) => byTx.get(tx) ?? -1)
     expect(revs.includes(-1), `seed ${seed}: an unknown remote batch`).toBe(false)
     for (let i = 1; i < revs.length; i++)
