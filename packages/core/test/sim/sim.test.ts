@@ -52,7 +52,7 @@ describe('defects the simulation found', () => {
 })
 
 // CI's fixed share; SIM_CI_SEEDS changes it.
-const seeds = simSeeds(process.env.SIM_CI_SEEDS ?? '100')
+const seeds = simSeeds(process.env.SIM_CI_SEEDS ?? '150')
 for (const scenario of ['convergence', 'scopes'] as const) {
   describe(`${scenario}: every property holds (simulated, seeds ${seeds[0]}–${seeds.at(-1)})`, () => {
     for (const seed of seeds) it(`seed ${seed}`, () => run(scenario, seed).then(() => undefined), 120_000)
