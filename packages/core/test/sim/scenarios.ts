@@ -107,14 +107,18 @@ const describe = (error: unknown) =>
  * Shrinks a failing run: removes steps of its plan (halves, then quarters, … then single
  * steps) while the run still fails, and returns the smallest failing run found.
  */
-export async function shrink(failing: Outcome, budget = 200): Promise<Outcome> {
+export async function shrink(
+  failing: Outcome,
+  budget = 200,
+  run: (keep: number[]) => Promise<Outcome> = (keep) => simulate(failing.scenario, failing.seed, keep),
+): Promise<Outcome> {
   let best = failing
   let runs = 0
   for (let size = Math.ceil(best.kept.length / 2); size >= 1 && runs < budget; size = Math.floor(size / 2)) {
     for (let at = 0; at < best.kept.length && runs < budget;) {
       const keep = [...best.kept.slice(0, at), ...best.kept.slice(at + size)]
       runs++
-      const attempt = await simulate(best.scenario, best.seed, keep)
+      const attempt = await run(keep)
       if (attempt.failure) best = attempt
       else at += size
     }

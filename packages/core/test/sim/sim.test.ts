@@ -37,6 +37,28 @@ describe('the simulation replays a seed exactly', () => {
   })
 })
 
+describe('shrinking', () => {
+  it('removes every step the failure does not need', async () => {
+    const planned = Array.from({ length: 70 }, (_, i) => i)
+    const base = {
+      scenario: 'convergence' as const,
+      seed: 1,
+      planned: 70,
+      hash: '',
+      ms: 0,
+      tasks: 0,
+      steps: [],
+      tail: [],
+    }
+    // A failure that needs steps 5, 9 and 41 together.
+    const run = (kept: number[]) =>
+      Promise.resolve({ ...base, kept, failure: [5, 9, 41].every((step) => kept.includes(step)) ? 'x' : undefined })
+    const shrunk = await shrink(await run(planned), 200, run)
+    expect(shrunk.kept).toEqual([5, 9, 41])
+    expect(report(shrunk)).toContain('SIM_SEED=1 SIM_STEPS=5,9,41')
+  })
+})
+
 // Each defect the simulation found, replayed as it was found (seed, and the steps its
 // shrunk run kept): each failed before its fix.
 describe('defects the simulation found', () => {
