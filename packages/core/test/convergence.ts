@@ -17,6 +17,7 @@ import {
   seeded,
   until,
   type Client,
+  type SyncDb,
   type Todo,
 } from './sync-helpers.js'
 
@@ -85,6 +86,26 @@ interface Tab {
 }
 
 /**
+ * One of the scenario's local writes to `key` in a tab: a put, an update, a delete, or a
+ * transaction of two puts; `next` chooses which and fills in the values (a forbidden title
+ * now and then).
+ */
+export function write(db: SyncDb, key: number, keys: readonly number[], next: () => number): Promise<unknown> {
+  const title = () => {
+    const [forbidden, n] = [next(), next()]
+    return forbidden < 0.08 ? FORBIDDEN : `t${Math.floor(n * 1000)}`
+  }
+  const roll = next()
+  if (roll < 0.5) return db.todos.put({ id: key, title: title() })
+  if (roll < 0.7) return db.todos.update(key, { title: title(), done: next() < 0.5 })
+  if (roll < 0.85) return db.todos.delete(key)
+  return db.transaction('rw', db.todos, async () => {
+    await db.todos.put({ id: key, title: title() })
+    await db.todos.put({ id: keys[Math.floor(next() * keys.length)]!, title: title() })
+  })
+}
+
+/**
  * One seeded run: 2–3 clients × 2 tabs write, go offline, reload, flush, while the server
  * restarts and another user edits, all behind faults; then everything goes quiet and the
  * properties of docs/protocol.md are checked exactly.
@@ -144,27 +165,13 @@ export async function scenario(seed: number, open: OpenTarget): Promise<void> {
   }
 
   const keys = [1, 2, 3, 4]
-  const title = () => (random() < 0.08 ? FORBIDDEN : `t${Math.floor(random() * 1000)}`)
   try {
     for (let step = 0; step < 70; step++) {
       const tab = pick(tabs)
       const { db } = tab.context
       const roll = random()
       if (roll < 0.4) {
-        const key = pick(keys)
-        const write = random()
-        const op =
-          write < 0.5
-            ? db.todos.put({ id: key, title: title() })
-            : write < 0.7
-              ? db.todos.update(key, { title: title(), done: random() < 0.5 })
-              : write < 0.85
-                ? db.todos.delete(key)
-                : db.transaction('rw', db.todos, async () => {
-                    await db.todos.put({ id: key, title: title() })
-                    await db.todos.put({ id: pick(keys), title: title() })
-                  })
-        await op
+        await write(db, pick(keys), keys, random)
       } else if (roll < 0.6) {
         const key = pick(keys)
         await server.edit(

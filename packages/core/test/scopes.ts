@@ -59,11 +59,39 @@ export const SCOPE_FAULTS: FaultOptions = {
 type TaskDb = Dexie & { tasks: Table<Task, number> }
 
 /** A task value seen in a reply: who received it, and the projects they could read around then. */
-interface Seen {
+export interface Seen {
   user: string
   where: string
   task: Task
   allowed: Set<string>
+}
+
+/**
+ * Records every task value a user receives (a pull, a snapshot, a stream event, a
+ * rejection's current) with the projects the user could read while the reply was made
+ * (`from` until now), to check afterwards that none was of another project.
+ */
+export function watchReplies(
+  readableBetween: (user: string, from: number, to: number) => Set<string>,
+  now: () => number,
+): { seen: Seen[]; inspect(user: string, route: string, body: unknown, from: number): void } {
+  const seen: Seen[] = []
+  const note = (user: string, where: string, value: unknown, from: number) => {
+    const task = value as Task
+    if (task && typeof task === 'object') seen.push({ user, where, task, allowed: readableBetween(user, from, now()) })
+  }
+  const inspect = (user: string, route: string, body: unknown, from: number) => {
+    const reply = body as {
+      batches?: Array<{ changes: WireChange[] }>
+      rows?: WireChange[]
+      rejected?: Array<{ current: Array<{ value?: unknown }> }>
+    }
+    for (const batch of reply.batches ?? []) for (const change of batch.changes) note(user, route, change.value, from)
+    for (const row of reply.rows ?? []) note(user, route, row.value, from)
+    for (const rejection of reply.rejected ?? [])
+      for (const current of rejection.current) note(user, route, current.value, from)
+  }
+  return { seen, inspect }
 }
 
 /**
@@ -98,26 +126,10 @@ export async function scopesScenario(
     membership.set(user, scopes)
   }
   const server = await open(random, (user) => [...(membership.get(user) ?? [])])
-  const seen: Seen[] = []
   const offline = new Set<string>()
   const streams = new Map<string, Set<AbortController>>()
 
-  const note = (user: string, where: string, value: unknown, from: number) => {
-    const task = value as Task
-    if (task && typeof task === 'object')
-      seen.push({ user, where, task, allowed: readableBetween(user, from, performance.now()) })
-  }
-  const inspect = (user: string, route: string, body: unknown, from: number) => {
-    const reply = body as {
-      batches?: Array<{ changes: WireChange[] }>
-      rows?: WireChange[]
-      rejected?: Array<{ current: Array<{ value?: unknown }> }>
-    }
-    for (const batch of reply.batches ?? []) for (const change of batch.changes) note(user, route, change.value, from)
-    for (const row of reply.rows ?? []) note(user, route, row.value, from)
-    for (const rejection of reply.rejected ?? [])
-      for (const current of rejection.current) note(user, route, current.value, from)
-  }
+  const { seen, inspect } = watchReplies(readableBetween, () => performance.now())
 
   mock.use(
     http.all(`${BASE}/scoped/:user/:route`, async ({ request, params }) => {

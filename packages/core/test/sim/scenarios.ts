@@ -8,13 +8,12 @@ import { writeFileSync } from 'node:fs'
 import Dexie, { type Table } from 'dexie'
 import { expect } from 'vitest'
 import { changecast, type ChangeEvent, type Feed, type TableMap } from '@changecast/core'
-import type { WireChange } from '@changecast/core/protocol'
 import { httpSync, readEvents, stream, userSwitching, setAsideActions } from '@changecast/core/sync'
 import { createSyncServer, type SyncServer } from '@changecast/testing'
 import { LOG_TABLE, type LogRow } from '../../src/log/changelog.js'
 import { SYNC_TABLE } from '../../src/sync/store.js'
-import { FAULTS, FORBIDDEN, QUIET, history } from '../convergence.js'
-import { PROJECTS, SCOPE_FAULTS, USERS, scopeOfTask, type Task } from '../scopes.js'
+import { FAULTS, FORBIDDEN, QUIET, history, write } from '../convergence.js'
+import { PROJECTS, SCOPE_FAULTS, USERS, scopeOfTask, watchReplies, type Task } from '../scopes.js'
 import { seeded, type Client, type SyncDb, type Todo } from '../sync-helpers.js'
 import { Network } from './network.js'
 import { Stuck, World } from './world.js'
@@ -254,7 +253,6 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
 
   const keys = [1, 2, 3, 4]
   const pick = <T>(list: readonly T[], r: number): T => list[Math.floor(r * list.length)]!
-  const title = (a: number, b: number) => (a < 0.08 ? FORBIDDEN : `t${Math.floor(b * 1000)}`)
   const run = keep ?? steps.map((_, i) => i)
   out.kept = run
   out.planned = steps.length
@@ -266,18 +264,9 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
     out.steps.push(`${index}: ${what} (tab of client ${tab.client}, key ${key})`)
     world.trace(`step ${index} ${what}`)
     if (what === 'write') {
-      const op =
-        r[2]! < 0.5
-          ? db.todos.put({ id: key, title: title(r[3]!, r[4]!) })
-          : r[2]! < 0.7
-            ? db.todos.update(key, { title: title(r[3]!, r[4]!), done: r[5]! < 0.5 })
-            : r[2]! < 0.85
-              ? db.todos.delete(key)
-              : db.transaction('rw', db.todos, async () => {
-                  await db.todos.put({ id: key, title: title(r[3]!, r[4]!) })
-                  await db.todos.put({ id: pick(keys, r[5]!), title: title(r[6]!, r[7]!) })
-                })
-      await op
+      // Its values are the plan's r[2…7], always the same ones (replays of found seeds hold).
+      let next = 2
+      await write(db, key, keys, () => r[next++]!)
     } else if (what === 'edit') {
       server.edit(
         r[2]! < 0.25
@@ -435,23 +424,7 @@ async function scopes(world: World, seed: number, keep: number[] | undefined, ou
       return { read, write: [...read, INBOX] }
     },
   })
-  const seen: Array<{ user: string; where: string; task: Task; allowed: Set<string> }> = []
-  const note = (user: string, where: string, value: unknown, from: number) => {
-    const task = value as Task
-    if (task && typeof task === 'object')
-      seen.push({ user, where, task, allowed: readableBetween(user, from, world.now) })
-  }
-  const inspect = (user: string, route: string, body: unknown, from: number) => {
-    const reply = body as {
-      batches?: Array<{ changes: WireChange[] }>
-      rows?: WireChange[]
-      rejected?: Array<{ current: Array<{ value?: unknown }> }>
-    }
-    for (const batch of reply.batches ?? []) for (const change of batch.changes) note(user, route, change.value, from)
-    for (const row of reply.rows ?? []) note(user, route, row.value, from)
-    for (const rejection of reply.rejected ?? [])
-      for (const current of rejection.current) note(user, route, current.value, from)
-  }
+  const { seen, inspect } = watchReplies(readableBetween, () => world.now)
   const network = new Network(world, {
     who: (url) => url.pathname.split('/').at(-2)!,
     handle: async (request, user) => {
