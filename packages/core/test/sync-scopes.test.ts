@@ -178,6 +178,25 @@ describe('scopes on the client', () => {
     expect(await client.db.todos.toArray()).toEqual([{ id: 1, title: 'mine' }])
   })
 
+  it('a scope lost while a write of it is pending: the push is refused, its current says nothing, and the entity leaves the client', async () => {
+    const members: Record<string, string[]> = { ann: ['list:a', 'list:b'] }
+    const server = scoped(members)
+    const client = await openClient({ server, mock, headers: { 'x-user': 'ann' } })
+    await client.db.todos.put(item(1, 'list:b'))
+    await client.sync.flush()
+    client.sync.pause()
+    await client.db.todos.update(1, { title: 'renamed while list:b goes' })
+    members.ann = ['list:a']
+    client.sync.resume()
+    await client.sync.flush()
+    // What the server holds now is not for ann to see: current names the entity, no value.
+    expect(client.rejections).toMatchObject([{ rev: 2, code: 'forbidden' }])
+    expect(client.rejections[0]!.current).toEqual([{ table: 'todos', key: 1 }])
+    expect(await client.db.todos.toArray()).toEqual([])
+    expect(server.value('todos', 1)).toEqual(item(1, 'list:b'))
+    expect(client.sync.status).toMatchObject({ outbox: 0, setAside: 0 })
+  })
+
   it('a position older than the compaction loads a new snapshot and fires onResync', async () => {
     const server = scoped({ ann: ['list:a'] })
     const client = await openClient({ server, mock, headers: { 'x-user': 'ann' }, pull: 'poll', interval: 60_000 })
