@@ -24,6 +24,8 @@ it(
       for (const seed of seeds) {
         const outcome = await simulate(scenario, seed, steps)
         counts[scenario] = (counts[scenario] ?? 0) + 1
+        if (counts[scenario] % 500 === 0)
+          console.log(`[sim ${shard + 1}/${shards}] ${scenario}: ${counts[scenario]} of ${seeds.length} seeds run`)
         if (!outcome.failure) continue
         const shrunk = steps ? outcome : await shrink(outcome)
         failures.push(shrunk)
