@@ -9,7 +9,7 @@ import Dexie, { type Table } from 'dexie'
 import { http, HttpResponse } from 'msw'
 import type { setupServer } from 'msw/node'
 import { expect } from 'vitest'
-import { changecast, type ChangeEvent, type Feed, type TableMap } from '@changecast/core'
+import { changecast, type Feed, type TableMap } from '@changecast/core'
 import { httpSync, readEvents, stream } from '@changecast/core/sync'
 import type { FaultOptions } from '@changecast/testing'
 import type { WireChange } from '@changecast/core/protocol'
@@ -64,6 +64,38 @@ export interface Seen {
   where: string
   task: Task
   allowed: Set<string>
+}
+
+/** A tab of a user's client: Dexie with the tasks table, syncing to `url` as `user`. */
+export interface TaskTab {
+  db: TaskDb
+  feed: Feed<TableMap<TaskDb>>
+  close(): void
+}
+
+/** Opens a tab of `user`'s client (database `name`); `random` picks streaming or polling and the batch size. */
+export async function openTaskTab(name: string, url: string, user: string, random: () => number): Promise<TaskTab> {
+  const db = new Dexie(name) as TaskDb
+  db.version(1).stores({ tasks: 'id' })
+  const feed = changecast(db, {
+    sync: httpSync({
+      url,
+      headers: { 'x-user': user },
+      pull: random() < 0.5 ? stream : 'poll',
+      interval: 15,
+      batchSize: 1 + Math.floor(random() * 5),
+      backoff: { base: 2, cap: 30 },
+    }),
+  })
+  await db.open()
+  return {
+    db,
+    feed,
+    close() {
+      feed.close()
+      db.close()
+    },
+  }
 }
 
 /**
@@ -159,44 +191,9 @@ export async function scopesScenario(
     }),
   )
 
-  interface Tab {
-    user: string
-    db: TaskDb
-    feed: Feed<TableMap<TaskDb>>
-    removed: ChangeEvent[]
-    close(): void
-  }
   const names = new Map<string, string>(USERS.map((user) => [user, `scoped-${seed}-${user}-${Date.now()}`]))
-  const openTab = async (user: string): Promise<Tab> => {
-    const db = new Dexie(names.get(user)!) as TaskDb
-    db.version(1).stores({ tasks: 'id' })
-    const feed = changecast(db, {
-      sync: httpSync({
-        url: `${BASE}/scoped/${user}`,
-        headers: { 'x-user': user },
-        pull: random() < 0.5 ? stream : 'poll',
-        interval: 15,
-        batchSize: 1 + Math.floor(random() * 5),
-        backoff: { base: 2, cap: 30 },
-      }),
-    })
-    const removed: ChangeEvent[] = []
-    feed.on('tasks', (event) => {
-      if (event.type === 'delete' && event.removed) removed.push(event)
-    })
-    await db.open()
-    return {
-      user,
-      db,
-      feed,
-      removed,
-      close() {
-        feed.close()
-        db.close()
-      },
-    }
-  }
-  const tabs = new Map<string, Tab>()
+  const openTab = (user: string) => openTaskTab(names.get(user)!, `${BASE}/scoped/${user}`, user, random)
+  const tabs = new Map<string, TaskTab>()
   for (const user of USERS) tabs.set(user, await openTab(user))
 
   try {

@@ -5,15 +5,24 @@
 // then faults stop and the properties are checked exactly. One seed (and, after a
 // shrink, one list of kept steps) replays exactly: same trace, same hash.
 import { writeFileSync } from 'node:fs'
-import Dexie, { type Table } from 'dexie'
+import Dexie from 'dexie'
 import { expect } from 'vitest'
-import { changecast, type ChangeEvent, type Feed, type TableMap } from '@changecast/core'
+import { changecast } from '@changecast/core'
 import { httpSync, readEvents, stream, userSwitching, setAsideActions } from '@changecast/core/sync'
 import { createSyncServer, type SyncServer } from '@changecast/testing'
 import { LOG_TABLE, type LogRow } from '../../src/log/changelog.js'
 import { SYNC_TABLE } from '../../src/sync/store.js'
 import { FAULTS, FORBIDDEN, QUIET, history, write } from '../convergence.js'
-import { PROJECTS, SCOPE_FAULTS, USERS, scopeOfTask, watchReplies, type Task } from '../scopes.js'
+import {
+  PROJECTS,
+  SCOPE_FAULTS,
+  USERS,
+  openTaskTab,
+  scopeOfTask,
+  watchReplies,
+  type Task,
+  type TaskTab,
+} from '../scopes.js'
 import { seeded, type Client, type SyncDb, type Todo } from '../sync-helpers.js'
 import { Network } from './network.js'
 import { Stuck, World } from './world.js'
@@ -387,7 +396,6 @@ async function quiesce(world: World, round: () => Promise<string>, seed: string)
   }
 }
 
-type TaskDb = Dexie & { tasks: Table<Task, number> }
 const INBOX = 'project:3'
 
 /** The protocol's scopes scenario (see ../scopes.ts), in the world. */
@@ -452,48 +460,18 @@ async function scopes(world: World, seed: number, keep: number[] | undefined, ou
     return Promise.resolve()
   })
 
-  interface Tab {
-    db: TaskDb
-    feed: Feed<TableMap<TaskDb>>
-    removed: ChangeEvent[]
-    close(): void
-  }
   const names = new Map<string, string>(USERS.map((user) => [user, `sim-scoped-${seed}-${user}-${runs++}`]))
-  const tabs = new Map<string, Tab>()
+  const tabs = new Map<string, TaskTab>()
   onCleanup(async () => {
     for (const tab of tabs.values()) tab.close()
     await Promise.all([...names.values()].map((name) => Dexie.delete(name)))
   })
-  const openTab = async (user: string): Promise<Tab> => {
-    const db = new Dexie(names.get(user)!) as TaskDb
-    db.version(1).stores({ tasks: 'id' })
-    const feed = changecast(db, {
-      sync: httpSync({
-        url: `${BASE}/${user}`,
-        headers: { 'x-user': user },
-        pull: setup() < 0.5 ? stream : 'poll',
-        interval: 15,
-        batchSize: 1 + Math.floor(setup() * 5),
-        backoff: { base: 2, cap: 30 },
-      }),
-    })
-    const removed: ChangeEvent[] = []
-    feed.on('tasks', (event) => {
-      if (event.type === 'delete' && event.removed) removed.push(event)
-    })
-    feed.onBatch((batch) => {
+  const openTab = async (user: string) => {
+    const tab = await openTaskTab(names.get(user)!, `${BASE}/${user}`, user, setup)
+    tab.feed.onBatch((batch) => {
       if (batch.source === 'remote') world.trace(`${user} applied ${batch.tx}`)
     })
-    await db.open()
-    return {
-      db,
-      feed,
-      removed,
-      close() {
-        feed.close()
-        db.close()
-      },
-    }
+    return tab
   }
   for (const user of USERS) tabs.set(user, await openTab(user))
 
