@@ -1,4 +1,5 @@
 import type { Dexie, IndexableType, Table } from 'dexie'
+import type { FieldOp } from './sync/merge.js'
 import type { SyncAdapter } from './sync-port.js'
 
 /** What a write did to one entity. */
@@ -35,6 +36,7 @@ export interface CreateEvent<T = unknown, K = IndexableType> extends ChangeEvent
   value: T
   previous?: undefined
   changes?: undefined
+  ops?: undefined
   removed?: undefined
 }
 
@@ -47,6 +49,14 @@ export interface UpdateEvent<T = unknown, K = IndexableType> extends ChangeEvent
   previous?: T
   /** Changed key paths (dotted for nested objects) → new value (`undefined` when removed). Never empty. */
   changes: Record<string, unknown>
+  /**
+   * Set when the write changed given fields — `update()`, `modify()`, `bulkUpdate()`,
+   * `upsert()` — rather than storing a whole value (`put()`): the Dexie modifications it
+   * applied, by key path (`update(key, { votes: add(1) })` → `{ votes: { add: 1 } }`; `{}` for
+   * none). A sync server merges such an update into its own value and re-applies these
+   * modifications, so concurrent edits of other fields and concurrent increments all count.
+   */
+  ops?: Record<string, FieldOp>
   removed?: undefined
 }
 
@@ -57,6 +67,7 @@ export interface DeleteEvent<T = unknown, K = IndexableType> extends ChangeEvent
   /** The object before the write, when previous capture is on for the table. */
   previous?: T
   changes?: undefined
+  ops?: undefined
   /**
    * True when the entity only left this client's view (sync scopes: it moved to a scope this
    * client does not read, or the client lost access to its scope); it still exists on the

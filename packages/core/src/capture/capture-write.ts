@@ -1,4 +1,5 @@
-import type { DBCoreMutateRequest, DBCoreMutateResponse, DBCoreTable, DBCoreTransaction } from 'dexie'
+import type { DBCoreMutateRequest, DBCoreMutateResponse, DBCorePutRequest, DBCoreTable, DBCoreTransaction } from 'dexie'
+import type { FieldOp } from '../sync/merge.js'
 import type { ChangeEvent } from '../types.js'
 import { ascendingRange, closedRange, denseRange, readPrevious, readRange, readSpan } from './read-previous.js'
 import { takeRead } from './kept-read.js'
@@ -112,10 +113,11 @@ export function captureWrite(
       const stored = snapshot(req.values)
       const keys = effectiveKeys(schema, req.keys, stored)
       const known = keys.every((key) => key !== undefined && key !== null)
+      const ops = opsOf(req)
       const { before, response } = replacing(
         keys,
         true,
-        (previous) => (known ? record({ op: 'put', keys, values: snapshot(stored), previous }) : undefined),
+        (previous) => (known ? record({ op: 'put', keys, values: snapshot(stored), previous, ops }) : undefined),
         () => table.mutate({ ...req, values: stored }),
         schema.primaryKey.outbound ? undefined : denseRange(keys),
       )
@@ -128,6 +130,7 @@ export function captureWrite(
             values: reported(schema, stored, res),
             previous: before.value,
             failures: res.failures,
+            ops,
           }),
       }
     }
@@ -166,6 +169,21 @@ export function captureWrite(
       }
     }
   }
+}
+
+/**
+ * A field update (`update()`, `modify()`, `bulkUpdate()`, `upsert()`, not `put()`): the Dexie
+ * modifications (`add()`…) it applies, by key path (`{}` for none); undefined for a whole value.
+ */
+function opsOf(req: DBCorePutRequest): Record<string, FieldOp> | undefined {
+  if (req.changeSpec === undefined && !req.updates) return
+  const ops: Record<string, FieldOp> = {}
+  const spec = req.changeSpec || (req.upsert && req.updates!.changeSpecs[0])
+  for (const path in spec as object) {
+    const op = (spec as Record<string, { '@@propmod'?: FieldOp } | null>)[path]?.['@@propmod']
+    if (op) ops[path] = op
+  }
+  return ops
 }
 
 function abort(trans: DBCoreTransaction): void {

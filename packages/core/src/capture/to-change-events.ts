@@ -1,3 +1,4 @@
+import type { FieldOp } from '../sync/merge.js'
 import type { ChangeEvent, ChangeSource } from '../types.js'
 import { cloneValue } from '../util/clone.js'
 import { encodeKey } from '../util/encode-key.js'
@@ -20,6 +21,8 @@ export interface WriteRecord {
   previous?: readonly unknown[]
   /** Items that failed (by index): they produce no event. */
   failures?: Readonly<Record<number, unknown>>
+  /** put: Dexie's modifications (`add()`, `remove()`, `replacePrefix()`) by key path, put on update events. */
+  ops?: Record<string, FieldOp> | undefined
   /** Put `previous` on update and delete events. */
   keepPrevious: boolean
 }
@@ -45,7 +48,7 @@ const ABSENT = Symbol('absent')
  * Items of one request that repeat a key see the earlier item as their previous value.
  */
 export function toChangeEvents(write: WriteRecord, stamp: EventStamp): ChangeEvent[] {
-  const { op, table, keys, values, previous, failures, keepPrevious } = write
+  const { op, table, keys, values, previous, failures, keepPrevious, ops } = write
   const events: ChangeEvent[] = []
   // Only a request with several items can repeat a key; track the state it left per key.
   const seen = keys.length > 1 ? new Map<string, unknown>() : undefined
@@ -79,7 +82,9 @@ export function toChangeEvents(write: WriteRecord, stamp: EventStamp): ChangeEve
     }
     const changes = diff(before, value)
     if (!changes) continue
-    events.push(event('update', table, key, stamp, value, keepPrevious ? before : undefined, changes))
+    const update = event('update', table, key, stamp, value, keepPrevious ? before : undefined, changes)
+    if (ops) update.ops = cloneValue(ops)
+    events.push(update)
   }
   return events
 }

@@ -13,7 +13,7 @@ export const LOG_TABLE = '_changecast_log'
  * stores the new value, its `changes` and `undo` (the old values of the changed paths)
  * instead of the whole previous object: the previous value is rebuilt when read.
  */
-export type LoggedChange = Pick<ChangeEvent, 'type' | 'table' | 'key' | 'value' | 'previous' | 'changes'> & {
+export type LoggedChange = Pick<ChangeEvent, 'type' | 'table' | 'key' | 'value' | 'previous' | 'changes' | 'ops'> & {
   undo?: Record<string, unknown>
   removed?: true
 }
@@ -83,6 +83,7 @@ export function toLoggedChange(event: ChangeEvent): LoggedChange {
   const change: LoggedChange = { type: event.type, table: event.table, key: event.key }
   if (event.value !== undefined) change.value = event.value
   if (event.changes !== undefined) change.changes = event.changes
+  if (event.ops) change.ops = event.ops
   if (event.removed) change.removed = true
   if (event.previous === undefined) return change
   const undo = event.changes && !('' in event.changes) ? undoOf(event.previous, event.changes) : undefined

@@ -12,6 +12,7 @@ import {
 } from './context.js'
 import { decodeCurrent } from './decode.js'
 import { isChange } from './pending.js'
+import { rebase } from './rebase.js'
 import type { PushReply } from './protocol.js'
 import { keyId, keysTable, readState, syncTable, updateState, type KeyRow } from './store.js'
 
@@ -26,6 +27,8 @@ interface Outcome {
   told: boolean
   /** The server's state of the entity (`undefined` when the server did not say). */
   current?: { value?: unknown }
+  /** Acked: the entity as the answered commit left it, which is the server's value at `rev` (it merged nothing else in, or `current` says otherwise). */
+  sent?: { value?: unknown }
 }
 
 /**
@@ -63,7 +66,7 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
         ctx.report(syncError(`Rev ${rev}: unusable current value: ${(error as Error).message}`, 'protocol', rev))
       }
     }
-    for (const { table, key } of row.changes) {
+    for (const { type, table, key, value } of row.changes) {
       if (!synced(table)) continue
       const id = keyId(table, key)
       const current = values.get(id)
@@ -74,9 +77,10 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
         rev: serverRev,
         told: !!(rejection || current),
         current: current && base(current),
+        sent: type === 'delete' ? {} : { value },
       })
       // Out of view (a write into a scope it may not read): a removal here, not a delete.
-      if (!rejection && current) removed.add(id)
+      if (!rejection && current?.type === 'delete') removed.add(id)
     }
     for (const change of values.values()) {
       if ((outcomes.get(change.id)?.rev ?? -1) < serverRev) {
@@ -113,21 +117,29 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
       const entries = await keysTable(db).bulkGet(list.map((outcome) => outcome.id))
       const known = new Map<string, KeyRow | undefined>()
       const writes: EntityChange[] = []
-      list.forEach((outcome, i) => {
+      for (const [i, outcome] of list.entries()) {
         const { table, key, id } = outcome
         const entry = entries[i]
         const rev = Math.max(entry?.rev ?? 0, outcome.rev)
-        // What the server holds now, as far as this client knows; undefined: this client's own write.
+        // What the server holds now, as far as this client knows; undefined: this client's own
+        // write, as the local value is. Once a server value came in meanwhile, the local value
+        // may be rebased over it: the acked commit's own value is the server's then.
         const newer = entry?.base && entry.rev > outcome.rev ? entry.base : undefined
-        const server = newer ?? (outcome.told ? (outcome.current ?? entry?.base) : undefined)
-        if (ctx.pending.has(id, answered)) return void known.set(id, { id, table, key, rev, base: server })
+        const server =
+          newer ?? (outcome.told ? (outcome.current ?? entry?.base) : entry?.base ? outcome.sent : undefined)
+        if (ctx.pending.has(id, answered)) {
+          known.set(id, { id, table, key, rev, base: server })
+          const local = await rebase(ctx, table, key, id, server, answered)
+          if (local) writes.push(local)
+          continue
+        }
         // Not waiting for this answer (a confirmation, after a reset, of a commit acked before
         // it): the local value is the server's as of the position, newer than a `current`
         // read at or below it.
         if (server && (ctx.pending.has(id) || outcome.rev > state.serverRev))
           writes.push(entityChange(table, key, id, server.value))
         known.set(id, rev > state.serverRev ? { id, table, key, rev } : undefined)
-      })
+      }
       if (writes.length > 0) {
         ctx.host.markRemote(transaction, 'server', `${ctx.clientId}.answer.${Math.min(...answered)}`, { removed })
         await writeChanges(db, writes)

@@ -75,6 +75,14 @@ export class PendingKeys {
     }
   }
 
+  /** The unanswered commits that write the entity, oldest first, except those in `except`. */
+  revsOf(id: string, except?: ReadonlySet<number>): number[] {
+    return [...this.#revs]
+      .filter(([rev, ids]) => ids.includes(id) && !except?.has(rev))
+      .map(([rev]) => rev)
+      .sort((a, b) => a - b)
+  }
+
   /** True when a commit other than those in `except` writes the entity and waits for an answer. */
   has(id: string, except?: ReadonlySet<number>): boolean {
     const count = this.#counts.get(id) ?? 0

@@ -14,3 +14,4 @@ export {
   parseSnapshotReply,
 } from './replies.js'
 export { isName, nameRule, parsePushRequest, parseRevision, readCappedText, wireKeyText } from './requests.js'
+export { applyOp, applyPatch, MergeError, patchProblem, valueAt, type FieldOp } from './merge.js'

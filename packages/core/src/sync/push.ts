@@ -3,6 +3,8 @@ import { applyAnswer } from './apply-answer.js'
 import { syncError, syncTransaction, type SyncContext } from './context.js'
 import { requestJson } from './http.js'
 import { idsOf, isChange } from './pending.js'
+import { withPatch } from './merge.js'
+import type { ResolvedOptions } from './options.js'
 import { checkReply } from './principal.js'
 import {
   checkWireValue,
@@ -92,7 +94,7 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
   for (const row of candidates) {
     let json: string
     try {
-      json = JSON.stringify(toPushBatch(row))
+      json = JSON.stringify(toPushBatch(row, options.merge))
       const bytes = encoder.encode(json).length
       if (bytes > LIMITS.batchBytes) {
         throw new WireError(`the commit is ${bytes} bytes, over the ${LIMITS.batchBytes}-byte batch limit`)
@@ -148,13 +150,13 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
 }
 
 /** The batch pushed for a changelog row; throws {@link WireError} when it cannot be sent as it is. */
-export function toPushBatch(row: LogRow): PushBatch {
+export function toPushBatch(row: LogRow, merge: ResolvedOptions['merge'] = {}): PushBatch {
   if (!Array.isArray(row.changes) || typeof row.tx !== 'string' || typeof row.at !== 'number') {
     throw new WireError('the changelog row is damaged')
   }
   const changes = row.changes.map((logged, i): WireChange => {
     if (!isChange(logged) || !TYPES.has(logged.type)) throw new WireError(`its change ${i} is damaged`)
-    const { type, table, key, value, changes } = logged
+    const { type, table, key, value, changes, ops } = logged
     const change: WireChange = { type, table, key: encodeWireKey(key) }
     const keyJson = JSON.stringify(change.key)
     const name = `${table} ${keyJson}`
@@ -167,7 +169,10 @@ export function toPushBatch(row: LogRow): PushBatch {
       checkWireValue(value, name)
       change.value = value
     }
-    if (changes !== undefined) change.changes = changes
+    if (changes !== undefined) {
+      change.changes = changes
+      if (ops && merge[table] !== 'replace') withPatch(change, changes, ops)
+    }
     return change
   })
   return { rev: row.rev, tx: row.tx, at: row.at, changes }

@@ -1,3 +1,4 @@
+import { patchProblem } from './merge.js'
 import { checkWireChange, isRev } from './replies.js'
 import { LIMITS, PROTOCOL_VERSION, ProtocolViolation, type PushRequest } from './wire.js'
 import { decodeWireKey, encodeWireKey, isRecord, short } from './wire-values.js'
@@ -47,6 +48,8 @@ export function parsePushRequest(body: unknown): PushRequest {
       } catch (error) {
         bad(`change ${j} of batch ${i}: ${(error as Error).message}`)
       }
+      const problem = patchProblem(change as Record<string, unknown>)
+      if (problem) bad(`change ${j} of batch ${i}: ${problem}`)
       const { table, key } = change as { table: string; key: unknown }
       if (table.length > LIMITS.tableLength || CONTROL.test(table)) {
         bad(

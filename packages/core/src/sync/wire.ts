@@ -1,4 +1,5 @@
 import type { ChangeType } from '../types.js'
+import type { FieldOp } from './merge.js'
 
 /** Version of the sync protocol (docs/protocol.md). */
 export const PROTOCOL_VERSION = 2
@@ -38,6 +39,13 @@ export interface WireChange {
   value?: unknown
   /** `update`: changed key paths → new value (informative). */
   changes?: Record<string, unknown>
+  /**
+   * `update`, merged: the dotted paths it sets, each to its value in `value` (absent there:
+   * removed). A server applies them, and `ops`, to its own value (docs/protocol.md, "Merging updates").
+   */
+  patch?: string[]
+  /** `update`, merged: Dexie's modifications by dotted path, re-applied by the server to its value. */
+  ops?: Record<string, FieldOp>
 }
 
 /** A local commit pushed to the server. `rev` is its changelog rev on this client. */

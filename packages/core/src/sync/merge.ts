@@ -1,0 +1,139 @@
+import { define } from '../util/own-path.js'
+
+/**
+ * A Dexie modification (`add()`, `remove()`, `replacePrefix()` from `dexie`) as it travels:
+ * the operation, so that a server re-applies it to its own value (two clients' `add(1)`
+ * make `+2`). docs/protocol.md, "Merging updates".
+ */
+export type FieldOp = { add: number | unknown[] } | { remove: number | unknown[] } | { replacePrefix: [string, string] }
+
+/** A patch cannot be applied to a value: a path goes through something else than an object, or an operation meets another type. */
+export class MergeError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'MergeError'
+  }
+}
+
+const plain = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+const own = (object: unknown, key: string): unknown =>
+  plain(object) && Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined
+
+/** The value at a dotted path (own properties of plain objects only). */
+export const valueAt = (object: unknown, path: string): unknown =>
+  path.split('.').reduce<unknown>((value, key) => own(value, key), object)
+
+/**
+ * Sets (`undefined`: removes) the value at a dotted path of `target`, as own data. A missing
+ * object on the way is created (nothing is created to remove a field); anything else on the
+ * way — a string, a number, an array, `null` — refuses the path.
+ */
+function put(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.')
+  const last = keys.pop()!
+  for (const key of keys) {
+    let next = own(target, key)
+    if (next === undefined) {
+      if (value === undefined) return
+      define(target, key, (next = {}))
+    }
+    if (!plain(next)) throw new MergeError(`${path} goes through ${key}, which is not an object here`)
+    target = next
+  }
+  if (value === undefined) delete target[last]
+  else define(target, last, value)
+}
+
+/**
+ * One modification applied to the value it meets, as Dexie applies it (arrays: `add` appends
+ * and sorts, `remove` keeps what the list does not include, sorted; `replacePrefix` changes a
+ * string that starts with the prefix and leaves anything else) — except that a number
+ * operation meets only a number and an array operation only an array (a missing value counts
+ * as `0` or `[]`): where Dexie would coerce, a merge refuses.
+ */
+export function applyOp(op: FieldOp, value: unknown, path: string): unknown {
+  if ('replacePrefix' in op) {
+    const [from, to] = op.replacePrefix
+    return typeof value === 'string' && from && value.startsWith(from) ? to + value.slice(from.length) : value
+  }
+  const adding = 'add' in op
+  const term = adding ? op.add : op.remove
+  const missing = value === undefined || value === null
+  if (Array.isArray(term)) {
+    if (!missing && !Array.isArray(value)) throw new MergeError(`${path} is not a list here`)
+    const list = (value ?? []) as unknown[]
+    return (adding ? [...list, ...term] : list.filter((item) => !term.includes(item))).sort()
+  }
+  if (!missing && typeof value !== 'number') throw new MergeError(`${path} is not a number here`)
+  const number = (value ?? 0)
+  return adding ? number + term : number - term
+}
+
+/**
+ * Applies an update's patch to `target` (a copy of the server's value, changed in place):
+ * each path of `paths` takes its value in `source` (the value the writer stored; absent
+ * there: the field is removed), then each operation of `ops` applies to the value at its
+ * path. Throws {@link MergeError} when a path or an operation does not fit `target`.
+ */
+export function applyPatch(
+  target: Record<string, unknown>,
+  source: unknown,
+  paths: readonly string[],
+  ops: Readonly<Record<string, FieldOp>> = {},
+): Record<string, unknown> {
+  for (const path of paths) put(target, path, valueAt(source, path))
+  for (const path of Object.keys(ops)) put(target, path, applyOp(ops[path]!, valueAt(target, path), path))
+  return target
+}
+
+/** What is wrong with a change's `patch` and `ops` as a server receives them, or undefined. */
+export function patchProblem(change: Record<string, unknown>): string | undefined {
+  const { type, patch, ops, value } = change
+  if (patch === undefined && ops === undefined) return undefined
+  if (type !== 'update') return 'only an update carries patch or ops'
+  if (!plain(value)) return 'a patched value must be an object'
+  const isPath = (path: unknown): boolean =>
+    typeof path === 'string' && path.split('.').every((key) => key !== '') && path.length <= 1000
+  if (!Array.isArray(patch) || !patch.every(isPath)) return 'patch must be a list of dotted paths'
+  if (ops === undefined) return undefined
+  if (!plain(ops)) return 'ops must be an object'
+  for (const [path, op] of Object.entries(ops)) {
+    if (!isPath(path) || !plain(op) || Object.keys(op).length !== 1) return `ops.${path} is not an operation`
+    const { add, remove, replacePrefix } = op
+    const term = add ?? remove
+    const valid =
+      replacePrefix !== undefined
+        ? Array.isArray(replacePrefix) &&
+          replacePrefix.length === 2 &&
+          replacePrefix.every((s) => typeof s === 'string')
+        : Array.isArray(term) || (typeof term === 'number' && Number.isFinite(term))
+    if (!valid) return `ops.${path} is not an operation`
+  }
+  return undefined
+}
+
+/** No property name, at any depth of a plain object, holds a dot: its dotted paths name one place each. */
+const dotless = (value: unknown): boolean =>
+  !plain(value) || Object.keys(value).every((key) => !key.includes('.') && dotless(value[key]))
+
+/**
+ * Makes a pushed field update (an update with `ops`, see `UpdateEvent.ops`) a patch (`patch`,
+ * `ops`) when its paths name their places without doubt: the value is an object with no dotted property name, and a removed field's object is
+ * still there. Otherwise it stays a whole value (the server replaces).
+ */
+export function withPatch(
+  change: { value?: unknown; patch?: string[]; ops?: Record<string, FieldOp> },
+  changes: Record<string, unknown>,
+  ops: Record<string, FieldOp>,
+): void {
+  const { value } = change
+  const paths = Object.keys(changes).filter((path) => !ops[path])
+  const named = (path: string): boolean =>
+    path !== '' &&
+    (changes[path] !== undefined || !path.includes('.') || plain(valueAt(value, path.slice(0, path.lastIndexOf('.')))))
+  if (!plain(value) || !dotless(value) || !paths.every(named)) return
+  change.patch = paths
+  if (Object.keys(ops).length > 0) change.ops = ops
+}
