@@ -13,7 +13,7 @@ export function backend(
   wrote: (changes: number) => void,
 ): Pick<SyncHandler, 'write' | 'writeWith' | 'read' | 'compact'> {
   const { t } = server
-  const { scopeOf, retention } = server.options
+  const { retention } = server.options
   const append = async (tx: Queryable, changes: readonly BackendChange[], origin = 'backend') => {
     if (!(changes?.length > 0)) throw new TypeError('write(): give at least one change')
     const wire = changes.map((change) => ({ ...change, key: encodeWireKey(change.key) }))
@@ -22,7 +22,7 @@ export function backend(
     parsePushRequest({ v: PROTOCOL_VERSION, clientId: origin, batches: [batch] })
     if (JSON.stringify(batch).length > LIMITS.batchBytes)
       throw new TooLargeError(`the batch is over ${LIMITS.batchBytes} bytes`)
-    return appendBackendBatch(tx, t, wire, origin, { scopeOf })
+    return appendBackendBatch(tx, t, wire, origin, server.scoping)
   }
   return {
     async write(changes, { origin } = {}) {

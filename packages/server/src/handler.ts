@@ -9,14 +9,14 @@ import { Fanout } from './fanout.js'
 import { names } from './names.js'
 import { claimScopes, type SyncHandler, type SyncHandlerOptions } from './options.js'
 import { PushQueue } from './push-queue.js'
-import { UnknownTableError } from './rules.js'
+import { replacedTables, UnknownTableError } from './rules.js'
 import { json, problem, TooLargeError, type Server } from './routes/context.js'
 import { pullRoute } from './routes/pull.js'
 import { pushRoute } from './routes/push.js'
 import { snapshotRoute } from './routes/snapshot.js'
 import { streamRoute } from './routes/stream.js'
 import { readMeta } from './store/model.js'
-import { ConflictError, push } from './store/push.js'
+import { ConflictError, push, type Scoping } from './store/push.js'
 import { Statistics } from './statistics.js'
 
 export { claimScopes }
@@ -40,17 +40,19 @@ export type { BackendChange, DriverTransaction, ScopeGrant, SyncHandler, SyncHan
  */
 export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   const { scopeOf, retention } = options
+  const scoping: Scoping = { scopeOf, replace: replacedTables(options.tables) }
   if (retention !== undefined && !(retention > 0)) throw new TypeError('retention must be a positive number of ms')
   let compactor: ReturnType<typeof setInterval> | undefined
   let statistics: Statistics | undefined
   const server = {
     options,
     scopeOf,
+    scoping,
     grants: options.scopes ?? (scopeOf ? claimScopes : undefined),
     t: names(options.schema),
     fairness: new Fairness(options.limits),
     pushes: new PushQueue(async (requests) => {
-      const outcomes = await push(server.db, server.t, requests, { scopeOf })
+      const outcomes = await push(server.db, server.t, requests, scoping)
       statistics?.wrote(
         requests.reduce(
           (sum, request) => sum + request.decided.reduce((n, { batch }) => n + batch.changes.length, 0),

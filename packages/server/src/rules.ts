@@ -10,6 +10,12 @@ export interface TableRules {
    * stored value would leave the client with something else than the server).
    */
   schema?: StandardSchemaV1
+  /**
+   * `'replace'`: an update replaces the whole value even when the client sent it as a patch
+   * (the last accepted write wins per entity). @default 'fields': patches merge into the
+   * server's value (docs/protocol.md, "Merging updates").
+   */
+  merge?: 'fields' | 'replace'
 }
 
 /** What `authorize` is asked about: one change of a pushed batch. */
@@ -38,8 +44,13 @@ export class UnknownTableError extends Error {
  * `forbidden`: the principal may not make the change) and a `reason` for people.
  */
 export interface Refusal {
-  /** `unknown`: a confirming push names a commit this server has no record of. */
-  code: 'invalid' | 'forbidden' | 'unknown'
+  /**
+   * `unknown`: a confirming push names a commit this server has no record of. `gone`: a merged
+   * update of an entity the server no longer has. `unmergeable`: a merged update that does not
+   * fit the server's value (a path through something else than an object, an operation on
+   * another type).
+   */
+  code: 'invalid' | 'forbidden' | 'unknown' | 'gone' | 'unmergeable'
   reason: string
   /** What the server's log says, never the client: e.g. the scope of an entity it may not read. */
   detail?: string
@@ -91,3 +102,7 @@ function describe(issues: readonly StandardSchemaV1.Issue[]): string {
     })
     .join('; ')
 }
+
+/** The tables whose rules say `merge: 'replace'`. */
+export const replacedTables = (tables: Record<string, TableRules> | undefined): Set<string> =>
+  new Set(Object.entries(tables ?? {}).flatMap(([name, rules]) => (rules.merge === 'replace' ? [name] : [])))

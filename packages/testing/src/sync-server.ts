@@ -13,6 +13,8 @@ import {
   type WireCurrent,
   decodeWireKey,
   encodeWireKey,
+  applyPatch,
+  MergeError,
 } from '@changecast/core/protocol'
 import { withFaults, type FaultOptions } from './faults.js'
 
@@ -41,6 +43,12 @@ export interface SyncServerOptions extends FaultOptions {
    * (docs/protocol.md, "Principals"). @default no authentication: replies name no principal
    */
   principal?: (request: Request) => string | undefined
+  /**
+   * Per table, `'replace'`: updates sent as patches replace the whole value instead of
+   * merging into the server's (as `@changecast/server`'s `tables: { t: { merge: 'replace' } }`).
+   * @default every table merges
+   */
+  merge?: Record<string, 'fields' | 'replace'>
 }
 
 /** An in-memory sync server, and what it holds, for assertions. */
@@ -193,13 +201,30 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
    * first), or why it is refused.
    */
   function plan(changes: WireChange[], write: Set<string> | undefined): Stored | Refusal {
-    const overlay = new Map<string, { scope: string; exists: boolean }>()
+    const overlay = new Map<string, { scope: string; exists: boolean; value?: unknown }>()
     const stored: Stored = { batch: { rev: 0, tx: '', origin: '', at: 0, changes: [] }, scopes: [] }
-    for (const change of changes) {
+    for (let change of changes) {
       const id = entity(change.table, change.key)
       const row = state.get(id)
-      const before = overlay.get(id) ?? (row ? { scope: row.scope, exists: true } : undefined)
+      const before = overlay.get(id) ?? (row ? { scope: row.scope, exists: true, value: row.value } : undefined)
       const exists = before?.exists === true
+      if (change.patch && options.merge?.[change.table] !== 'replace') {
+        // A merged update: its paths and operations applied to this server's value.
+        const name = `${change.table} ${wireKeyText(change.key)}`
+        if (!exists) return { code: 'gone', reason: `${name} was deleted on the server` }
+        try {
+          const value = applyPatch(
+            structuredClone(before.value) as Record<string, unknown>,
+            change.value,
+            change.patch,
+            change.ops,
+          )
+          change = { ...change, value }
+        } catch (error) {
+          if (!(error instanceof MergeError)) throw error
+          return { code: 'unmergeable', reason: `${name}: ${error.message}` }
+        }
+      }
       let scope = before?.scope ?? 'default'
       if (change.type !== 'delete' && options.scopeOf) {
         // A value scopeOf cannot place is refused, as by @changecast/server.
@@ -231,7 +256,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
         stored.batch.changes.push(change)
         stored.scopes.push(scope)
       }
-      overlay.set(id, { scope, exists: change.type !== 'delete' })
+      overlay.set(id, { scope, exists: change.type !== 'delete', value: change.value })
     }
     return stored
   }
@@ -272,16 +297,32 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
 
   /**
    * An ack; `current` lists, without values, the entities the batch left in a scope the
-   * request may not read (written where its principal may write but not read).
+   * request may not read (written where its principal may write but not read), and, with
+   * this server's value, the merged ones the client does not have: merged otherwise than the
+   * value it sent, or all of them when the batch is acked again.
    */
-  function ack(rev: number, serverRev: number, { batch, scopes }: Stored, read: Set<string> | undefined) {
-    const last = new Map<string, { table: string; key: WireChange['key']; hidden: boolean }>()
+  function ack(
+    rev: number,
+    serverRev: number,
+    { batch, scopes }: Stored,
+    read: Set<string> | undefined,
+    sent: WireChange[],
+    again = false,
+  ) {
+    const last = new Map<string, WireCurrent | undefined>()
     batch.changes.forEach((change, i) => {
       if ((change as Partial<Removal>).removed) return
+      const { table, key } = change
       const hidden = change.type !== 'delete' && !!read && !read.has(scopes[i]!)
-      last.set(entity(change.table, change.key), { table: change.table, key: change.key, hidden })
+      last.set(entity(table, key), hidden ? { table, key } : undefined)
     })
-    const current = [...last.values()].filter(({ hidden }) => hidden).map(({ table, key }) => ({ table, key }))
+    for (const { table, key, value, patch } of sent) {
+      const id = entity(table, key)
+      const row = state.get(id)
+      if (!patch || !row || last.get(id)) continue
+      if (again || JSON.stringify(row.value) !== JSON.stringify(value)) last.set(id, { table, key, value: row.value })
+    }
+    const current = [...last.values()].filter((item) => item !== undefined)
     return current.length > 0 ? { rev, serverRev, current } : { rev, serverRev }
   }
 
@@ -327,16 +368,18 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       const id = `${clientId}\u0000${batch.rev}`
       const done = accepted.get(id)
       if (done) {
-        reply.acked.push(ack(batch.rev, done.serverRev, scoped(batch.changes), read))
+        reply.acked.push(ack(batch.rev, done.serverRev, scoped(batch.changes), read, batch.changes, true))
         continue
       }
       // A confirming push stores nothing: what this server has no record of is unknown.
-      const refusal = body.confirm
+      let planned: Stored | Refusal | string | undefined = body.confirm
         ? { code: 'unknown', reason: 'this server has no record of this commit' }
-        : options.reject
-          ? batch.changes.map((change) => options.reject!(change, clientId)).find(Boolean)
-          : undefined
-      const planned = refusal ?? plan(batch.changes, write)
+        : plan(batch.changes, write)
+      // `reject` sees what would be stored: merged values.
+      if (options.reject && 'batch' in planned) {
+        const changes = planned.batch.changes.filter((change) => !(change as Partial<Removal>).removed)
+        planned = changes.map((change) => options.reject!(change, clientId)).find(Boolean) ?? planned
+      }
       if (typeof planned === 'string' || 'reason' in planned) {
         const { code, reason }: Partial<Refusal> = typeof planned === 'string' ? { reason: planned } : planned
         reply.rejected.push({
@@ -350,7 +393,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       }
       const serverRev = append(planned, clientId, batch.tx, batch.at).rev
       accepted.set(id, { tx: batch.tx, serverRev })
-      reply.acked.push(ack(batch.rev, serverRev, planned, read))
+      reply.acked.push(ack(batch.rev, serverRev, planned, read, batch.changes))
     }
     return json(scopes ? { ...reply, scopes } : reply)
   }

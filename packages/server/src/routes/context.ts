@@ -1,3 +1,4 @@
+import type { Scoping } from '../store/push.js'
 import type { Context } from 'hono'
 import { isName, nameRule, parseRevision, PROTOCOL_VERSION, ProtocolViolation } from '@changecast/core/protocol'
 import { AuthError, principalName, type ClientBindings, type Principal } from '../auth.js'
@@ -14,6 +15,8 @@ import type { SnapshotCursor } from '../store/snapshot.js'
 export interface Server {
   readonly options: SyncHandlerOptions
   readonly scopeOf?: ScopeOf
+  /** How pushes and backend writes place changes in scopes and merge updates. */
+  readonly scoping: Scoping
   /** The scopes a principal may read and write; undefined: every scope. */
   readonly grants?: (principal: Principal) => ScopeGrant | Promise<ScopeGrant>
   readonly t: Names

@@ -1,5 +1,5 @@
 import type { Context } from 'hono'
-import { LIMITS, parsePushRequest, ProtocolViolation, readCappedText } from '@changecast/core/protocol'
+import { LIMITS, parsePushRequest, ProtocolViolation, readCappedText, type PushBatch } from '@changecast/core/protocol'
 import { review } from '../rules.js'
 import { ConflictError } from '../store/push.js'
 import { accessOf, identify, json, readScopes, TooLargeError, type Server } from './context.js'
@@ -18,19 +18,21 @@ export async function pushRoute(server: Server, c: Context): Promise<Response> {
   const principal = await identify(server, c.req.raw, body.clientId)
   return server.fairness.during(principal.id, async () => {
     const confirm = body.confirm === true
+    const again = (batch: PushBatch) => review(batch, { tables, authorize, principal, clientId: body.clientId })
     const decided = []
     for (const batch of body.batches) {
       // A confirming push stores nothing: there is nothing to review.
-      const refusal = confirm
-        ? undefined
-        : await review(batch, { tables, authorize, principal, clientId: body.clientId })
+      const refusal = confirm ? undefined : await again(batch)
       decided.push({ batch, refusal })
     }
     // Written within the principal's grants; `current` values only of the scopes it reads now.
     const { write } = await accessOf(server, principal)
     const scopes = await readScopes(server, c.req.queries('scope'), principal)
     const access = { read: scopes && new Set(scopes), write, principal: principal.id }
-    const outcome = await server.pushes.push({ clientId: body.clientId, decided, access, confirm }, text.length)
+    const outcome = await server.pushes.push(
+      { clientId: body.clientId, decided, access, confirm, review: again },
+      text.length,
+    )
     if (outcome instanceof ConflictError) throw outcome
     if (outcome.appended > 0) server.fanout.announce()
     const reply = { ...outcome.reply, principal: principal.name }

@@ -1,5 +1,7 @@
 import {
+  applyPatch,
   decodeWireKey,
+  MergeError,
   type PushBatch,
   type PushReply,
   type WireChange,
@@ -32,14 +34,21 @@ export interface PendingPush {
   access: Access
   /** A confirming push (docs/protocol.md): nothing is stored; what is not known is rejected `unknown`. */
   confirm?: boolean
+  /**
+   * Reviews a batch again (schemas, `authorize`) when merging made its values other than those
+   * reviewed before the transaction: what is stored has always passed the rules.
+   */
+  review?: (batch: PushBatch) => Promise<Refusal | undefined>
 }
 
 /** What became of a push: its reply, or a conflict that refuses it (409). */
 export type PushOutcome = { reply: PushReply; appended: number } | ConflictError
 
-/** How the store places changes in scopes. */
+/** How the store places changes in scopes, and which tables replace instead of merging updates. */
 export interface Scoping {
-  scopeOf?: ScopeOf
+  scopeOf?: ScopeOf | undefined
+  /** Tables whose updates replace the whole value even when they carry a patch. */
+  replace?: ReadonlySet<string>
 }
 
 /**
@@ -82,23 +91,32 @@ export async function push(
       requests.flatMap(({ decided }) => decided.flatMap(({ batch }) => batch.changes)),
     )
     const log = new Log()
-    const outcomes = requests.map(({ clientId, decided, access, confirm }): PushOutcome => {
+    const outcomes: PushOutcome[] = []
+    for (const { clientId, decided, access, confirm, review } of requests) {
       const id = (rev: number) => `${clientId}\u0000${rev}`
-      for (const { batch } of decided) {
+      const conflict = decided.find(({ batch }) => {
         const before = accepted.get(id(batch.rev))
-        if (before && before.tx !== batch.tx) {
-          return new ConflictError(`rev ${batch.rev} of client ${clientId} was already used by another transaction`)
-        }
+        return before && before.tx !== batch.tx
+      })
+      if (conflict) {
+        const { rev } = conflict.batch
+        outcomes.push(new ConflictError(`rev ${rev} of client ${clientId} was already used by another transaction`))
+        continue
       }
       const reply: PushReply = { epoch: meta.epoch, acked: [], rejected: [] }
       let count = 0
       for (const { batch, refusal } of decided) {
         const before = accepted.get(id(batch.rev))
         if (before) {
-          reply.acked.push(ack(batch.rev, before.rev, batch.changes, scoping, access.read))
+          reply.acked.push(ack(batch.rev, before.rev, batch.changes, scoping, access.read, state, true))
           continue
         }
-        const planned = confirm ? UNKNOWN : (refusal ?? plan(state, batch.changes, scoping, access))
+        let planned = confirm ? UNKNOWN : (refusal ?? plan(state, batch.changes, scoping, access))
+        // Merged values other than those reviewed: the rules see what would be stored.
+        if (Array.isArray(planned) && review && planned.some((row) => row.merged)) {
+          const changes = planned.filter((row) => !row.removed).map((row) => row.change)
+          planned = (await review({ ...batch, changes })) ?? planned
+        }
         if (!Array.isArray(planned)) {
           if (planned.detail) console.warn(`[changecast-server] refused ${planned.reason}: ${planned.detail}`)
           reply.rejected.push({
@@ -112,11 +130,11 @@ export async function push(
         }
         log.append({ rev: ++head, origin: clientId, clientRev: batch.rev, tx: batch.tx, at: batch.at }, planned, state)
         accepted.set(id(batch.rev), { rev: head, tx: batch.tx })
-        reply.acked.push(ack(batch.rev, head, batch.changes, scoping, access.read))
+        reply.acked.push(ack(batch.rev, head, batch.changes, scoping, access.read, state, false))
         count++
       }
-      return { reply, appended: count }
-    })
+      outcomes.push({ reply, appended: count })
+    }
     if (log.batches.length > 0) await log.store(tx, t, state, head)
     return outcomes
   })
@@ -146,8 +164,11 @@ export async function appendBackendBatch(
 }
 
 /**
- * An ack. `current` lists, without values, the entities the batch left in a scope the
- * request may not read (its principal may write there, not read): the client lets them go.
+ * An ack. `current` lists the entities the batch left in a scope the request may not read
+ * (its principal may write there, not read), without values: the client lets them go; and
+ * the merged entities whose value the client does not have — on a first ack those merged
+ * otherwise than the client's own value, on an ack given again all of them — with the
+ * server's value now (docs/protocol.md, "Merging updates").
  */
 function ack(
   rev: number,
@@ -155,13 +176,21 @@ function ack(
   changes: readonly WireChange[],
   { scopeOf }: Scoping,
   read: ReadonlySet<string> | undefined,
+  state: State,
+  again: boolean,
 ): PushReply['acked'][number] {
-  if (!read) return { rev, serverRev }
   const last = new Map<string, WireChange>()
   for (const change of changes) last.set(entityId(change.table, keyTextOf(change)), change)
   const current: WireCurrent[] = []
-  for (const { type, table, key, value } of last.values()) {
+  for (const [id, { type, table, key, value, patch }] of last) {
     if (type === 'delete') continue
+    const entity = state.get(id)
+    if (patch && entity?.value != null && (again || entity.value !== JSON.stringify(value))) {
+      const readable = !read || read.has(entity.scope)
+      current.push(readable ? { table, key, value: JSON.parse(entity.value) as unknown } : { table, key })
+      continue
+    }
+    if (!read) continue
     let scope = DEFAULT_SCOPE
     try {
       if (scopeOf) scope = scopeOf({ table, key: decodeWireKey(key), value })
@@ -196,6 +225,10 @@ interface Planned {
   value: string | null
   removed: boolean
   json: string
+  /** The change as stored (merged updates: with the merged value). */
+  change: WireChange
+  /** A merged update whose value is not the one the client sent. */
+  merged?: boolean
 }
 
 /**
@@ -203,14 +236,38 @@ interface Planned {
  * in the old one, then its value in the new one), or why the batch is refused. Reads the
  * state as earlier batches left it; changes nothing.
  */
-function plan(state: State, changes: readonly WireChange[], { scopeOf }: Scoping, access: Access): Planned[] | Refusal {
+function plan(
+  state: State,
+  changes: readonly WireChange[],
+  { scopeOf, replace }: Scoping,
+  access: Access,
+): Planned[] | Refusal {
   const overlay = new Map<string, Entity>()
   const rows: Planned[] = []
-  for (const change of changes) {
+  for (let change of changes) {
     const key = keyTextOf(change)
     const id = entityId(change.table, key)
     const before = overlay.get(id) ?? state.get(id)
     const exists = before !== undefined && before.value !== null
+    let merged = false
+    if (change.patch && !replace?.has(change.table)) {
+      // A merged update applies its paths and operations to the server's value (docs/protocol.md).
+      const name = `${change.table} ${key}`
+      if (!exists) return { code: 'gone', reason: `${name} was deleted on the server` }
+      try {
+        const value = applyPatch(
+          JSON.parse(before.value!) as Record<string, unknown>,
+          change.value,
+          change.patch,
+          change.ops,
+        )
+        merged = JSON.stringify(value) !== JSON.stringify(change.value)
+        change = { ...change, value }
+      } catch (error) {
+        if (!(error instanceof MergeError)) throw error
+        return { code: 'unmergeable', reason: `${name}: ${error.message}` }
+      }
+    }
     let scope: string
     if (change.type === 'delete') scope = before?.scope ?? DEFAULT_SCOPE
     else if (!scopeOf) scope = DEFAULT_SCOPE
@@ -238,7 +295,7 @@ function plan(state: State, changes: readonly WireChange[], { scopeOf }: Scoping
     }
     if (exists && change.type !== 'delete' && before.scope !== scope) {
       const removal = { type: 'delete' as const, table: change.table, key: change.key, removed: true }
-      rows.push({ ...removal, key, scope: before.scope, value: null, json: JSON.stringify(removal) })
+      rows.push({ ...removal, key, scope: before.scope, value: null, json: JSON.stringify(removal), change: removal })
     }
     const value = change.type === 'delete' ? null : JSON.stringify(change.value)
     // A delete of something that does not exist changes nothing anyone can see.
@@ -251,6 +308,8 @@ function plan(state: State, changes: readonly WireChange[], { scopeOf }: Scoping
         value,
         removed: false,
         json: JSON.stringify(change),
+        change,
+        merged,
       })
     }
     overlay.set(id, { table: change.table, key, value, scope })
