@@ -272,6 +272,197 @@ export function protocolSuite(backend: Backend): void {
       expect((await pushOk('limits', [batch(1)])).acked).toHaveLength(1)
     })
 
+    describe('merged updates (docs/protocol.md, "Merging updates")', () => {
+      type Task = Record<string, unknown>
+      const task = (rev: number, key: number, value: Task, extra: Record<string, unknown> = {}) => ({
+        rev,
+        tx: `tx-${rev}-${JSON.stringify(value)}-${JSON.stringify(extra)}`,
+        at: 1,
+        changes: [{ type: 'update', table: 'todos', key, value: { id: key, ...value }, ...extra }],
+      })
+      const create = (rev: number, key: number, value: Task) => ({
+        rev,
+        tx: `tx-create-${rev}-${key}`,
+        at: 1,
+        changes: [{ type: 'create', table: 'todos', key, value: { id: key, ...value } }],
+      })
+      const stored = async (key: number) => {
+        const { batches } = await pull('since=0&clientId=reader&limit=1000')
+        const changes = batches.flatMap((b) => b.changes).filter((c) => c.key === key)
+        return changes.at(-1)?.value
+      }
+
+      it('applies the paths of concurrent updates of different fields to its own value: both edits survive, and the ack tells the writer the merged value', async () => {
+        await pushOk('a', [create(1, 1, { title: 'Plan', status: 'open', owner: { name: 'Ann', city: 'Oslo' } })])
+        // Both clients start from the same value and change different fields.
+        const a = await pushOk('a', [
+          task(2, 1, { title: 'Plan', status: 'done', owner: { name: 'Ann', city: 'Oslo' } }, { patch: ['status'] }),
+        ])
+        expect(a.acked).toEqual([{ rev: 2, serverRev: 2 }])
+        const b = await pushOk('b', [
+          task(
+            1,
+            1,
+            { title: 'Plan v2', status: 'open', owner: { name: 'Ann', city: 'Bergen' } },
+            {
+              patch: ['title', 'owner.city'],
+            },
+          ),
+        ])
+        const merged = { id: 1, title: 'Plan v2', status: 'done', owner: { name: 'Ann', city: 'Bergen' } }
+        expect(b.acked).toEqual([{ rev: 1, serverRev: 3, current: [{ table: 'todos', key: 1, value: merged }] }])
+        expect(await stored(1)).toEqual(merged)
+        // Given again (the reply was lost): acked again, with the server's value now.
+        const again = await pushOk('b', [
+          task(
+            1,
+            1,
+            { title: 'Plan v2', status: 'open', owner: { name: 'Ann', city: 'Bergen' } },
+            {
+              patch: ['title', 'owner.city'],
+            },
+          ),
+        ])
+        expect(again.acked).toEqual([{ rev: 1, serverRev: 3, current: [{ table: 'todos', key: 1, value: merged }] }])
+      })
+
+      it('re-applies Dexie modifications to its own value: concurrent increments sum, list additions and removals all count, prefixes are replaced', async () => {
+        await pushOk('a', [create(1, 1, { votes: 0, tags: ['b'], path: 'docs/a.md' })])
+        const plusOne = (rev: number) =>
+          task(rev, 1, { votes: 1, tags: ['b'], path: 'docs/a.md' }, { patch: [], ops: { votes: { add: 1 } } })
+        await pushOk('a', [plusOne(2), plusOne(3)])
+        await pushOk('b', [plusOne(1), plusOne(2)])
+        await pushOk('c', [
+          task(
+            1,
+            1,
+            {},
+            { patch: [], ops: { tags: { add: ['a', 'c'] }, path: { replacePrefix: ['docs/', 'archive/'] } } },
+          ),
+        ])
+        await pushOk('d', [task(1, 1, {}, { patch: [], ops: { tags: { remove: ['b'] }, votes: { remove: 1 } } })])
+        expect(await stored(1)).toEqual({ id: 1, votes: 3, tags: ['a', 'c'], path: 'archive/a.md' })
+      })
+
+      it('removes a field a patch names and the value lacks, and makes the objects a nested path needs', async () => {
+        await pushOk('a', [create(1, 1, { title: 'x', note: 'old' })])
+        await pushOk('a', [task(2, 1, { title: 'x', meta: { color: 'red' } }, { patch: ['note', 'meta.color'] })])
+        expect(await stored(1)).toEqual({ id: 1, title: 'x', meta: { color: 'red' } })
+      })
+
+      it('rejects an update of an entity it no longer has (gone), and one that does not fit its value (unmergeable), with current', async () => {
+        await pushOk('a', [create(1, 1, { title: 'x', votes: 'many', owner: 'Ann' })])
+        const gone = await pushOk('a', [task(2, 2, { title: 'y' }, { patch: ['title'] })])
+        expect(gone.rejected).toEqual([
+          expect.objectContaining({ rev: 2, code: 'gone', current: [{ table: 'todos', key: 2 }] }),
+        ])
+        const current = [{ table: 'todos', key: 1, value: { id: 1, title: 'x', votes: 'many', owner: 'Ann' } }]
+        const number = await pushOk('a', [task(2, 1, { votes: 1 }, { patch: [], ops: { votes: { add: 1 } } })])
+        expect(number.rejected).toEqual([expect.objectContaining({ rev: 2, code: 'unmergeable', current })])
+        expect(number.rejected[0]!.reason).toMatch(/votes is not a number/)
+        const path = await pushOk('a', [task(2, 1, { owner: { city: 'Oslo' } }, { patch: ['owner.city'] })])
+        expect(path.rejected).toEqual([expect.objectContaining({ rev: 2, code: 'unmergeable', current })])
+        // Nothing was stored, and the rev may be accepted later.
+        expect(await stored(1)).toEqual(current[0]!.value)
+        expect((await pushOk('a', [task(2, 1, { title: 'z' }, { patch: ['title'] })])).acked).toHaveLength(1)
+      })
+
+      it('a patch after a create in one batch merges into it; a patch after a delete is gone', async () => {
+        const both = {
+          rev: 1,
+          tx: 'tx-both',
+          at: 1,
+          changes: [
+            { type: 'create', table: 'todos', key: 5, value: { id: 5, title: 'a', n: 1 } },
+            { type: 'update', table: 'todos', key: 5, value: { id: 5, n: 2 }, patch: ['n'] },
+          ],
+        }
+        expect((await pushOk('a', [both])).acked).toHaveLength(1)
+        expect(await stored(5)).toEqual({ id: 5, title: 'a', n: 2 })
+        const after = {
+          rev: 2,
+          tx: 'tx-after',
+          at: 1,
+          changes: [
+            { type: 'delete', table: 'todos', key: 5 },
+            { type: 'update', table: 'todos', key: 5, value: { id: 5, n: 3 }, patch: ['n'] },
+          ],
+        }
+        expect((await pushOk('a', [after])).rejected).toEqual([expect.objectContaining({ rev: 2, code: 'gone' })])
+      })
+
+      it('reviews the merged value: the rules see what would be stored, not what the client sent', async () => {
+        await pushOk('a', [create(1, 1, { title: 'fine', done: false })])
+        await server.edit([
+          { type: 'update', table: 'todos', key: 1, value: { id: 1, title: 'refused' }, patch: ['title'] },
+        ])
+        const reply = await pushOk('b', [task(1, 1, { title: 'fine', done: true }, { patch: ['done'] })])
+        expect(reply.rejected).toEqual([
+          expect.objectContaining({
+            rev: 1,
+            reason: 'titles may not be refused',
+            current: [expect.objectContaining({ value: { id: 1, title: 'refused', done: false } })],
+          }),
+        ])
+      })
+
+      it('a backend write can be a patch too', async () => {
+        await pushOk('a', [create(1, 1, { title: 'x', votes: 1 })])
+        await server.edit([
+          {
+            type: 'update',
+            table: 'todos',
+            key: 1,
+            value: { id: 1, title: 'y' },
+            patch: ['title'],
+            ops: { votes: { add: 2 } },
+          },
+        ])
+        expect(await stored(1)).toEqual({ id: 1, title: 'y', votes: 3 })
+      })
+
+      it('answers a malformed patch with 400 and stores nothing', async () => {
+        const bad: Array<[Record<string, unknown>, RegExp]> = [
+          [{ type: 'create', table: 'todos', key: 1, value: { id: 1 }, patch: ['a'] }, /only an update carries patch/],
+          [
+            { type: 'update', table: 'todos', key: 1, value: { id: 1 }, patch: 'a' },
+            /patch must be a list of dotted paths/,
+          ],
+          [{ type: 'update', table: 'todos', key: 1, value: { id: 1 }, patch: ['a..b'] }, /patch must be a list/],
+          [{ type: 'update', table: 'todos', key: 1, value: 7, patch: ['a'] }, /a patched value must be an object/],
+          [
+            { type: 'update', table: 'todos', key: 1, value: { id: 1 }, patch: [], ops: { n: { add: 'x' } } },
+            /ops.n is not an operation/,
+          ],
+          [
+            { type: 'update', table: 'todos', key: 1, value: { id: 1 }, patch: [], ops: { n: { add: 1, remove: 1 } } },
+            /ops.n is not an operation/,
+          ],
+          [
+            {
+              type: 'update',
+              table: 'todos',
+              key: 1,
+              value: { id: 1 },
+              patch: [],
+              ops: { n: { replacePrefix: ['a'] } },
+            },
+            /ops.n is not an operation/,
+          ],
+        ]
+        for (const [change, message] of bad) {
+          const response = await push({
+            v: 2,
+            clientId: 'a',
+            batches: [{ rev: 1, tx: 'tx', at: 1, changes: [change] }],
+          })
+          expect(response.status).toBe(400)
+          expect(((await response.json()) as { error: string }).error).toMatch(message)
+        }
+        expect((await pull('since=0&clientId=b')).batches).toEqual([])
+      })
+    })
+
     it('strict since: missing, empty, hexadecimal, exponent, fraction, signed or padded is 400 on pull and stream', async () => {
       for (const since of [undefined, '', '0x10', '1e3', '1.5', '+1', '-0', '01', ' 1', '9007199254740993']) {
         const query = `v=2&clientId=strict${since === undefined ? '' : `&since=${encodeURIComponent(since)}`}`

@@ -171,6 +171,33 @@ for (const backend of ['memory', 'pglite', 'postgres'] as const) {
       return { text: await response.clone().text(), body: (await response.json()) as PushReply }
     }
 
+    it('a merged update is placed by its merged value: a patch that moves a task is a move, and a patch of a task moved meanwhile is checked where the task is now', async () => {
+      await server.write([put(task(1, 'project:1', 'one')), put(task(2, 'project:1', 'two'))])
+      const patch = (value: Task, paths: string[]) => ({ ...put(value), patch: paths })
+      // 'both' moves task 1 by patching its project: a removal in project:1, the task in project:2.
+      const moved = await push('both', 1, [patch(task(1, 'project:2', 'stale title'), ['project'])])
+      expect(moved.body.acked).toHaveLength(1)
+      expect((await pull('u2')).text).toContain('"title":"one"')
+      expect((await pull('u2')).text).not.toContain('stale title')
+      const seenByU1 = (await pull('u1')).body.batches as Array<{ changes: Array<{ key: number; removed?: boolean }> }>
+      expect(
+        seenByU1
+          .flatMap((batch) => batch.changes)
+          .filter((change) => change.key === 1)
+          .at(-1),
+      ).toMatchObject({
+        removed: true,
+      })
+      // The backend moves task 2 to project:2; u1, who only writes project:1 (and the inbox),
+      // renames it from its stale copy: the merged value is in project:2, so it is refused.
+      await server.write([put(task(2, 'project:2', 'two'))])
+      const refused = await push('u1', 1, [patch(task(2, 'project:1', 'renamed'), ['title'])])
+      expect(refused.body.rejected).toEqual([
+        expect.objectContaining({ rev: 1, code: 'forbidden', current: [{ table: 'tasks', key: 2 }] }),
+      ])
+      expect(refused.text).not.toContain('project:2')
+    })
+
     it('delivers each user only the tasks of its projects, in pulls and snapshots, and says which scopes', async () => {
       await server.write([put(task(1, 'project:1', 'one-secret')), put(task(2, 'project:2', 'two-secret'))])
       const u1 = await pull('u1')

@@ -5,11 +5,12 @@
 // then faults stop and the properties are checked exactly. One seed (and, after a
 // shrink, one list of kept steps) replays exactly: same trace, same hash.
 import { writeFileSync } from 'node:fs'
-import Dexie from 'dexie'
+import Dexie, { add, remove } from 'dexie'
 import { expect } from 'vitest'
 import { changecast } from '@changecast/core'
 import { httpSync, readEvents, stream, userSwitching, setAsideActions } from '@changecast/core/sync'
 import { createSyncServer, type SyncServer } from '@changecast/testing'
+import type { PushReply, PushRequest, WireChange } from '@changecast/core/protocol'
 import { LOG_TABLE, type LogRow } from '../../src/log/changelog.js'
 import { SYNC_TABLE } from '../../src/sync/store.js'
 import { FAULTS, FORBIDDEN, QUIET, history, write } from '../convergence.js'
@@ -27,7 +28,7 @@ import { seeded, type Client, type SyncDb, type Todo } from '../sync-helpers.js'
 import { Network } from './network.js'
 import { Stuck, World } from './world.js'
 
-export type ScenarioName = 'convergence' | 'scopes'
+export type ScenarioName = 'convergence' | 'scopes' | 'merge'
 
 /** What one run did, and whether every property held. */
 export interface Outcome {
@@ -75,7 +76,7 @@ function plan(seed: number, count: number, kinds: ReadonlyArray<[string, number]
 /** Runs one seed of a scenario (only the `keep` steps of its plan, when given). */
 export async function simulate(scenario: ScenarioName, seed: number, keep?: number[]): Promise<Outcome> {
   const world = new World({ seed })
-  const run = scenario === 'convergence' ? convergence : scopes
+  const run = scenario === 'scopes' ? scopes : scenario === 'merge' ? merge : convergence
   const outcome: Outcome = { scenario, seed, kept: [], planned: 0, hash: '', ms: 0, tasks: 0, steps: [], tail: [] }
   world.install()
   let failure: unknown
@@ -122,6 +123,7 @@ export async function shrink(
 ): Promise<Outcome> {
   let best = failing
   let runs = 0
+
   for (let size = Math.ceil(best.kept.length / 2); size >= 1 && runs < budget; size = Math.floor(size / 2)) {
     for (let at = 0; at < best.kept.length && runs < budget;) {
       const keep = [...best.kept.slice(0, at), ...best.kept.slice(at + size)]
@@ -153,20 +155,47 @@ export function report(outcome: Outcome): string {
 type Register = (cleanup: () => Promise<void>) => void
 
 /** The protocol's convergence scenario (see ../convergence.ts), in the world. */
-async function convergence(world: World, seed: number, keep: number[] | undefined, out: Outcome, onCleanup: Register) {
+async function convergence(
+  world: World,
+  seed: number,
+  keep: number[] | undefined,
+  out: Outcome,
+  onCleanup: Register,
+  merging = false,
+) {
   const random = world.random
-  const steps = plan(seed, 70, [
-    ['write', 0.4],
-    ['edit', 0.18],
-    ['offline', 0.08],
-    ['reload', 0.06],
-    ['restart', 0.03],
-    ['compact', 0.02],
-    ['reset', 0.01],
-    ['blip', 0.02],
-    ['flush', 0.08],
-    ['wait', 0.12],
-  ])
+  const steps = plan(
+    seed,
+    70,
+    merging
+      ? [
+          ['write', 0.2],
+          ['merge', 0.3],
+          ['edit', 0.15],
+          ['offline', 0.08],
+          ['reload', 0.06],
+          ['restart', 0.03],
+          ['compact', 0.02],
+          ['reset', 0.01],
+          ['blip', 0.02],
+          ['flush', 0.06],
+          ['wait', 0.07],
+        ]
+      : [
+          ['write', 0.4],
+          ['edit', 0.18],
+          ['offline', 0.08],
+          ['reload', 0.06],
+          ['restart', 0.03],
+          ['compact', 0.02],
+          ['reset', 0.01],
+          ['blip', 0.02],
+          ['flush', 0.08],
+          ['wait', 0.12],
+        ],
+  )
+  // merge: what each accepted batch was sent as, by server revision (of the last epoch).
+  const accepted = new Map<number, { epoch: string; changes: WireChange[] }>()
   const setup = seeded(seed + 1_000_003)
   const clients = 2 + Math.floor(setup() * 2)
   const pulls = Array.from({ length: clients }, () => (setup() < 0.5 ? stream : ('poll' as const)))
@@ -178,9 +207,19 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
   })
   const network = new Network(world, {
     who: (url) => url.pathname.split('/').at(-2)!,
-    handle: (request) => server.handle(request),
+    handle: async (request) => {
+      const sent = merging && new URL(request.url).pathname.endsWith('/push') ? request.clone().json() : undefined
+      const response = await server.handle(request)
+      if (sent && response.ok) recordAcks((await sent) as PushRequest, (await response.clone().json()) as PushReply)
+      return response
+    },
     slow: (route) => (route === 'push' ? Math.floor(random() * 15) : 0),
   })
+  const recordAcks = (request: PushRequest, reply: PushReply) => {
+    const batches = new Map(request.batches.map((batch) => [batch.rev, batch]))
+    for (const { rev, serverRev } of reply.acked)
+      accepted.set(serverRev, { epoch: reply.epoch, changes: batches.get(rev)!.changes })
+  }
   network.install()
   onCleanup(() => {
     network.uninstall()
@@ -276,6 +315,25 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
       // Its values are the plan's r[2…7], always the same ones (replays of found seeds hold).
       let next = 2
       await write(db, key, keys, () => r[next++]!)
+    } else if (what === 'merge') {
+      await mergeWrite(db, key, r)
+    } else if (what === 'edit' && merging) {
+      const changes: WireChange[] = [
+        r[2]! < 0.2
+          ? { type: 'delete', table: 'todos', key }
+          : r[2]! < 0.45
+            ? { type: 'update', table: 'todos', key, value: { id: key, title: `server ${index}` } }
+            : r[2]! < 0.7
+              ? { type: 'update', table: 'todos', key, value: { id: key, title: `server ${index}` }, patch: ['title'] }
+              : { type: 'update', table: 'todos', key, value: { id: key }, patch: [], ops: { votes: { add: 10 } } },
+      ]
+      try {
+        const batch = server.edit(changes)
+        accepted.set(batch.rev, { epoch: server.epoch, changes })
+      } catch {
+        // A merged edit of a task the server does not have: refused, nothing stored.
+        out.steps[out.steps.length - 1] += ' (refused: gone)'
+      }
     } else if (what === 'edit') {
       server.edit(
         r[2]! < 0.25
@@ -357,6 +415,17 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
     expect(await sync.setAside(), label).toEqual([])
     expect(sync.status, label).toMatchObject({ outbox: 0, setAside: 0 })
   }
+  // 6. merge: no path edit is lost. Replaying what was sent, in server order, with per-path
+  // last-writer-wins and Dexie's operations summed, gives the server's state exactly.
+  if (merging) {
+    const model = new Map<number, Record<string, unknown>>()
+    for (const [, { changes }] of [...accepted]
+      .filter(([, { epoch }]) => epoch === server.epoch)
+      .sort(([a], [b]) => a - b))
+      for (const change of changes) replay(model, change)
+    const expected = [...model.entries()].sort(([a], [b]) => a - b).map(([, value]) => value)
+    expect(serverTodos, `seed ${seed}: the server's state is not the sent edits merged per path`).toEqual(expected)
+  }
   // 4. Each server batch reached each tab's subscribers at most once, in server order.
   // A tab that did not receive the snapshot after a reset (closed first, or opened after it)
   // cannot tell the logs apart: property 4 is checked on the others.
@@ -368,6 +437,52 @@ async function convergence(world: World, seed: number, keep: number[] | undefine
   }
 }
 let runs = 0
+
+/** The merge scenario: the convergence scenario with field updates and Dexie's modifications. */
+const merge: typeof convergence = (world, seed, keep, out, onCleanup) =>
+  convergence(world, seed, keep, out, onCleanup, true)
+
+/** A field update of one task, drawn from the plan's values: a title, done, an increment, a tag added or removed. */
+function mergeWrite(db: SyncDb, key: number, r: number[]): Promise<unknown> {
+  const tasks = db.todos as unknown as Dexie.Table<Record<string, unknown>, number>
+  const tag = `g${Math.floor(r[3]! * 4)}`
+  const roll = r[2]!
+  if (roll < 0.15) return tasks.put({ id: key, title: `p${Math.floor(r[3]! * 1000)}`, votes: 0 })
+  if (roll < 0.35) return tasks.update(key, { title: `m${Math.floor(r[3]! * 1000)}` })
+  if (roll < 0.5) return tasks.update(key, { done: r[3]! < 0.5 })
+  if (roll < 0.75) return tasks.update(key, { votes: add(1 + Math.floor(r[3]! * 3)) })
+  if (roll < 0.88) return tasks.update(key, { tags: add([tag]) })
+  return tasks.update(key, { tags: remove([tag]) })
+}
+
+/**
+ * Applies one sent change to the model of the server's state — independently of the
+ * servers' code: a whole value replaces, a delete deletes, a patch sets each of its paths to
+ * the sent value's and applies each operation (numbers summed, lists appended or filtered, sorted).
+ */
+function replay(model: Map<number, Record<string, unknown>>, change: WireChange): void {
+  const key = change.key as number
+  if (change.type === 'delete') return void model.delete(key)
+  if (!change.patch) return void model.set(key, structuredClone(change.value) as Record<string, unknown>)
+  const value = model.get(key)
+  if (!value) throw new Error(`an accepted patch of task ${key}, which the server did not have`)
+  const sent = change.value as Record<string, unknown>
+  for (const path of change.patch) {
+    if (path in sent) value[path] = structuredClone(sent[path])
+    else delete value[path]
+  }
+  for (const [path, op] of Object.entries(change.ops ?? {})) {
+    const now = value[path]
+    if ('add' in op)
+      value[path] = Array.isArray(op.add)
+        ? [...((now as unknown[]) ?? []), ...op.add].sort()
+        : ((now as number) ?? 0) + op.add
+    else if ('remove' in op)
+      value[path] = Array.isArray(op.remove)
+        ? ((now as unknown[]) ?? []).filter((item) => !(op.remove as unknown[]).includes(item)).sort()
+        : ((now as number) ?? 0) - op.remove
+  }
+}
 
 /**
  * Waits, in simulated time, until `round` (which flushes every client and returns what

@@ -1,4 +1,4 @@
-// The deterministic simulation in CI: a fixed set of seeds of both scenarios, and the proof
+// The deterministic simulation in CI: a fixed set of seeds of each scenario, and the proof
 // that a seed replays exactly. `pnpm test:sim` runs the same at volume (10,000 seeds per
 // scenario by default); a failure there prints the command that replays it here.
 import { describe, expect, it } from 'vitest'
@@ -12,7 +12,7 @@ const run = async (scenario: ScenarioName, seed: number) => {
 }
 
 describe('the simulation replays a seed exactly', () => {
-  for (const scenario of ['convergence', 'scopes'] as const) {
+  for (const scenario of ['convergence', 'scopes', 'merge'] as const) {
     it(`${scenario}: the same seed gives the same trace twice; another seed another`, async () => {
       const first = await run(scenario, 11)
       const again = await run(scenario, 11)
@@ -75,7 +75,7 @@ describe('defects the simulation found', () => {
 
 // CI's fixed share; SIM_CI_SEEDS changes it.
 const seeds = simSeeds(process.env.SIM_CI_SEEDS ?? '150')
-for (const scenario of ['convergence', 'scopes'] as const) {
+for (const scenario of ['convergence', 'scopes', 'merge'] as const) {
   describe(`${scenario}: every property holds (simulated, seeds ${seeds[0]}–${seeds.at(-1)})`, () => {
     for (const seed of seeds) it(`seed ${seed}`, () => run(scenario, seed).then(() => undefined), 120_000)
   })

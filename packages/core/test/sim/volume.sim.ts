@@ -7,7 +7,7 @@ import { expect, it } from 'vitest'
 import { report, shrink, simulate, type Outcome, type ScenarioName } from './scenarios.js'
 import { simSeeds } from './seeds.js'
 
-const scenarios = (process.env.SIM_SCENARIO ?? 'convergence,scopes').split(',') as ScenarioName[]
+const scenarios = (process.env.SIM_SCENARIO ?? 'convergence,scopes,merge').split(',') as ScenarioName[]
 const [shard, shards] = (process.env.SIM_SHARD ?? '0/1').split('/').map(Number) as [number, number]
 const steps = process.env.SIM_STEPS ? process.env.SIM_STEPS.split(',').map(Number) : undefined
 
