@@ -9,6 +9,7 @@ import {
   type ChangeType,
   type Feed,
   type SetAsideItem,
+  type UpdateEvent,
 } from '@changecast/core'
 import type { DevtoolsOptions } from './index.js'
 import { STYLE } from './style.js'
@@ -64,11 +65,24 @@ function lookup(value: unknown, path: string): unknown {
   return current
 }
 
-/** What an event did, in one line: changed paths with old → new, or the fields. */
+/** A Dexie modification as people write it: `+1`, `+["a"]`, `−["b"]`, `"old/" → "new/"…`. */
+function showOp(op: NonNullable<UpdateEvent['ops']>[string]): string {
+  if ('add' in op) return `+${show(op.add)}`
+  if ('remove' in op) return `−${show(op.remove)}`
+  return `${show(op.replacePrefix[0])}… → ${show(op.replacePrefix[1])}…`
+}
+
+/**
+ * What an event did, in one line: changed paths with old → new (and, for a field update,
+ * the Dexie modification that made a path: the server re-applies it), or the fields.
+ */
 function describe(event: ChangeEvent): string {
   if (event.type === 'update') {
     return Object.entries(event.changes)
-      .map(([path, next]) => `${path}: ${show(lookup(event.previous, path))} → ${show(next)}`)
+      .map(([path, next]) => {
+        const op = event.ops?.[path]
+        return `${path}: ${show(lookup(event.previous, path))} → ${show(next)}${op ? ` (${showOp(op)})` : ''}`
+      })
       .join(', ')
   }
   const value = event.type === 'delete' ? event.previous : event.value
@@ -365,6 +379,17 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
         'data-key': key,
       },
       h('span', { class: `type ${event.type}` }, event.type),
+      event.ops
+        ? h(
+            'span',
+            {
+              class: 'chip merge',
+              'data-testid': 'event-merge',
+              title: 'A field update: the sync server merges these paths into its own value',
+            },
+            'fields',
+          )
+        : null,
       h(
         'button',
         {
@@ -416,7 +441,36 @@ export function createPanel(feed: Feed<AnyTables>, options: Options, backlog: Ch
         ),
       ),
     )
-    if (!entries.length) history.append(h('p', { class: 'empty' }, 'No event of this entity is kept.'))
+    if (!entries.length) return void history.append(h('p', { class: 'empty' }, 'No event of this entity is kept.'))
+    // Which paths came from whom: the last kept event that wrote each path (a merged update
+    // holds paths of several writers).
+    const writers = new Map<string, ChangeEvent>()
+    for (const event of entries) {
+      if (event.type === 'update') for (const path of Object.keys(event.changes)) writers.set(path, event)
+      else {
+        for (const path of [...writers.keys()]) writers.delete(path)
+        if (event.value && typeof event.value === 'object')
+          for (const path of Object.keys(event.value)) writers.set(path, event)
+      }
+    }
+    if (writers.size === 0) return
+    history.append(
+      h('h4', {}, 'Fields, by who wrote them last'),
+      h(
+        'ul',
+        { class: 'writers', 'data-testid': 'history-writers' },
+        ...[...writers].map(([path, event]) =>
+          h(
+            'li',
+            { 'data-testid': 'history-writer', 'data-path': path },
+            `${path} ← `,
+            h('span', { class: `chip ${event.source}` }, event.source),
+            ` ${event.origin}${event.type === 'update' && event.ops?.[path] ? ` (${showOp(event.ops[path])})` : ''} `,
+            h('span', {}, time(event.at)),
+          ),
+        ),
+      ),
+    )
   }
 
   // --- sync ----------------------------------------------------------------------------

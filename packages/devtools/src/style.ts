@@ -29,7 +29,8 @@ ol, ul { list-style: none; margin: 0; padding: 0; }
 .entity { border: 0; background: none; padding: 0; text-decoration: underline dotted; }
 .diff { color: #c8cdd6; overflow-wrap: anywhere; }
 .chip { border-radius: 999px; padding: 0 .4rem; background: #232833; }
-.chip.local { color: #8fa7ff; } .chip.tab { color: #f0b450; } .chip.remote { color: #5fd0a5; }
+.chip.local { color: #8fa7ff; } .chip.tab { color: #f0b450; } .chip.remote { color: #5fd0a5; } .chip.merge { color: #d99cf0; }
+.writers { list-style: none; padding: 0; margin: 0; }
 .type { font-weight: 600; } .type.create { color: #5fd0a5; } .type.update { color: #8fb3ff; } .type.delete { color: #ff7b7b; }
 .counters, .status { display: grid; grid-template-columns: auto 1fr; gap: .1rem .6rem; margin: 0; }
 dd { margin: 0; }

@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import Dexie, { type Table } from 'dexie'
+import Dexie, { add, type Table } from 'dexie'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { changecast, InvalidOptionsError, type AnyTables, type Feed, type SyncAdapter } from '@changecast/core'
 import { httpSync } from '@changecast/core/sync'
@@ -56,6 +56,30 @@ describe('mountDevtools (Node, happy-dom, fake-indexeddb)', () => {
     expect(events[0]!.textContent).toContain('text: "before the panel loaded" → "after"')
     // Nothing of the panel is in the light DOM.
     expect(document.querySelector('[data-testid="event"]')).toBeNull()
+  })
+
+  it('shows a field update as such, with the modification that made a path, and which paths came from whom', async () => {
+    const { db, feed } = await open()
+    const target = document.createElement('div')
+    document.body.append(target)
+    const handle = mountDevtools(feed, { target })
+    cleanup.push(() => handle.unmount())
+    await handle.ready
+    const votes = db.notes as unknown as Table<{ id: number; text: string; votes: number }, number>
+    await votes.put({ id: 1, text: 'a', votes: 0 })
+    await votes.update(1, { votes: add(1) })
+    await votes.put({ id: 1, text: 'b', votes: 1 })
+    await vi.waitFor(() => expect(byTestId('event')).toHaveLength(3))
+    const [whole, field] = byTestId('event')
+    expect(field!.querySelector('[data-testid="event-merge"]')?.textContent).toBe('fields')
+    expect(field!.textContent).toContain('votes: 0 → 1 (+1)')
+    // A put() stores a whole value: no merge chip.
+    expect(whole!.querySelector('[data-testid="event-merge"]')).toBeNull()
+    ;(field!.querySelector('button.entity') as HTMLButtonElement).click()
+    await vi.waitFor(() => expect(byTestId('history-writer')).not.toHaveLength(0))
+    const writers = byTestId('history-writer')
+    expect(writers.map((item) => item.getAttribute('data-path'))).toEqual(['id', 'text', 'votes'])
+    expect(writers[2]!.textContent).toMatch(/^votes ← local \S+ \(\+1\)/)
   })
 
   it('unmounted before it loads: nothing is mounted and no listener stays', async () => {
