@@ -69,10 +69,13 @@ const push = async (url, clientId, rev, changes) => {
   if (reply.acked.length !== 1) throw new Error(`push not acked: ${JSON.stringify(reply)}`)
 }
 
-/** 50 clients push batches of 10 changes (to 1,000 entities each, so updates too) for `seconds`. */
-async function throughput(url, label) {
+/**
+ * 50 clients push batches of 10 changes (to 1,000 entities each, so updates too) for
+ * `seconds`; `changesOf(client, rev)` may make other changes.
+ */
+async function throughput(url, label, changesOf = undefined) {
   const run = Date.now().toString(36)
-  const changesOf = (client, rev) =>
+  changesOf ??= (client, rev) =>
     Array.from({ length: CHANGES }, (_, i) => {
       const key = `${client}-${(rev * CHANGES + i) % 1000}`
       return { type: 'update', table: 'items', key, value: { id: key, n: rev, text: 'lorem ipsum '.repeat(8) } }
@@ -102,6 +105,50 @@ async function throughput(url, label) {
     pushP99: percentile(latencies, 99),
   }
   log(`${label}: ${result.perSecond} changes/s (push p50 ${result.pushP50} ms, p99 ${result.pushP99} ms)`)
+  return result
+}
+
+/**
+ * Merged updates against whole values, same load: 50 clients update 200 entities each that
+ * exist (seeded first), in batches of 10. `replace` sends each update's whole value (the last
+ * accepted wins); `merge` sends it as a patch of one field plus a Dexie `add(1)` on another,
+ * which the server applies to its own value inside the push transaction. Alternated twice
+ * (replace, merge, replace, merge) so that a drift of the machine hits both; the best of each.
+ */
+async function mergeVsReplace(url, label) {
+  const run = Date.now().toString(36)
+  const KEYS = 200
+  const keyOf = (client, n) => `m-${run}-${client}-${n % KEYS}`
+  const valueOf = (key, rev) => ({ id: key, n: rev, count: rev, text: 'lorem ipsum '.repeat(8) })
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, client) => {
+      for (let part = 0; part < KEYS / 100; part++) {
+        const changes = Array.from({ length: 100 }, (_, i) => {
+          const key = keyOf(client, part * 100 + i)
+          return { type: 'create', table: 'items', key, value: valueOf(key, 0) }
+        })
+        await push(url, `seed-${run}-${client}`, part + 1, changes)
+      }
+    }),
+  )
+  const updates = (merge) => (client, rev) =>
+    Array.from({ length: CHANGES }, (_, i) => {
+      const key = keyOf(client, rev * CHANGES + i)
+      const change = { type: 'update', table: 'items', key, value: valueOf(key, rev), changes: { n: rev, count: rev } }
+      return merge ? { ...change, patch: ['n'], ops: { count: { add: 1 } } } : change
+    })
+  const replace = []
+  const merge = []
+  for (let round = 1; round <= 2; round++) {
+    replace.push(await throughput(url, `${label}, whole values (round ${round})`, updates(false)))
+    merge.push(await throughput(url, `${label}, merged (round ${round})`, updates(true)))
+  }
+  const best = (results) => results.reduce((a, b) => (b.perSecond > a.perSecond ? b : a))
+  const result = { replace: best(replace), merge: best(merge) }
+  result.cost = Math.round((1 - result.merge.perSecond / result.replace.perSecond) * 1000) / 10
+  log(
+    `${label}: merged ${result.merge.perSecond} vs whole values ${result.replace.perSecond} changes/s: cost ${result.cost} %`,
+  )
   return result
 }
 
@@ -543,7 +590,9 @@ async function startup() {
 
 function report(results) {
   const pass = (value, target, below = false) => ((below ? value <= target : value >= target) ? '✓' : '✗')
-  const { environment, postgres, pglite, fanout: f, first, scoped, idle, noisy, startup: up } = results
+  const { environment, postgres, pglite, merge, fanout: f, first, scoped, idle, noisy, startup: up } = results
+  const mergeRow = (label, m) =>
+    `| merged updates vs whole values, ${label} (same load on existing entities: a patch of one field + \`add(1)\` on another) | ${m.merge.perSecond} vs ${m.replace.perSecond} changes/s: cost ${m.cost} % | ≤ 15 % ${pass(m.cost, 15, true)} |`
   const noisyRow = (label, n) =>
     `| noisy neighbour, ${label}: another user's push + pull p99 beside one user's flood (8 pulls at once each asking for every batch, 2,000 streams, 429s ignored; ${n.floodPulls} of its pulls answered, ${n.floodRefused} refused) | ${n.noisyP99} ms (p50 ${n.noisyP50} ms; alone p99 ${n.quietP99} ms, p50 ${n.quietP50} ms): ×${n.ratioP99} | ≤ ×2 ${pass(n.ratioP99, 2, true)} |`
   return `<!-- server:start -->
@@ -556,6 +605,8 @@ as separate processes; the load generator shares the machine's cores with them.
 | --- | --: | --: |
 | accepted changes/s, PostgreSQL (${CLIENTS} clients × batches of ${CHANGES}) | ${postgres.perSecond} (push p50 ${postgres.pushP50} ms, p99 ${postgres.pushP99} ms) | ≥ 5,000 ${pass(postgres.perSecond, 5000)} |
 | accepted changes/s, PGlite (${CLIENTS} clients × batches of ${CHANGES}) | ${pglite.perSecond} (push p50 ${pglite.pushP50} ms, p99 ${pglite.pushP99} ms) | ≥ 2,000 ${pass(pglite.perSecond, 2000)} |
+${mergeRow('PostgreSQL', merge.postgres)}
+${mergeRow('PGlite', merge.pglite)}
 | fan-out latency p50, ${f.streams} streams over ${f.instances} instances | ${f.p50} ms | ≤ 20 ms ${pass(f.p50, 20, true)} |
 | fan-out latency p99 | ${f.p99} ms | ≤ 100 ms ${pass(f.p99, 100, true)} |
 | deliveries missing | ${f.missing} of ${f.streams * f.pushes} | 0 ${pass(f.missing, 0, true)} |
@@ -616,8 +667,24 @@ async function main() {
     await startup()
     process.exit(0)
   }
+  if (only === 'merge') {
+    const postgres = await startPostgres()
+    const dataDir = mkdtempSync(join(os.tmpdir(), 'changecast-bench-merge-'))
+    try {
+      const pg = await startServer(['--database-url', postgres.url])
+      await mergeVsReplace(pg.url, 'PostgreSQL')
+      await pg.stop()
+      const lite = await startServer(['--data', dataDir])
+      await mergeVsReplace(lite.url, 'PGlite')
+      await lite.stop()
+    } finally {
+      postgres.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+    process.exit(0)
+  }
   if (only !== undefined) {
-    throw new Error(`--only takes first-sync, scoped-pull, idle-streams, noisy or startup, not ${only}`)
+    throw new Error(`--only takes first-sync, scoped-pull, idle-streams, noisy, startup or merge, not ${only}`)
   }
   const cpus = os.cpus()
   const environment = `Node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB`
@@ -630,9 +697,11 @@ async function main() {
     const pg = await startServer(['--database-url', postgres.url, '--streams-per-user', '100000'])
     servers.push(pg)
     const postgresResult = await throughput(pg.url, 'PostgreSQL')
+    const postgresMerge = await mergeVsReplace(pg.url, 'PostgreSQL')
     const lite = await startServer(['--data', dataDir])
     servers.push(lite)
     const pgliteResult = await throughput(lite.url, 'PGlite')
+    const pgliteMerge = await mergeVsReplace(lite.url, 'PGlite')
     await lite.stop()
     const second = await startServer(['--database-url', postgres.url, '--streams-per-user', '100000'])
     servers.push(second)
@@ -653,6 +722,7 @@ async function main() {
       environment,
       postgres: postgresResult,
       pglite: pgliteResult,
+      merge: { postgres: postgresMerge, pglite: pgliteMerge },
       fanout: fanoutResult,
       first: firstResult,
       scoped: scopedResult,

@@ -1,6 +1,6 @@
 // pnpm test:sim: the deterministic simulation of clients and server (packages/core/test/sim)
 // at volume, one process per core. SIM_SEEDS: a count ("10000", the default), a range
-// ("20-80") or a list ("3,17"); SIM_SCENARIO: convergence, scopes or both (the default);
+// ("20-80") or a list ("3,17"); SIM_SCENARIO: convergence, scopes, merge, or a list (all three by default);
 // SIM_SEED (one seed) with SIM_STEPS replays a shrunk failure (its report prints the
 // command); SIM_TRACE=file writes that run's whole trace.
 import { spawn } from 'node:child_process'
@@ -13,7 +13,7 @@ const shards = process.env.SIM_SEED ? 1 : Number(process.env.SIM_PROCESSES ?? av
 const dir = mkdtempSync(join(tmpdir(), 'changecast-sim-'))
 const started = Date.now()
 console.log(
-  `[sim] seeds ${process.env.SIM_SEED ?? seeds}, ${process.env.SIM_SCENARIO ?? 'convergence,scopes'}, ${shards} processes`,
+  `[sim] seeds ${process.env.SIM_SEED ?? seeds}, ${process.env.SIM_SCENARIO ?? 'convergence,scopes,merge'}, ${shards} processes`,
 )
 const results = await Promise.all(
   Array.from({ length: shards }, (_, shard) => {

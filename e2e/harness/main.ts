@@ -7,6 +7,7 @@ import { createSyncServer } from '@changecast/testing'
 import { syncHandlers } from '@changecast/testing/msw'
 import { openContext, type Context } from './context'
 import { lifecycle } from './life'
+import { merging } from './merge'
 
 let context: Context | undefined
 let worker: Worker | undefined
@@ -120,6 +121,7 @@ async function firstSync({
 const harness = {
   syncThroughMockServiceWorker,
   lifecycle,
+  merging,
   firstSync,
   async open(name: string) {
     context = await openContext(name)
