@@ -7,7 +7,7 @@ import type { DriverTransaction, SyncHandler } from '@changecast/server'
 import type * as react from '@changecast/react'
 
 declare global {
-  type Todo = { id: number; title: string; done: boolean }
+  type Todo = { id: number; title: string; done: boolean; votes?: number }
   type AppDb = Dexie & { todos: EntityTable<Todo, 'id'>; notes: EntityTable<{ id: number; text: string }, 'id'> }
   /** The app's database, and the feed `changecast(db)` returned. */
   const db: AppDb

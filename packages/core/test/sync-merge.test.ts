@@ -10,7 +10,7 @@ import { createSyncServer, type SyncServer } from '@changecast/testing'
 import { syncHandlers } from '@changecast/testing/msw'
 import { LOG_TABLE, type LogRow } from '../src/log/changelog.js'
 import { toPushBatch } from '../src/sync/push.js'
-import { applyPatch, MergeError, withPatch } from '../src/sync/merge.js'
+import { applyPatch, MergeError, mergeValue, namesItsPaths } from '../src/sync/merge.js'
 import { BASE, closeAll, openClient, until, type Client } from './sync-helpers.js'
 
 const mock = setupServer()
@@ -109,7 +109,7 @@ describe('pushing: a field update goes as a patch', () => {
       ...(ops ? { ops } : {}),
     } as LogRow['changes'][number])
 
-  it('names the changed paths, without those an operation made, and the operations', () => {
+  it('names the changed paths and the operations (a path an operation made is applied as the operation)', () => {
     const [change] = toPushBatch(
       update(
         { id: 1, title: 'b', votes: 3, owner: { name: 'Ann' } },
@@ -119,21 +119,35 @@ describe('pushing: a field update goes as a patch', () => {
         },
       ),
     ).changes
-    expect(change).toMatchObject({ patch: ['title', 'owner.city'], ops: { votes: { add: 2 } } })
+    expect(change).toMatchObject({ patch: ['title', 'votes', 'owner.city'], ops: { votes: { add: 2 } } })
   })
 
-  it('sends a whole value for put(), for tables set to replace, and when a path could name two places', () => {
+  it('sends a whole value for put(), for tables set to replace, and when the whole value was replaced', () => {
     const plain = toPushBatch(update({ id: 1, title: 'b' }, { title: 'b' })).changes[0]!
     expect(plain.patch).toBeUndefined()
     const replaced = toPushBatch(update({ id: 1, title: 'b' }, { title: 'b' }, {}), { tasks: 'replace' }).changes[0]!
     expect(replaced.patch).toBeUndefined()
-    const dotted = toPushBatch(update({ id: 1, 'a.b': 1 }, { 'a.b': 1 }, {})).changes[0]!
-    expect(dotted.patch).toBeUndefined()
-    // A removed nested field whose object is gone: the path cannot be told from a dotted name.
-    const orphan = { value: { id: 1 } } as { value: unknown; patch?: string[] }
-    withPatch(orphan, { 'a.b': undefined }, {})
-    expect(orphan.patch).toBeUndefined()
+    const root = toPushBatch(update({ id: 1, title: 'b' }, { '': { id: 1, title: 'b' } }, {})).changes[0]!
+    expect(root.patch).toBeUndefined()
     expect(toPushBatch(update({ id: 1, title: 'b' }, { title: 'b' }, {})).changes[0]!.patch).toEqual(['title'])
+  })
+})
+
+describe('mergeValue: a server takes a patch whose paths could name two places as a whole value', () => {
+  it('a property name with a dot, or a removed path whose object is not in the value', () => {
+    const change = (value: unknown, patch: string[]) => ({ type: 'update' as const, table: 't', key: 1, value, patch })
+    expect(namesItsPaths(change({ id: 1, a: { b: 1 } }, ['a.b']))).toBe(true)
+    // `{"a.b": 1}`: is `a.b` that property or `b` inside `a`? The sent value decides nothing.
+    expect(mergeValue({ id: 1, x: 1 }, change({ id: 1, 'a.b': 1 }, ['a.b']))).toEqual({ id: 1, 'a.b': 1 })
+    // A removed `x.y` whose `x` is not an object in the value: maybe a property named `x.y`.
+    expect(namesItsPaths(change({ id: 1 }, ['x.y']))).toBe(false)
+    expect(mergeValue({ id: 1, 'x.y': 2, z: 3 }, change({ id: 1 }, ['x.y']))).toEqual({ id: 1 })
+    // Removed at the top, or inside an object that is there: clear.
+    expect(mergeValue({ id: 1, n: 1, o: { p: 1, q: 2 }, z: 3 }, change({ id: 1, o: { q: 2 } }, ['n', 'o.p']))).toEqual({
+      id: 1,
+      o: { q: 2 },
+      z: 3,
+    })
   })
 })
 

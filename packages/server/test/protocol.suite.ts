@@ -421,6 +421,13 @@ export function protocolSuite(backend: Backend): void {
         expect(await stored(1)).toEqual({ id: 1, title: 'y', votes: 3 })
       })
 
+      it('takes a patch whose paths could name two places (a property name with a dot) as a whole value', async () => {
+        await pushOk('a', [create(1, 1, { title: 'x', 'a.b': 1, a: { b: 1 } })])
+        const reply = await pushOk('a', [task(2, 1, { 'a.b': 2, a: { b: 1 } }, { patch: ['a.b'] })])
+        expect(reply.acked).toEqual([{ rev: 2, serverRev: 2 }])
+        expect(await stored(1)).toEqual({ id: 1, 'a.b': 2, a: { b: 1 } })
+      })
+
       it('answers a malformed patch with 400 and stores nothing', async () => {
         const bad: Array<[Record<string, unknown>, RegExp]> = [
           [{ type: 'create', table: 'todos', key: 1, value: { id: 1 }, patch: ['a'] }, /only an update carries patch/],

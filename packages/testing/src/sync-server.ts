@@ -13,8 +13,8 @@ import {
   type WireCurrent,
   decodeWireKey,
   encodeWireKey,
-  applyPatch,
   MergeError,
+  mergeValue,
 } from '@changecast/core/protocol'
 import { withFaults, type FaultOptions } from './faults.js'
 
@@ -213,12 +213,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
         const name = `${change.table} ${wireKeyText(change.key)}`
         if (!exists) return { code: 'gone', reason: `${name} was deleted on the server` }
         try {
-          const value = applyPatch(
-            structuredClone(before.value) as Record<string, unknown>,
-            change.value,
-            change.patch,
-            change.ops,
-          )
+          const value = mergeValue(structuredClone(before.value) as Record<string, unknown>, change)
           change = { ...change, value }
         } catch (error) {
           if (!(error instanceof MergeError)) throw error

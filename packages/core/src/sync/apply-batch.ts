@@ -72,9 +72,8 @@ export async function writeBatch(
       const found = none ? [] : await keysTable(db).bulkGet(changes.map((change) => change.id))
       for (const entry of found) if (entry) recorded.set(entry.id, entry)
       const skip = retry ? new Set((await asideRow(ctx, batch.rev))?.superseded) : undefined
+      // What to write: server values, and pending entities whose local writes are re-applied over one.
       const writes: EntityChange[] = []
-      // Pending entities whose local writes are re-applied over the server's value.
-      const rebased: EntityChange[] = []
       for (const change of changes) {
         // What was known before this batch: a change earlier in the same batch (one commit that
         // wrote the entity twice) is never newer than a later one.
@@ -87,19 +86,19 @@ export async function writeBatch(
           const base = change.type === 'delete' ? {} : { value: change.value }
           known.set(change.id, { id: change.id, table: change.table, key: change.key, rev: batch.rev, base })
           const local = await rebase(ctx, change.table, change.key, change.id, base)
-          if (local) rebased.push(local)
+          if (local) writes.push(local)
         } else {
           writes.push(change)
           if (entry) known.set(change.id, undefined)
         }
       }
-      if (writes.length + rebased.length > 0) {
+      if (writes.length > 0) {
         const removed = new Set(writes.filter((change) => change.removed).map((change) => change.id))
         logged = ctx.host.markRemote(transaction, batch.origin, batch.tx, {
           removed: removed.size > 0 ? removed : undefined,
           unlogged: mode === 'snapshot',
         })
-        await writeChanges(db, [...writes, ...rebased], adds)
+        await writeChanges(db, writes, adds)
         await supersede(
           ctx,
           writes.map((change) => change.id),

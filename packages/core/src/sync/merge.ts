@@ -1,4 +1,5 @@
 import { define } from '../util/own-path.js'
+import type { WireChange } from './wire.js'
 
 /**
  * A Dexie modification (`add()`, `remove()`, `replacePrefix()` from `dexie`) as it travels:
@@ -9,10 +10,7 @@ export type FieldOp = { add: number | unknown[] } | { remove: number | unknown[]
 
 /** A patch cannot be applied to a value: a path goes through something else than an object, or an operation meets another type. */
 export class MergeError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'MergeError'
-  }
+  override name = 'MergeError'
 }
 
 const plain = (value: unknown): value is Record<string, unknown> =>
@@ -21,9 +19,11 @@ const plain = (value: unknown): value is Record<string, unknown> =>
 const own = (object: unknown, key: string): unknown =>
   plain(object) && Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined
 
+/** The value at dotted path `keys` of `object` (own properties of plain objects only). */
+const at = (object: unknown, keys: string[]): unknown => keys.reduce(own, object)
+
 /** The value at a dotted path (own properties of plain objects only). */
-export const valueAt = (object: unknown, path: string): unknown =>
-  path.split('.').reduce<unknown>((value, key) => own(value, key), object)
+export const valueAt = (object: unknown, path: string): unknown => at(object, path.split('.'))
 
 /**
  * Sets (`undefined`: removes) the value at a dotted path of `target`, as own data. A missing
@@ -39,7 +39,7 @@ function put(target: Record<string, unknown>, path: string, value: unknown): voi
       if (value === undefined) return
       define(target, key, (next = {}))
     }
-    if (!plain(next)) throw new MergeError(`${path} goes through ${key}, which is not an object here`)
+    if (!plain(next)) throw new MergeError(`${path}: ${key} is not an object here`)
     target = next
   }
   if (value === undefined) delete target[last]
@@ -63,11 +63,11 @@ export function applyOp(op: FieldOp, value: unknown, path: string): unknown {
   const missing = value === undefined || value === null
   if (Array.isArray(term)) {
     if (!missing && !Array.isArray(value)) throw new MergeError(`${path} is not a list here`)
-    const list = (value ?? []) as unknown[]
+    const list = missing ? [] : (value as unknown[])
     return (adding ? [...list, ...term] : list.filter((item) => !term.includes(item))).sort()
   }
   if (!missing && typeof value !== 'number') throw new MergeError(`${path} is not a number here`)
-  const number = (value ?? 0)
+  const number = missing ? 0 : (value)
   return adding ? number + term : number - term
 }
 
@@ -83,9 +83,43 @@ export function applyPatch(
   paths: readonly string[],
   ops: Readonly<Record<string, FieldOp>> = {},
 ): Record<string, unknown> {
-  for (const path of paths) put(target, path, valueAt(source, path))
+  for (const path of paths) if (!Object.hasOwn(ops, path)) put(target, path, valueAt(source, path))
   for (const path of Object.keys(ops)) put(target, path, applyOp(ops[path]!, valueAt(target, path), path))
   return target
+}
+
+/** A plain object none of whose property names, at any depth, holds a dot. */
+const dotless = (value: unknown): boolean =>
+  plain(value) && Object.keys(value).every((key) => !key.includes('.') && (!plain(value[key]) || dotless(value[key])))
+
+/**
+ * Whether a patch's paths name their places without doubt in the value it was sent with: no
+ * property name of the value holds a dot, and each removed path's object is there (else a
+ * removed property whose own name holds a dot could be taken for a nested one). A server
+ * takes a patch that does not as a whole value.
+ */
+export function namesItsPaths(change: Pick<WireChange, 'value' | 'patch' | 'ops'>): boolean {
+  const { value, patch = [], ops = {} } = change
+  return (
+    dotless(value) &&
+    patch.every(
+      (path) =>
+        Object.hasOwn(ops, path) ||
+        valueAt(value, path) !== undefined ||
+        plain(at(value, path.split('.').slice(0, -1))),
+    )
+  )
+}
+
+/**
+ * The value a server stores for a merged update (docs/protocol.md, "Merging updates"): the
+ * change's paths and operations applied to a copy of `current`, its own value. A patch whose
+ * paths are not clear ({@link namesItsPaths}) is taken whole: its `value`. Throws
+ * {@link MergeError} when a path or an operation does not fit `current`.
+ */
+export function mergeValue(current: Record<string, unknown>, change: WireChange): unknown {
+  if (!namesItsPaths(change)) return change.value
+  return applyPatch(current, change.value, change.patch ?? [], change.ops)
 }
 
 /** What is wrong with a change's `patch` and `ops` as a server receives them, or undefined. */
@@ -112,28 +146,4 @@ export function patchProblem(change: Record<string, unknown>): string | undefine
     if (!valid) return `ops.${path} is not an operation`
   }
   return undefined
-}
-
-/** No property name, at any depth of a plain object, holds a dot: its dotted paths name one place each. */
-const dotless = (value: unknown): boolean =>
-  !plain(value) || Object.keys(value).every((key) => !key.includes('.') && dotless(value[key]))
-
-/**
- * Makes a pushed field update (an update with `ops`, see `UpdateEvent.ops`) a patch (`patch`,
- * `ops`) when its paths name their places without doubt: the value is an object with no dotted property name, and a removed field's object is
- * still there. Otherwise it stays a whole value (the server replaces).
- */
-export function withPatch(
-  change: { value?: unknown; patch?: string[]; ops?: Record<string, FieldOp> },
-  changes: Record<string, unknown>,
-  ops: Record<string, FieldOp>,
-): void {
-  const { value } = change
-  const paths = Object.keys(changes).filter((path) => !ops[path])
-  const named = (path: string): boolean =>
-    path !== '' &&
-    (changes[path] !== undefined || !path.includes('.') || plain(valueAt(value, path.slice(0, path.lastIndexOf('.')))))
-  if (!plain(value) || !dotless(value) || !paths.every(named)) return
-  change.patch = paths
-  if (Object.keys(ops).length > 0) change.ops = ops
 }

@@ -85,10 +85,6 @@ export class PendingKeys {
 
   /** True when a commit other than those in `except` writes the entity and waits for an answer. */
   has(id: string, except?: ReadonlySet<number>): boolean {
-    const count = this.#counts.get(id) ?? 0
-    if (!except || count === 0) return count > 0
-    let excluded = 0
-    for (const rev of except) if (this.#revs.get(rev)?.includes(id)) excluded++
-    return count > excluded
+    return this.#counts.has(id) && (!except || this.revsOf(id, except).length > 0)
   }
 }

@@ -14,4 +14,13 @@ export {
   parseSnapshotReply,
 } from './replies.js'
 export { isName, nameRule, parsePushRequest, parseRevision, readCappedText, wireKeyText } from './requests.js'
-export { applyOp, applyPatch, MergeError, patchProblem, valueAt, type FieldOp } from './merge.js'
+export {
+  applyOp,
+  applyPatch,
+  MergeError,
+  mergeValue,
+  namesItsPaths,
+  patchProblem,
+  valueAt,
+  type FieldOp,
+} from './merge.js'

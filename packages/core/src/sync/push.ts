@@ -3,7 +3,6 @@ import { applyAnswer } from './apply-answer.js'
 import { syncError, syncTransaction, type SyncContext } from './context.js'
 import { requestJson } from './http.js'
 import { idsOf, isChange } from './pending.js'
-import { withPatch } from './merge.js'
 import type { ResolvedOptions } from './options.js'
 import { checkReply } from './principal.js'
 import {
@@ -171,7 +170,12 @@ export function toPushBatch(row: LogRow, merge: ResolvedOptions['merge'] = {}): 
     }
     if (changes !== undefined) {
       change.changes = changes
-      if (ops && merge[table] !== 'replace') withPatch(change, changes, ops)
+      // A field update (see `UpdateEvent.ops`) goes as a patch of its changed paths, which the
+      // server merges into its own value; `''` (the whole value was replaced) cannot be merged.
+      if (ops && merge[table] !== 'replace' && !('' in changes)) {
+        change.patch = Object.keys(changes)
+        if (Object.keys(ops).length > 0) change.ops = ops
+      }
     }
     return change
   })

@@ -1,7 +1,7 @@
 import {
-  applyPatch,
   decodeWireKey,
   MergeError,
+  mergeValue,
   type PushBatch,
   type PushReply,
   type WireChange,
@@ -250,18 +250,16 @@ function plan(
     const before = overlay.get(id) ?? state.get(id)
     const exists = before !== undefined && before.value !== null
     let merged = false
+    // The merged value as JSON, computed once.
+    let text: string | undefined
     if (change.patch && !replace?.has(change.table)) {
       // A merged update applies its paths and operations to the server's value (docs/protocol.md).
       const name = `${change.table} ${key}`
       if (!exists) return { code: 'gone', reason: `${name} was deleted on the server` }
       try {
-        const value = applyPatch(
-          JSON.parse(before.value!) as Record<string, unknown>,
-          change.value,
-          change.patch,
-          change.ops,
-        )
-        merged = JSON.stringify(value) !== JSON.stringify(change.value)
+        const value = mergeValue(JSON.parse(before.value!) as Record<string, unknown>, change)
+        text = JSON.stringify(value)
+        merged = text !== JSON.stringify(change.value)
         change = { ...change, value }
       } catch (error) {
         if (!(error instanceof MergeError)) throw error
@@ -297,7 +295,7 @@ function plan(
       const removal = { type: 'delete' as const, table: change.table, key: change.key, removed: true }
       rows.push({ ...removal, key, scope: before.scope, value: null, json: JSON.stringify(removal), change: removal })
     }
-    const value = change.type === 'delete' ? null : JSON.stringify(change.value)
+    const value = change.type === 'delete' ? null : (text ?? JSON.stringify(change.value))
     // A delete of something that does not exist changes nothing anyone can see.
     if (change.type !== 'delete' || exists || !scopeOf) {
       rows.push({
