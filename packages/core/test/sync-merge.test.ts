@@ -122,11 +122,9 @@ describe('pushing: a field update goes as a patch', () => {
     expect(change).toMatchObject({ patch: ['title', 'votes', 'owner.city'], ops: { votes: { add: 2 } } })
   })
 
-  it('sends a whole value for put(), for tables set to replace, and when the whole value was replaced', () => {
+  it('sends a whole value for put(), and when the whole value was replaced', () => {
     const plain = toPushBatch(update({ id: 1, title: 'b' }, { title: 'b' })).changes[0]!
     expect(plain.patch).toBeUndefined()
-    const replaced = toPushBatch(update({ id: 1, title: 'b' }, { title: 'b' }, {}), { tasks: 'replace' }).changes[0]!
-    expect(replaced.patch).toBeUndefined()
     const root = toPushBatch(update({ id: 1, title: 'b' }, { '': { id: 1, title: 'b' } }, {})).changes[0]!
     expect(root.patch).toBeUndefined()
     expect(toPushBatch(update({ id: 1, title: 'b' }, { title: 'b' }, {})).changes[0]!.patch).toEqual(['title'])

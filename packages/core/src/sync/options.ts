@@ -45,15 +45,6 @@ export interface HttpSyncOptions {
    * of set-aside items (README, "Set-aside items").
    */
   setAside?: SetAsideActions
-  /**
-   * How the server applies this client's updates, per table: `'fields'` sends the changed
-   * paths and Dexie's modifications (`add()`, `remove()`, `replacePrefix()`), which the server
-   * applies to its own value — concurrent edits of different fields, and concurrent
-   * increments, all count; `'replace'` sends the whole value, the last one accepted wins
-   * (docs/protocol.md, "Merging updates").
-   * @default 'fields' for every table
-   */
-  merge?: Record<string, 'fields' | 'replace'>
 }
 
 /** Options with their defaults filled in. */
@@ -68,7 +59,6 @@ export interface ResolvedOptions {
   scopeQuery: string
   users: UserSwitching | undefined
   setAside: SetAsideActions | undefined
-  merge: Record<string, 'fields' | 'replace'>
 }
 
 /**
@@ -112,10 +102,6 @@ const CHECKS: Record<string, [(value: never) => unknown, string]> = {
   ],
   users: [(value: UserSwitching | null) => typeof value?.between === 'function', 'userSwitching'],
   setAside: [(value: SetAsideActions | null) => typeof value?.run === 'function', 'setAsideActions'],
-  merge: [
-    (value: unknown) => isObject(value) && Object.values(value).every((how) => how === 'fields' || how === 'replace'),
-    "{ [table]: 'fields' | 'replace' }",
-  ],
 }
 
 /** Validates `httpSync()` options, throwing {@link InvalidOptionsError} with what to fix. */
@@ -142,7 +128,6 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     scopes = [],
     users,
     setAside,
-    merge = {},
   } = given
   return {
     base: url.replace(/\/+$/, ''),
@@ -154,6 +139,5 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     scopeQuery: scopes.map((scope) => `&scope=${encodeURIComponent(scope)}`).join(''),
     users,
     setAside,
-    merge,
   }
 }

@@ -3,7 +3,6 @@ import { applyAnswer } from './apply-answer.js'
 import { syncError, syncTransaction, type SyncContext } from './context.js'
 import { requestJson } from './http.js'
 import { idsOf, isChange } from './pending.js'
-import type { ResolvedOptions } from './options.js'
 import { checkReply } from './principal.js'
 import {
   checkWireValue,
@@ -93,7 +92,7 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
   for (const row of candidates) {
     let json: string
     try {
-      json = JSON.stringify(toPushBatch(row, options.merge))
+      json = JSON.stringify(toPushBatch(row))
       const bytes = encoder.encode(json).length
       if (bytes > LIMITS.batchBytes) {
         throw new WireError(`the commit is ${bytes} bytes, over the ${LIMITS.batchBytes}-byte batch limit`)
@@ -149,7 +148,7 @@ export async function pushRound(ctx: SyncContext, onSend: () => void = () => {})
 }
 
 /** The batch pushed for a changelog row; throws {@link WireError} when it cannot be sent as it is. */
-export function toPushBatch(row: LogRow, merge: ResolvedOptions['merge'] = {}): PushBatch {
+export function toPushBatch(row: LogRow): PushBatch {
   if (!Array.isArray(row.changes) || typeof row.tx !== 'string' || typeof row.at !== 'number') {
     throw new WireError('the changelog row is damaged')
   }
@@ -172,7 +171,7 @@ export function toPushBatch(row: LogRow, merge: ResolvedOptions['merge'] = {}): 
       change.changes = changes
       // A field update (see `UpdateEvent.ops`) goes as a patch of its changed paths, which the
       // server merges into its own value; `''` (the whole value was replaced) cannot be merged.
-      if (ops && merge[table] !== 'replace' && !('' in changes)) {
+      if (ops && !('' in changes)) {
         change.patch = Object.keys(changes)
         if (Object.keys(ops).length > 0) change.ops = ops
       }

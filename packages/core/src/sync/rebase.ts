@@ -9,7 +9,7 @@ import { keyId } from './store.js'
  * server's newer value `base`: those writes re-applied to it in commit order, path by path
  * and operation by operation, as the server will merge them (docs/protocol.md, client rule
  * 6). Undefined when that cannot be done — a pending write replaces or deletes the whole
- * value, its table replaces, the server has no value, a path does not fit — and then the
+ * value, the server has no value, a path does not fit — and then the
  * local value stays as it is. Call inside a sync transaction (it reads the changelog).
  */
 export async function rebase(
@@ -20,7 +20,7 @@ export async function rebase(
   base: { value?: unknown } | undefined,
   except?: ReadonlySet<number>,
 ): Promise<EntityChange | undefined> {
-  if (base?.value === undefined || ctx.options.merge[table] === 'replace') return
+  if (base?.value === undefined) return
   const value = structuredClone(base.value) as Record<string, unknown>
   try {
     for (const row of await ctx.db.table<LogRow, number>(LOG_TABLE).bulkGet(ctx.pending.revsOf(id, except))) {
