@@ -34,6 +34,7 @@ interface Outcome {
 /**
  * Records the server's answer to pushed changelog rows, in one transaction:
  * - the outbox moves past them, rejections and receipts are stored;
+ * - per entity, the answer at the newest server revision counts (the last one, between equals);
  * - an entity whose last answered write is acked stays as it is, known at that revision —
  *   unless the server's value held back for it is newer (two pushes crossed): then that;
  * - an entity whose last answered write is rejected takes the server's current value (or
@@ -70,6 +71,9 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
       if (!synced(table)) continue
       const id = keyId(table, key)
       const current = values.get(id)
+      // The answer of the newest server revision decides, not the newest local commit: a
+      // commit refused once (its reply lost) may be accepted later than the commits after it.
+      if ((outcomes.get(id)?.rev ?? -1) > serverRev) continue
       outcomes.set(id, {
         table,
         key,

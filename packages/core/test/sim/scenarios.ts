@@ -458,7 +458,8 @@ function mergeWrite(db: SyncDb, key: number, r: number[]): Promise<unknown> {
 /**
  * Applies one sent change to the model of the server's state — independently of the
  * servers' code: a whole value replaces, a delete deletes, a patch sets each of its paths to
- * the sent value's and applies each operation (numbers summed, lists appended or filtered, sorted).
+ * the sent value's (unless an operation made it) and applies each operation (numbers summed,
+ * lists appended or filtered, sorted).
  */
 function replay(model: Map<number, Record<string, unknown>>, change: WireChange): void {
   const key = change.key as number
@@ -468,6 +469,8 @@ function replay(model: Map<number, Record<string, unknown>>, change: WireChange)
   if (!value) throw new Error(`an accepted patch of task ${key}, which the server did not have`)
   const sent = change.value as Record<string, unknown>
   for (const path of change.patch) {
+    // A path an operation made is applied as the operation (below).
+    if (change.ops && Object.hasOwn(change.ops, path)) continue
     if (path in sent) value[path] = structuredClone(sent[path])
     else delete value[path]
   }

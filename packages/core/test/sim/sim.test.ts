@@ -71,6 +71,16 @@ describe('defects the simulation found', () => {
   it('scopes seed 1034 (the same defects)', () => replay('scopes', 1034))
   it('convergence seed 54: a confirmation answered after a newer batch was applied wrote its older current value over it', () =>
     replay('convergence', 54, [0, 1, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 16]))
+  it('merge seed 2952: a commit refused (gone) with its reply lost, then accepted after later commits, was answered by the older acks of those (the newest local commit decided, not the newest server revision)', () =>
+    replay(
+      'merge',
+      2952,
+      [
+        1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+        33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60,
+        61, 62, 63, 64, 65, 66, 69,
+      ],
+    ))
 })
 
 // CI's fixed share; SIM_CI_SEEDS changes it.
