@@ -75,7 +75,9 @@ export interface SyncRejection {
   rev: number
   /**
    * Why, for machines: the server's code (`invalid`: a value fails its rules; `forbidden`: the
-   * user may not make the change; or another the server documents), `rejected` when it gave
+   * user may not make the change; `gone`: an update merged into an entity the server no longer
+   * has; `unmergeable`: an update that does not fit the server's value; or another the server
+   * documents), `rejected` when it gave
    * none, or `lost-on-server` for a commit the server had acknowledged and no longer has (it
    * was restored from a backup): offer to make it again.
    */

@@ -23,18 +23,12 @@ export function decodeChange(db: Dexie, synced: (table: string) => boolean, wire
 }
 
 /** A current value of a rejection, made ready to write here (see {@link decodeChange}). */
-export function decodeCurrent(
+export const decodeCurrent = (
   db: Dexie,
   synced: (table: string) => boolean,
-  wire: { table: string; key: unknown; value?: unknown },
-): EntityChange | undefined {
-  const key = decodeWireKey(wire.key)
-  if (!synced(wire.table)) return undefined
-  const id = keyId(wire.table, key)
-  if (wire.value === undefined) return { type: 'delete', table: wire.table, key, id }
-  checkDepth(wire.value)
-  return { type: 'update', table: wire.table, key, id, value: fitValue(db, wire.table, key, wire.value) }
-}
+  { table, key, value }: { table: string; key: unknown; value?: unknown },
+): EntityChange | undefined =>
+  decodeChange(db, synced, { type: value === undefined ? 'delete' : 'update', table, key, value })
 
 function fitValue(db: Dexie, table: string, key: IndexableType, value: unknown): unknown {
   const keyPath = db.table(table).schema.primKey.keyPath
