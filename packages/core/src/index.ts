@@ -42,6 +42,7 @@ export type {
   CreateEvent,
   DeleteEvent,
   UpdateEvent,
+  FieldOp,
   ChangeFilter,
   ChangeSource,
   ChangeType,

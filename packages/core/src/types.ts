@@ -1,5 +1,7 @@
 import type { Dexie, IndexableType, Table } from 'dexie'
 import type { FieldOp } from './sync/merge.js'
+
+export type { FieldOp }
 import type { SyncAdapter } from './sync-port.js'
 
 /** What a write did to one entity. */

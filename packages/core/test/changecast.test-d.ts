@@ -9,6 +9,7 @@ import {
   type Feed,
   type Unsubscribe,
   type UpdateEvent,
+  type FieldOp,
 } from '@changecast/core'
 
 interface Todo {
@@ -51,6 +52,11 @@ describe('typed feed', () => {
         expectTypeOf(event.value).toEqualTypeOf<Todo>()
         expectTypeOf(event.changes).toEqualTypeOf<Record<string, unknown>>()
         expectTypeOf(event.previous).toEqualTypeOf<Todo | undefined>()
+        // A field update's Dexie modifications (update(), modify(), upsert()); absent for put().
+        expectTypeOf(event.ops).toEqualTypeOf<Record<string, FieldOp> | undefined>()
+        expectTypeOf<FieldOp>().toEqualTypeOf<
+          { add: number | unknown[] } | { remove: number | unknown[] } | { replacePrefix: [string, string] }
+        >()
       } else {
         expectTypeOf(event.type).toEqualTypeOf<'delete'>()
         expectTypeOf(event.value).toEqualTypeOf<undefined>()

@@ -346,3 +346,38 @@ describe('sync: Dexie modifications count on the server', () => {
     await until(async () => (await a.db.todos.get(1))?.done === ('maybe' as unknown as boolean))
   })
 })
+
+describe("the in-memory server's merge option", () => {
+  it("`merge: { table: 'replace' }` stores an update sent as a patch whole; other tables merge", async () => {
+    const server = createSyncServer({ merge: { cards: 'replace' } })
+    const push = async (rev: number, table: string) => {
+      const response = await server.handle(
+        new Request(`${BASE}/push`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            v: 2,
+            clientId: 'c',
+            batches: [
+              {
+                rev,
+                tx: `c.${rev}`,
+                at: 1,
+                changes: [{ type: 'update', table, key: 1, value: { id: 1, n: 2 }, patch: ['n'] }],
+              },
+            ],
+          }),
+        }),
+      )
+      return (await response.json()) as { acked: unknown[] }
+    }
+    server.edit([
+      { type: 'create', table: 'cards', key: 1, value: { id: 1, n: 1, title: 'server' } },
+      { type: 'create', table: 'notes', key: 1, value: { id: 1, n: 1, title: 'server' } },
+    ])
+    expect((await push(1, 'cards')).acked).toHaveLength(1)
+    expect((await push(2, 'notes')).acked).toHaveLength(1)
+    expect(server.value('cards', 1)).toEqual({ id: 1, n: 2 })
+    expect(server.value('notes', 1)).toEqual({ id: 1, n: 2, title: 'server' })
+  })
+})

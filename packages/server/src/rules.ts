@@ -5,9 +5,10 @@ import type { Principal } from './auth.js'
 /** How the server treats one table. */
 export interface TableRules {
   /**
-   * A Standard Schema validator (zod, valibot, arktype…) every stored value must pass. It
-   * checks; it does not transform: the value is stored as the client sent it (a different
-   * stored value would leave the client with something else than the server).
+   * A Standard Schema validator (zod, valibot, arktype…) every stored value must pass — for a
+   * merged update, the merged value. It checks; it does not transform: the value is stored as
+   * the client sent it, or as merged (a different stored value would leave the client with
+   * something else than the server).
    */
   schema?: StandardSchemaV1
   /**
@@ -22,6 +23,10 @@ export interface TableRules {
 export interface AuthorizeContext {
   principal: Principal
   clientId: string
+  /**
+   * The change. A merged update (with `patch`) is asked about again, with the merged `value`,
+   * when merging made it other than what the client sent: what is stored has been authorized.
+   */
   change: WireChange
 }
 
