@@ -1,7 +1,7 @@
 import type { IndexableType } from 'dexie'
 import { cmp, Dexie } from '../util/dexie.js'
 import type { EntityChange } from './context.js'
-import { checkDepth, checkWireChange, decodeWireKey, isRecord, WireError } from './protocol.js'
+import { checkWireChange, decodeWireKey, isRecord, WireError } from './protocol.js'
 import { keyId } from './store.js'
 
 /**
