@@ -67,7 +67,7 @@ export function applyOp(op: FieldOp, value: unknown, path: string): unknown {
     return (adding ? [...list, ...term] : list.filter((item) => !term.includes(item))).sort()
   }
   if (!missing && typeof value !== 'number') throw new MergeError(`${path} is not a number here`)
-  const number = missing ? 0 : (value)
+  const number = missing ? 0 : value
   return adding ? number + term : number - term
 }
 

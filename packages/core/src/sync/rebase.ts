@@ -9,8 +9,8 @@ import { keyId } from './store.js'
  * server's newer value `base`: those writes re-applied to it in commit order, path by path
  * and operation by operation, as the server will merge them (docs/protocol.md, client rule
  * 6). Undefined when that cannot be done — a pending write replaces or deletes the whole
- * value, the server has no value, a path does not fit — and then the
- * local value stays as it is. Call inside a sync transaction (it reads the changelog).
+ * value, the server has no value, a path does not fit — and then the local value stays as it
+ * is. Call inside a sync transaction (it reads the changelog).
  */
 export async function rebase(
   ctx: SyncContext,
