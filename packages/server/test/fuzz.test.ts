@@ -143,6 +143,8 @@ for (const [backend, tableList] of [
             expect.fail(`a ${response.status} push stored a batch: ${where}`)
           }
         }
+        // Merged updates' paths (`__proto__.polluted`) never reached a prototype.
+        expect(({} as { polluted?: unknown }).polluted).toBeUndefined()
         // Still serving: one client pushes, another pulls it.
         const push = await server.handle(
           new Request('http://sync.test/push', {

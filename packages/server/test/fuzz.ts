@@ -123,6 +123,28 @@ function randomKey(random: Random): unknown {
   return randomValue(random)
 }
 
+/** Paths of merged updates: ordinary, nested, through a string (`title`), the prototype, too deep. */
+const PATHS = [
+  'title',
+  'project',
+  'n',
+  'tags',
+  'meta.color',
+  'title.x',
+  '__proto__.polluted',
+  'constructor',
+  `${'d.'.repeat(80)}x`,
+]
+/** Dexie modifications, well-formed; the mutations below damage some. */
+const OPERATIONS = [
+  { add: 1 },
+  { remove: 2 },
+  { add: ['a'] },
+  { remove: ['a'] },
+  { replacePrefix: ['t', 'u'] },
+  { add: -0.5 },
+]
+
 /** A valid-looking push body for `clientId`, its batches numbered from `rev`. */
 function pushBody(random: Random, clientId: string, rev: number): Record<string, unknown> {
   const batches = Array.from({ length: 1 + Math.floor(random() * 3) }, (_, i) => {
@@ -139,7 +161,15 @@ function pushBody(random: Random, clientId: string, rev: number): Record<string,
         project: chance(random, 0.9) ? pick(random, PROJECTS) : randomValue(random, 1),
         title: 't',
       }
-      return type === 'delete' ? { type, table, key } : { type, table, key, value }
+      if (type === 'delete') return { type, table, key }
+      if (type === 'create' || chance(random, 0.6)) return { type, table, key, value }
+      // A merged update (docs/protocol.md, "Merging updates"), with paths and operations that
+      // may go through strings, nest past the limits, or reach for the prototype.
+      const path = () => pick(random, PATHS)
+      const ops = Object.fromEntries(
+        Array.from({ length: Math.floor(random() * 3) }, () => [path(), pick(random, OPERATIONS)]),
+      )
+      return { type, table, key, value, patch: Array.from({ length: Math.floor(random() * 3) }, path), ops }
     })
     return { rev: rev + i, tx: `${clientId}.${rev + i}`, at: Date.now(), changes }
   })

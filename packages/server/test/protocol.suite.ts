@@ -428,6 +428,25 @@ export function protocolSuite(backend: Backend): void {
         expect(await stored(1)).toEqual({ id: 1, 'a.b': 2, a: { b: 1 } })
       })
 
+      it('refuses a merge that would break the limits: nested deeper than 64 levels (unmergeable), or a batch over 4 MiB once merged (invalid)', async () => {
+        await pushOk('a', [create(1, 1, { title: 'x', big: 'a'.repeat(3 * 1024 * 1024) })])
+        const deep = `${'n.'.repeat(70)}end`
+        const update = (rev: number, value: Task, extra: Record<string, unknown>) => ({
+          rev,
+          tx: `tx-limits-${rev}`,
+          at: 1,
+          changes: [{ type: 'update', table: 'todos', key: 1, value: { id: 1, ...value }, ...extra }],
+        })
+        // An operation's path makes the objects on its way: 70 of them.
+        const nested = await pushOk('a', [update(2, {}, { patch: [], ops: { [deep]: { add: 1 } } })])
+        expect(nested.rejected).toEqual([expect.objectContaining({ rev: 2, code: 'unmergeable' })])
+        expect(nested.rejected[0]!.reason).toMatch(/deeper than 64 levels/)
+        const large = await pushOk('a', [update(2, { more: 'b'.repeat(2 * 1024 * 1024) }, { patch: ['more'] })])
+        expect(large.rejected).toEqual([expect.objectContaining({ rev: 2, code: 'invalid' })])
+        expect(large.rejected[0]!.reason).toMatch(/over 4194304 bytes/)
+        expect(((await stored(1)) as { more?: string }).more).toBeUndefined()
+      })
+
       it('answers a malformed patch with 400 and stores nothing', async () => {
         const bad: Array<[Record<string, unknown>, RegExp]> = [
           [{ type: 'create', table: 'todos', key: 1, value: { id: 1 }, patch: ['a'] }, /only an update carries patch/],

@@ -13,8 +13,8 @@ import {
   type WireCurrent,
   decodeWireKey,
   encodeWireKey,
-  MergeError,
-  mergeValue,
+  mergedTooLarge,
+  mergeUpdate,
 } from '@changecast/core/protocol'
 import { withFaults, type FaultOptions } from './faults.js'
 
@@ -203,6 +203,7 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
   function plan(changes: WireChange[], write: Set<string> | undefined): Stored | Refusal {
     const overlay = new Map<string, { scope: string; exists: boolean; value?: unknown }>()
     const stored: Stored = { batch: { rev: 0, tx: '', origin: '', at: 0, changes: [] }, scopes: [] }
+    let merged = false
     for (let change of changes) {
       const id = entity(change.table, change.key)
       const row = state.get(id)
@@ -210,15 +211,14 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       const exists = before?.exists === true
       if (change.patch && options.merge?.[change.table] !== 'replace') {
         // A merged update: its paths and operations applied to this server's value.
-        const name = `${change.table} ${wireKeyText(change.key)}`
-        if (!exists) return { code: 'gone', reason: `${name} was deleted on the server` }
-        try {
-          const value = mergeValue(structuredClone(before.value) as Record<string, unknown>, change)
-          change = { ...change, value }
-        } catch (error) {
-          if (!(error instanceof MergeError)) throw error
-          return { code: 'unmergeable', reason: `${name}: ${error.message}` }
-        }
+        const outcome = mergeUpdate(
+          exists ? (structuredClone(before.value) as Record<string, unknown>) : undefined,
+          change,
+          `${change.table} ${wireKeyText(change.key)}`,
+        )
+        if (!('value' in outcome)) return outcome
+        change = { ...change, value: outcome.value }
+        merged = true
       }
       let scope = before?.scope ?? 'default'
       if (change.type !== 'delete' && options.scopeOf) {
@@ -253,7 +253,8 @@ export function createSyncServer(initial: SyncServerOptions = {}): SyncServer {
       }
       overlay.set(id, { scope, exists: change.type !== 'delete', value: change.value })
     }
-    return stored
+    const tooLarge = merged && mergedTooLarge(stored.batch.changes.map((change) => JSON.stringify(change)))
+    return tooLarge ? { code: 'invalid', reason: tooLarge } : stored
   }
 
   function append(planned: Stored, origin: string, tx: string, at: number): RemoteBatch {

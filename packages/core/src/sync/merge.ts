@@ -1,5 +1,6 @@
 import { define } from '../util/own-path.js'
-import type { WireChange } from './wire.js'
+import { checkDepth, isRecord as plain } from './wire-values.js'
+import { LIMITS, type WireChange } from './wire.js'
 
 /**
  * A Dexie modification (`add()`, `remove()`, `replacePrefix()` from `dexie`) as it travels:
@@ -12,9 +13,6 @@ export type FieldOp = { add: number | unknown[] } | { remove: number | unknown[]
 export class MergeError extends Error {
   override name = 'MergeError'
 }
-
-const plain = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const own = (object: unknown, key: string): unknown =>
   plain(object) && Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined
@@ -115,11 +113,47 @@ export function namesItsPaths(change: Pick<WireChange, 'value' | 'patch' | 'ops'
  * The value a server stores for a merged update (docs/protocol.md, "Merging updates"): the
  * change's paths and operations applied to a copy of `current`, its own value. A patch whose
  * paths are not clear ({@link namesItsPaths}) is taken whole: its `value`. Throws
- * {@link MergeError} when a path or an operation does not fit `current`.
+ * {@link MergeError} when a path or an operation does not fit `current`, or the merged value
+ * would nest deeper than the protocol allows.
  */
 export function mergeValue(current: Record<string, unknown>, change: WireChange): unknown {
   if (!namesItsPaths(change)) return change.value
-  return applyPatch(current, change.value, change.patch ?? [], change.ops)
+  const merged = applyPatch(current, change.value, change.patch ?? [], change.ops)
+  // A long path can nest the merged value deeper than any client may take (docs/protocol.md, "Limits").
+  try {
+    checkDepth(merged)
+  } catch {
+    throw new MergeError(`the merged value would nest deeper than ${LIMITS.depth} levels`)
+  }
+  return merged
+}
+
+/**
+ * A merged update against a server's own value (undefined: the server has none): the value to
+ * store, or why the batch is refused — `gone` (nothing to merge into: delete wins) or
+ * `unmergeable` (see {@link mergeValue}). `name` names the entity in the reason.
+ */
+export function mergeUpdate(
+  current: Record<string, unknown> | undefined,
+  change: WireChange,
+  name: string,
+): { value: unknown } | { code: 'gone' | 'unmergeable'; reason: string } {
+  if (!current) return { code: 'gone', reason: `${name} was deleted on the server` }
+  try {
+    return { value: mergeValue(current, change) }
+  } catch (error) {
+    if (!(error instanceof MergeError)) throw error
+    return { code: 'unmergeable', reason: `${name}: ${error.message}` }
+  }
+}
+
+/**
+ * Why a batch whose merged changes (`json`, as stored) grew past the batch limit is refused,
+ * or undefined: a server must not accept what it could not send back (docs/protocol.md, "Limits").
+ */
+export function mergedTooLarge(json: readonly string[]): string | undefined {
+  const bytes = json.reduce((sum, text) => sum + text.length, 0)
+  return bytes > LIMITS.batchBytes ? `merged, the batch would be over ${LIMITS.batchBytes} bytes` : undefined
 }
 
 /** What is wrong with a change's `patch` and `ops` as a server receives them, or undefined. */

@@ -18,6 +18,8 @@ export {
   applyOp,
   applyPatch,
   MergeError,
+  mergedTooLarge,
+  mergeUpdate,
   mergeValue,
   namesItsPaths,
   patchProblem,

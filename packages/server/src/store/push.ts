@@ -1,7 +1,7 @@
 import {
   decodeWireKey,
-  MergeError,
-  mergeValue,
+  mergedTooLarge,
+  mergeUpdate,
   type PushBatch,
   type PushReply,
   type WireChange,
@@ -108,7 +108,7 @@ export async function push(
       for (const { batch, refusal } of decided) {
         const before = accepted.get(id(batch.rev))
         if (before) {
-          reply.acked.push(ack(batch.rev, before.rev, batch.changes, scoping, access.read, state, true))
+          reply.acked.push(ack(batch.rev, before.rev, batch.changes, scoping, access.read, state))
           continue
         }
         let planned = confirm ? UNKNOWN : (refusal ?? plan(state, batch.changes, scoping, access))
@@ -130,7 +130,9 @@ export async function push(
         }
         log.append({ rev: ++head, origin: clientId, clientRev: batch.rev, tx: batch.tx, at: batch.at }, planned, state)
         accepted.set(id(batch.rev), { rev: head, tx: batch.tx })
-        reply.acked.push(ack(batch.rev, head, batch.changes, scoping, access.read, state, false))
+        // Entities merged otherwise than the client sent them (the last change of each decides).
+        const merged = new Map(planned.map((row) => [entityId(row.table, row.key), row.merged === true]))
+        reply.acked.push(ack(batch.rev, head, batch.changes, scoping, access.read, state, merged))
         count++
       }
       outcomes.push({ reply, appended: count })
@@ -168,7 +170,9 @@ export async function appendBackendBatch(
  * (its principal may write there, not read), without values: the client lets them go; and
  * the merged entities whose value the client does not have — on a first ack those merged
  * otherwise than the client's own value, on an ack given again all of them — with the
- * server's value now (docs/protocol.md, "Merging updates").
+ * server's value now (docs/protocol.md, "Merging updates"). `merged` (a first ack): per
+ * entity, whether the batch's last change of it was merged otherwise than sent; absent for an
+ * ack given again.
  */
 function ack(
   rev: number,
@@ -177,7 +181,7 @@ function ack(
   { scopeOf }: Scoping,
   read: ReadonlySet<string> | undefined,
   state: State,
-  again: boolean,
+  merged?: ReadonlyMap<string, boolean>,
 ): PushReply['acked'][number] {
   const last = new Map<string, WireChange>()
   for (const change of changes) last.set(entityId(change.table, keyTextOf(change)), change)
@@ -185,7 +189,7 @@ function ack(
   for (const [id, { type, table, key, value, patch }] of last) {
     if (type === 'delete') continue
     const entity = state.get(id)
-    if (patch && entity?.value != null && (again || entity.value !== JSON.stringify(value))) {
+    if (patch && entity?.value != null && (!merged || merged.get(id))) {
       const readable = !read || read.has(entity.scope)
       current.push(readable ? { table, key, value: JSON.parse(entity.value) as unknown } : { table, key })
       continue
@@ -254,17 +258,15 @@ function plan(
     let text: string | undefined
     if (change.patch && !replace?.has(change.table)) {
       // A merged update applies its paths and operations to the server's value (docs/protocol.md).
-      const name = `${change.table} ${key}`
-      if (!exists) return { code: 'gone', reason: `${name} was deleted on the server` }
-      try {
-        const value = mergeValue(JSON.parse(before.value!) as Record<string, unknown>, change)
-        text = JSON.stringify(value)
-        merged = text !== JSON.stringify(change.value)
-        change = { ...change, value }
-      } catch (error) {
-        if (!(error instanceof MergeError)) throw error
-        return { code: 'unmergeable', reason: `${name}: ${error.message}` }
-      }
+      const outcome = mergeUpdate(
+        exists ? (JSON.parse(before.value!) as Record<string, unknown>) : undefined,
+        change,
+        `${change.table} ${key}`,
+      )
+      if (!('value' in outcome)) return outcome
+      text = JSON.stringify(outcome.value)
+      merged = text !== JSON.stringify(change.value)
+      change = { ...change, value: outcome.value }
     }
     let scope: string
     if (change.type === 'delete') scope = before?.scope ?? DEFAULT_SCOPE
@@ -312,7 +314,8 @@ function plan(
     }
     overlay.set(id, { table: change.table, key, value, scope })
   }
-  return rows
+  const tooLarge = rows.some((row) => row.merged) && mergedTooLarge(rows.map((row) => row.json))
+  return tooLarge ? { code: 'invalid', reason: tooLarge } : rows
 }
 
 /** Batches appended in one transaction, with their change rows. */
