@@ -67,7 +67,7 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
         ctx.report(syncError(`Rev ${rev}: unusable current value: ${(error as Error).message}`, 'protocol', rev))
       }
     }
-    for (const { type, table, key, value } of row.changes) {
+    for (const { table, key, value } of row.changes) {
       if (!synced(table)) continue
       const id = keyId(table, key)
       const current = values.get(id)
@@ -81,7 +81,7 @@ export async function applyAnswer(ctx: SyncContext, sent: readonly LogRow[], rep
         rev: serverRev,
         told: !!(rejection || current),
         current: current && base(current),
-        sent: type === 'delete' ? {} : { value },
+        sent: { value }, // a delete's: none
       })
       // Out of view (a write into a scope it may not read): a removal here, not a delete.
       if (!rejection && current?.type === 'delete') removed.add(id)
