@@ -23,6 +23,16 @@ export function findPostgres() {
   return undefined
 }
 
+/** A PostgreSQL program: beside initdb, else in Debian's versioned directory, else on the PATH. */
+function toolPath(bin, name) {
+  if (existsSync(join(bin, name))) return join(bin, name)
+  const root = '/usr/lib/postgresql'
+  for (const version of existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : []) {
+    if (existsSync(join(root, version, 'bin', name))) return join(root, version, 'bin', name)
+  }
+  return spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim() || name
+}
+
 /** The PostgreSQL binaries, installing Debian's `postgresql` package when running as root. */
 export function ensurePostgres() {
   const found = findPostgres()
@@ -78,9 +88,68 @@ export async function startPostgres() {
   ])
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
     stop() {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop'])
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    },
+  }
+}
+
+/**
+ * A streaming replica of a cluster started by {@link startPostgres} (`pg_basebackup -R`, in
+ * its own temporary directory, on a free port, hot standby). Returns its URL, `down()` and
+ * `up()` (stops and starts it, keeping its files), and `stop()` (stops it and removes them).
+ */
+export async function startReplica(primary) {
+  const bin = ensurePostgres()
+  const dir = mkdtempSync(join(tmpdir(), 'changecast-replica-'))
+  const run = (command, args) => {
+    const full = toolPath(bin, command)
+    if (isRoot) execFileSync('runuser', ['-u', 'postgres', '--', full, ...args], { stdio: 'pipe' })
+    else execFileSync(full, args, { stdio: 'pipe' })
+  }
+  if (isRoot)
+    chownSync(
+      dir,
+      Number(execFileSync('id', ['-u', 'postgres']).toString()),
+      Number(execFileSync('id', ['-g', 'postgres']).toString()),
+    )
+  const data = join(dir, 'data')
+  const port = await freePort()
+  const from = new URL(primary.url)
+  run('pg_basebackup', [
+    '-h',
+    from.hostname,
+    '-p',
+    from.port,
+    '-U',
+    'postgres',
+    '-D',
+    data,
+    '-R',
+    '-X',
+    'stream',
+    '-c',
+    'fast',
+  ])
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c hot_standby=on -c hot_standby_feedback=on`
+  const up = () => run('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start'])
+  const down = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop'])
+  up()
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    up,
+    down,
+    stop() {
+      try {
+        run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop'])
+      } catch {
+        // Already stopped.
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }

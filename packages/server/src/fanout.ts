@@ -1,4 +1,4 @@
-import type { Database } from './db/port.js'
+import type { Database, Queryable } from './db/port.js'
 import { nextTurn } from './fairness.js'
 import type { Names } from './names.js'
 import { batchJson, readAfter } from './store/log.js'
@@ -8,7 +8,22 @@ const PAGE = 500
 const encoder = new TextEncoder()
 const HEARTBEAT = encoder.encode(': heartbeat\n\n')
 /** A stream whose reader is this many bytes behind is closed: the client reconnects and catches up. */
-const MAX_BACKLOG = 8 * 1024 * 1024
+export const MAX_BACKLOG = 8 * 1024 * 1024
+
+/** A web `ReadableStream`'s controller as a sink (its queue counted in bytes). */
+export const controllerSink = (controller: ReadableStreamDefaultController<Uint8Array>): StreamSink => ({
+  write(bytes) {
+    controller.enqueue(bytes)
+    return (controller.desiredSize ?? 0) >= -MAX_BACKLOG
+  },
+  end() {
+    try {
+      controller.close()
+    } catch {
+      // Already closed or errored.
+    }
+  },
+})
 
 export interface FanoutOptions {
   /** Milliseconds between reads of the log without a notification (a safety net). @default 1500 */
@@ -17,25 +32,46 @@ export interface FanoutOptions {
   heartbeat?: number
 }
 
+/**
+ * Where a stream's bytes go: a web `ReadableStream` (any runtime), or, under
+ * `serve()` on Node, the socket itself (an idle stream then costs little more than its socket).
+ */
+export interface StreamSink {
+  /** Queues bytes; false when the stream must end (its reader is too far behind, or gone). */
+  write(bytes: Uint8Array): boolean
+  /** Ends the stream. */
+  end(): void
+}
+
+/** What streams reading the same scopes share: the scopes, as a list, a set, and one text. */
+interface View {
+  /** The scopes it reads (sorted), or undefined for every scope. */
+  scopes?: readonly string[]
+  set?: ReadonlySet<string>
+  /** The key of the encodings shared between streams. */
+  key: string
+  /** Streams open with this view. */
+  count: number
+}
+
 /** One open Server-Sent Events stream. */
 interface Stream {
   clientId: string
-  /** The scopes it reads (sorted), or undefined for every scope. */
-  scopes?: readonly string[]
-  /** The same, as a set and as one text (the key of the encodings shared between streams). */
-  scopeSet?: ReadonlySet<string>
-  scopeKey: string
-  /** Resolves false once its principal's scopes changed (asked before each delivery round): it is then closed. */
+  view: View
+  /** Resolves false once its principal's scopes changed (asked before it is sent a batch): it is then closed. */
   current?: () => Promise<boolean>
   /** The newest revision this stream has been given (or skipped as its client's own). */
   position: number
   /** Caught up: new batches come from the fan-out; before that, from its own reads. */
   live: boolean
-  controller: ReadableStreamDefaultController<Uint8Array>
+  /** Sent something since the last heartbeat round (which then leaves it alone). */
+  busy: boolean
+  sink: StreamSink
   closed: boolean
   onClose?: () => void
   turn?: StreamOptions['turn']
   pace?: StreamOptions['pace']
+  read?: StreamOptions['read']
 }
 
 /** What {@link Fanout.open} opens a stream with. */
@@ -57,20 +93,31 @@ export interface StreamOptions {
   turn?: <T>(read: () => Promise<T>) => Promise<T>
   /** Awaited between two queries of a catch-up read (see `Fairness.pace`). @default the next turn of the event loop */
   pace?: () => Promise<void>
+  /**
+   * Where its catch-up reads the log after `after` up to `upTo` (see `Replicas`): the
+   * database to read, and the newest revision it holds (past `after`). @default the primary, up to the fan-out's position
+   */
+  read?: (after: number, upTo: number) => Promise<{ db: Queryable; head: number }>
 }
 
 /**
  * Sends new batches to this instance's open streams. One reader per instance reads the
  * log by revision — when a commit is announced (`LISTEN`), when this instance commits,
  * and every `pollInterval` in case a notification was lost — and hands each batch, encoded
- * once, to every stream that is caught up. A new stream first reads the log itself from its
- * client's position, then joins.
+ * once per set of scopes, to the caught-up streams that read one of its scopes: streams are
+ * indexed by scope, so a write costs nothing for the streams of other scopes. A new stream
+ * first reads the log itself from its client's position, then joins.
  */
 export class Fanout {
   readonly #db: Database
   readonly #t: Names
   readonly #options: Required<FanoutOptions>
   readonly #streams = new Set<Stream>()
+  /** Open streams by the scopes they read; `#everyScope`: those that read every scope. */
+  readonly #byScope = new Map<string, Set<Stream>>()
+  readonly #everyScope = new Set<Stream>()
+  /** Views by key: streams reading the same scopes share one. */
+  readonly #views = new Map<string, View>()
   #last = 0
   #reading: Promise<void> | undefined
   #again = false
@@ -83,6 +130,8 @@ export class Fanout {
   #epoch = ''
   /** The poll's turn: the meta row is read too (a restore or a new log notifies nobody). */
   #inspect = false
+  /** Called with each new head this instance reads (see `Replicas`). */
+  onHead?: (head: number) => void
 
   constructor(db: Database, t: Names, options: FanoutOptions = {}) {
     this.#db = db
@@ -95,17 +144,21 @@ export class Fanout {
     return this.#streams.size
   }
 
+  /** The newest revision this instance has read from the log. */
+  get head(): number {
+    return this.#last
+  }
+
   async start(): Promise<void> {
     ;({ head: this.#last, epoch: this.#epoch } = await readMeta(this.#db, this.#t))
+    this.onHead?.(this.#last)
     this.#unlisten = await this.#db.listen(this.#t.channel, () => this.kick())
     this.#timers.push(
       setInterval(() => {
         this.#inspect = true
         this.kick()
       }, this.#options.pollInterval),
-      setInterval(() => {
-        for (const stream of this.#streams) this.#send(stream, HEARTBEAT)
-      }, this.#options.heartbeat),
+      setInterval(() => this.#heartbeat(), this.#options.heartbeat),
     )
     for (const timer of this.#timers) (timer as { unref?: () => void }).unref?.()
   }
@@ -152,57 +205,62 @@ export class Fanout {
   }
 
   /**
-   * Opens a stream for a client at position `since`: a `hello` event, then every batch
-   * after it (the client's own left out), then each new one as it commits. `onClose` is
-   * called once when it ends, however it ends.
+   * Prepares a stream for a client at position `since`; it opens when given its sink: a
+   * `hello` event, then every batch after it (the client's own left out), then each new one
+   * as it commits. Returns the function that ends it; `onClose` is called once when it ends,
+   * however it ends.
    */
-  open({
-    clientId,
-    since,
-    hello,
-    signal,
-    scopes,
-    current,
-    onClose,
-    turn,
-    pace,
-  }: StreamOptions): ReadableStream<Uint8Array> {
-    let stream: Stream | undefined
-    const close = (): void => {
-      if (stream) this.#drop(stream)
+  open(options: StreamOptions): (sink: StreamSink) => () => void {
+    return (sink) => this.#start(options, sink)
+  }
+
+  #start({ clientId, since, hello, scopes, current, onClose, turn, pace, read }: StreamOptions, sink: StreamSink) {
+    const stream: Stream = {
+      clientId,
+      view: this.#view(scopes),
+      current,
+      position: since,
+      live: false,
+      busy: false,
+      sink,
+      closed: false,
+      turn,
+      pace,
+      read,
+      onClose,
     }
-    signal?.addEventListener('abort', close)
-    return new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        stream = {
-          clientId,
-          scopes,
-          scopeSet: scopes && new Set(scopes),
-          scopeKey: scopes ? JSON.stringify(scopes) : '*',
-          current,
-          position: since,
-          live: false,
-          controller,
-          closed: false,
-          turn,
-          pace,
-          onClose: () => {
-            signal?.removeEventListener('abort', close)
-            onClose?.()
-          },
-        }
-        this.#streams.add(stream)
-        // `head`: at least what the caller read (every revision acked before this request), even
-        // when this instance's reader has not got there yet.
-        const head = Math.max(this.#last, Number(hello.head ?? 0))
-        this.#send(stream, encoder.encode(`event: hello\ndata: ${JSON.stringify({ ...hello, head })}\n\n`))
-        void this.#catchUp(stream).catch((error: Error) => {
-          console.error(`[changecast-server] A stream could not catch up: ${error.message}`)
-          close()
-        })
-      },
-      cancel: close,
-    })
+    this.#streams.add(stream)
+    if (!stream.view.scopes) this.#everyScope.add(stream)
+    for (const scope of stream.view.scopes ?? []) {
+      let streams = this.#byScope.get(scope)
+      if (!streams) this.#byScope.set(scope, (streams = new Set()))
+      streams.add(stream)
+    }
+    // `head`: at least what the caller read (every revision acked before this request), even
+    // when this instance's reader has not got there yet.
+    const head = Math.max(this.#last, Number(hello.head ?? 0))
+    this.#send(stream, encoder.encode(`event: hello\ndata: ${JSON.stringify({ ...hello, head })}\n\n`))
+    this.#catchUp(stream).catch((error: Error) => this.#failed(stream, error))
+    return this.#dropper(stream)
+  }
+
+  /** The function that ends a stream (it holds the stream only). */
+  #dropper(stream: Stream): () => void {
+    return () => this.#drop(stream)
+  }
+
+  #failed(stream: Stream, error: Error): void {
+    console.error(`[changecast-server] A stream could not catch up: ${error.message}`)
+    this.#drop(stream)
+  }
+
+  /** The view of these scopes, shared with the streams that read the same. */
+  #view(scopes: readonly string[] | undefined): View {
+    const key = scopes ? JSON.stringify(scopes) : '*'
+    let view = this.#views.get(key)
+    if (!view) this.#views.set(key, (view = { scopes, set: scopes && new Set(scopes), key, count: 0 }))
+    view.count++
+    return view
   }
 
   /** Ends a stream (once): it leaves the fan-out, its body ends, its owner is told. */
@@ -210,11 +268,15 @@ export class Fanout {
     if (stream.closed) return
     stream.closed = true
     this.#streams.delete(stream)
-    try {
-      stream.controller.close()
-    } catch {
-      // Already closed or errored.
+    this.#everyScope.delete(stream)
+    const { view } = stream
+    for (const scope of view.scopes ?? []) {
+      const streams = this.#byScope.get(scope)
+      streams?.delete(stream)
+      if (streams?.size === 0) this.#byScope.delete(scope)
     }
+    if (--view.count === 0) this.#views.delete(view.key)
+    stream.sink.end()
     stream.onClose?.()
   }
 
@@ -226,25 +288,32 @@ export class Fanout {
     await this.#reading
   }
 
-  /** Reads the log from the stream's position until it reaches the fan-out's; then it is live. */
+  /**
+   * Reads the log from the stream's position until it reaches the fan-out's; then it is
+   * live. A replica (`read`) serves what it holds; the rest comes from the next round.
+   */
   async #catchUp(stream: Stream): Promise<void> {
     for (;;) {
-      const upTo = this.#last
+      const wanted = this.#last
+      const { db, head } = stream.read ? await stream.read(stream.position, wanted) : { db: this.#db, head: wanted }
+      const upTo = Math.min(wanted, head)
       const read = () =>
-        readAfter(this.#db, this.#t, stream.position, PAGE, {
+        readAfter(db, this.#t, stream.position, PAGE, {
           upTo,
-          scopes: stream.scopes,
+          scopes: stream.view.scopes,
           between: stream.pace ?? nextTurn,
         })
       const { batches, more } = await (stream.turn ? stream.turn(read) : read())
       for (const batch of batches) this.#deliver(stream, batch, new Map())
       if (stream.closed) return
       if (!more) {
-        // Every batch up to the fan-out's position read (those of other scopes left out)...
+        // Every batch up to upTo read (those of other scopes left out)...
         stream.position = Math.max(stream.position, upTo)
-        // ...and it has not moved meanwhile: from here on the fan-out delivers, with no gap.
-        if (this.#last === upTo) {
+        // ...and the fan-out has not moved past it: from here on the fan-out delivers, with no gap.
+        if (upTo === wanted && this.#last === wanted) {
           stream.live = true
+          // What only the catch-up needed.
+          stream.turn = stream.pace = stream.read = undefined
           return
         }
       }
@@ -262,53 +331,80 @@ export class Fanout {
         for (const stream of [...this.#streams]) this.#drop(stream)
         this.#epoch = epoch
         this.#last = head
+        this.onHead?.(head)
       }
     }
     for (;;) {
       const { batches, more } = await readAfter(this.#db, this.#t, this.#last, PAGE, { between: nextTurn })
-      if (batches.length > 0) await this.#recheck()
       for (const batch of batches) {
+        const readers = this.#readersOf(batch)
+        if (readers.length > 0) await this.#recheck(readers)
         // Encoded once per set of scopes read.
         const encoded = new Map<string, Uint8Array | undefined>()
-        for (const stream of this.#streams) if (stream.live) this.#deliver(stream, batch, encoded)
+        for (const stream of readers) if (stream.live) this.#deliver(stream, batch, encoded)
         this.#last = batch.rev
       }
+      if (batches.length > 0) this.onHead?.(this.#last)
       if (!more) return
     }
   }
 
+  /** The streams that read one of the scopes a batch writes (each once). */
+  #readersOf(batch: StoredBatch): Stream[] {
+    const readers = new Set(this.#everyScope)
+    for (const change of batch.changes) for (const stream of this.#byScope.get(change.scope) ?? []) readers.add(stream)
+    return [...readers]
+  }
+
   /**
-   * Asks again what each live stream's principal may read: a stream whose scopes changed is
-   * closed before it is sent anything more (its client reconnects, and loads a snapshot).
+   * Asks again what each live stream's principal may read, before it is sent a batch: a
+   * stream whose scopes changed is closed first (its client reconnects, and loads a snapshot).
    */
-  async #recheck(): Promise<void> {
-    const checked = [...this.#streams].filter((stream) => stream.live && stream.current)
+  async #recheck(streams: readonly Stream[]): Promise<void> {
+    const checked = streams.filter((stream) => stream.live && stream.current)
+    if (checked.length === 0) return
     const verdicts = await Promise.all(checked.map((stream) => stream.current!().catch(() => false)))
     checked.forEach((stream, i) => {
       if (!verdicts[i]) this.#drop(stream)
     })
   }
 
+  /**
+   * A heartbeat to each stream that was sent nothing since the last one (one timer for all
+   * streams); and the scopes of every live stream asked again, so that a stream whose
+   * principal gained a scope is closed too (its client reconnects and loads it).
+   */
+  #heartbeat(): void {
+    for (const stream of this.#streams) {
+      if (stream.busy) stream.busy = false
+      else this.#send(stream, HEARTBEAT)
+    }
+    void this.#recheck([...this.#streams])
+  }
+
   #deliver(stream: Stream, batch: StoredBatch, encoded: Map<string, Uint8Array | undefined>): void {
     if (batch.rev <= stream.position) return
     stream.position = batch.rev
     if (batch.origin === stream.clientId) return
-    if (!encoded.has(stream.scopeKey)) {
-      const json = batchJson(batch, stream.scopeSet)
-      encoded.set(stream.scopeKey, json === undefined ? undefined : encoder.encode(event(batch.rev, json)))
+    const { key, set } = stream.view
+    if (!encoded.has(key)) {
+      const json = batchJson(batch, set)
+      encoded.set(key, json === undefined ? undefined : encoder.encode(event(batch.rev, json)))
     }
-    const bytes = encoded.get(stream.scopeKey)
+    const bytes = encoded.get(key)
     if (bytes) this.#send(stream, bytes)
   }
 
   #send(stream: Stream, bytes: Uint8Array): void {
     if (stream.closed) return
+    stream.busy = true
+    let kept = false
     try {
-      stream.controller.enqueue(bytes)
-      if ((stream.controller.desiredSize ?? 0) < -MAX_BACKLOG) throw new Error('too far behind')
+      kept = stream.sink.write(bytes)
     } catch {
-      this.#drop(stream)
+      // Gone.
     }
+    if (!kept) this.#drop(stream)
   }
 }
 

@@ -4,6 +4,7 @@ import { PROTOCOL_VERSION, ProtocolViolation } from '@changecast/core/protocol'
 import { AuthError, ClientBindings, ForeignClientError } from './auth.js'
 import { backend } from './backend.js'
 import { migrate } from './db/migrate.js'
+import type { Database } from './db/port.js'
 import { BusyError, Fairness } from './fairness.js'
 import { Fanout } from './fanout.js'
 import { names } from './names.js'
@@ -13,6 +14,7 @@ import { replacedTables, UnknownTableError } from './rules.js'
 import { json, problem, TooLargeError, type Server } from './routes/context.js'
 import { pullRoute } from './routes/pull.js'
 import { pushRoute } from './routes/push.js'
+import { Replicas } from './replicas.js'
 import { snapshotRoute } from './routes/snapshot.js'
 import { streamRoute } from './routes/stream.js'
 import { readMeta } from './store/model.js'
@@ -71,7 +73,21 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
       pollInterval: options.pollInterval,
       heartbeat: options.heartbeat,
     })
+    const replicas: Array<Database | Promise<Database>> = [options.readDatabase ?? []].flat()
+    if (replicas.length > 0) {
+      if (server.db.kind !== 'postgres') throw new TypeError('readDatabase needs PostgreSQL as the database')
+      server.replicas = new Replicas(
+        server.db,
+        await Promise.all(replicas.map((db) => Promise.resolve(db))),
+        server.t,
+        {
+          maxLag: options.maxReplicaLag,
+        },
+      )
+      server.fanout.onHead = (head) => server.replicas!.seen(head)
+    }
     await server.fanout.start()
+    await server.replicas?.start()
     server.bindings = new ClientBindings(server.db, server.t)
     if (retention) {
       compactor = setInterval(
@@ -115,6 +131,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   }) as SyncHandler
 
   Object.defineProperty(handler, 'streams', { get: () => server.fanout?.size ?? 0 })
+  Object.defineProperty(handler, 'replicas', { get: () => server.replicas?.state ?? [] })
   return Object.assign(handler, {
     ready,
     ...backend(server, ready, (changes) => statistics?.wrote(changes)),
@@ -123,6 +140,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
       await ready.catch(() => undefined)
       await statistics?.idle()
       await server.fanout?.close()
+      await server.replicas?.close()
     },
   })
 }

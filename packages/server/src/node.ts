@@ -1,7 +1,11 @@
-import { getRequestListener, serve as serveNode } from '@hono/node-server'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { getRequestListener, serve as serveNode, type Http2Bindings, type HttpBindings } from '@hono/node-server'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
+import type { AddressInfo, Socket } from 'node:net'
+import { MAX_BACKLOG, type StreamSink } from './fanout.js'
 import { CONSUMED } from './routes/push.js'
+import { TAKE_OVER, type StreamResponse } from './routes/stream.js'
 
 /** A running Node HTTP server. */
 export interface NodeServer {
@@ -49,7 +53,7 @@ export function serve(
   return new Promise((resolve, reject) => {
     const server = serveNode(
       {
-        fetch: handler,
+        fetch: takingOver(handler, () => server as Server),
         port,
         hostname: host,
         // Node checks the timeouts every connectionsCheckingInterval (30 s by default).
@@ -95,7 +99,7 @@ type FrameworkRequest = IncomingMessage & { originalUrl?: string; body?: unknown
 export function nodeListener(
   handler: (request: Request) => Promise<Response>,
 ): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
-  const listener = getRequestListener(handler)
+  const listener = getRequestListener(takingOver(handler))
   return (request, response) => {
     const incoming = request as FrameworkRequest
     if (incoming.originalUrl) incoming.url = incoming.originalUrl
@@ -113,4 +117,92 @@ export function nodeListener(
     }
     return listener(incoming, response)
   }
+}
+
+/**
+ * The handler, with the streams it answers taken over: once its headers are written, an
+ * event stream is written to its socket directly, and Node's HTTP machinery lets go of the
+ * socket (its parser, request and response objects). An idle stream then costs about what
+ * its socket does.
+ */
+function takingOver(
+  handler: (request: Request) => Promise<Response>,
+  server?: () => Server,
+): (request: Request, env?: HttpBindings | Http2Bindings) => Promise<Response> {
+  return async (request, bindings) => {
+    const response = (await handler(request)) as StreamResponse
+    const take = response[TAKE_OVER]
+    // HTTP/1 only (an HTTP/2 stream is one of many on its connection).
+    const env = bindings?.incoming.httpVersionMajor === 1 ? (bindings as HttpBindings) : undefined
+    const socket = env?.incoming.socket
+    if (!take || !env || !socket || socket.destroyed) return response
+    const head = headOf(response)
+    release(env.outgoing, socket, server?.())
+    socket.setTimeout(0)
+    socket.setNoDelay(true)
+    socket.write(head)
+    socket.on('close', take(socketSink(socket)))
+    socket.on('error', destroy)
+    // Read on (a client that goes away is noticed), and ignore what it sends.
+    socket.on('data', ignore)
+    return RESPONSE_ALREADY_SENT
+  }
+}
+
+const ignore = (): void => undefined
+function destroy(this: Socket): void {
+  this.destroy()
+}
+
+/** The status line and headers of a stream (its body lasts until the connection closes). */
+function headOf(response: Response): string {
+  const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`]
+  response.headers.forEach((value, name) => lines.push(`${name}: ${value}`))
+  lines.push('connection: close', '', '')
+  return lines.join('\r\n')
+}
+
+/** A socket as a stream's sink (each sink holds its socket, and nothing else). */
+function socketSink(socket: Socket): StreamSink {
+  return {
+    write(bytes) {
+      if (socket.destroyed) return false
+      socket.write(bytes)
+      return socket.writableLength <= MAX_BACKLOG
+    },
+    end: () => socket.end(),
+  }
+}
+
+/** Node's own HTTP parser pool (internal, so used only when present). */
+const httpCommon = (() => {
+  try {
+    return createRequire(import.meta.url)('_http_common') as {
+      freeParser?: (parser: unknown, request: unknown, socket: unknown) => void
+    }
+  } catch {
+    return {}
+  }
+})()
+
+type Parser = { unconsume?: () => void; finish?: () => void }
+
+/** Detaches a socket from Node's HTTP server: its response, its listeners, its parser. */
+function release(outgoing: ServerResponse, socket: Socket, server: Server | undefined): void {
+  outgoing.detachSocket(socket)
+  for (const event of ['data', 'end', 'timeout', 'drain', 'error', 'close', 'resume', 'pause']) {
+    socket.removeAllListeners(event)
+  }
+  const parser = (socket as Socket & { parser?: Parser | null }).parser
+  if (!parser) return
+  parser.unconsume?.()
+  if (server) {
+    // The list the server checks request timeouts against.
+    const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections')
+    const connections = key && (server as unknown as Record<symbol, { remove?: (parser: Parser) => void }>)[key]
+    connections?.remove?.(parser)
+  }
+  parser.finish?.()
+  httpCommon.freeParser?.(parser, undefined, socket)
+  ;(socket as Socket & { parser?: Parser | null }).parser = null
 }

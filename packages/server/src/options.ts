@@ -31,6 +31,16 @@ export function claimScopes(principal: Principal): ScopeGrant {
 export interface SyncHandlerOptions {
   /** The database (see `openPGlite` and `openPostgres`), or a promise of it. */
   database: Database | Promise<Database>
+  /**
+   * PostgreSQL streaming replicas of `database` (`openPostgres(url)` each), or promises of
+   * them: pulls, snapshot pages and the catch-up of streams read from a replica that holds
+   * what the request needs, in turns; pushes, backend writes and the fan-out's reader stay on
+   * the primary. A replica that lags more than `maxReplicaLag` or is down is skipped. Closed
+   * with the handler. @default none: every read from `database`
+   */
+  readDatabase?: Database | Promise<Database> | ReadonlyArray<Database | Promise<Database>>
+  /** Milliseconds a read replica may lag behind the primary and still serve reads. @default 5000 */
+  maxReplicaLag?: number
   /** Who makes each request: `jwt({ secret })`, `jwt({ jwksUrl })`, your own function, or `insecureNoAuth` for local development. */
   authenticate: Authenticate
   /**
@@ -100,6 +110,12 @@ export interface SyncHandler {
   readonly ready: Promise<void>
   /** Streams open on this instance. */
   readonly streams: number
+  /**
+   * Each read replica (`readDatabase`) as the last check found it: answering (`up`), its
+   * head, and how far behind the primary (ms). Replicas that are down or lag more than
+   * `maxReplicaLag` serve nothing until a check finds them back.
+   */
+  readonly replicas: ReadonlyArray<{ up: boolean; head: number; lag: number }>
   /**
    * Writes changes from the backend as one batch (origin `backend` unless given): committed,
    * then streamed to every client. Resolves with its server revision.

@@ -8,6 +8,7 @@ import type { Fanout } from '../fanout.js'
 import type { Names } from '../names.js'
 import type { SyncHandlerOptions, ScopeGrant } from '../options.js'
 import type { PushQueue } from '../push-queue.js'
+import type { Replicas } from '../replicas.js'
 import type { Access, ScopeOf } from '../store/model.js'
 import type { SnapshotCursor } from '../store/snapshot.js'
 
@@ -23,6 +24,8 @@ export interface Server {
   readonly pushes: PushQueue
   readonly fairness: Fairness
   db: Database
+  /** Read replicas, when the server has some (`readDatabase`). */
+  replicas?: Replicas
   fanout: Fanout
   bindings: ClientBindings
 }

@@ -1,6 +1,8 @@
 import type { Context } from 'hono'
 import { LIMITS, type PullReply } from '@changecast/core/protocol'
 import { batchJson, batchSize, readAfter } from '../store/log.js'
+import type { Queryable } from '../db/port.js'
+import type { Meta } from '../replicas.js'
 import { readMeta } from '../store/model.js'
 import { clientIdOf, identify, limitOf, position, readScopes, type Server } from './context.js'
 
@@ -22,60 +24,94 @@ export async function pullRoute(server: Server, c: Context): Promise<Response> {
   const scopes = await readScopes(server, c.req.queries('scope'), principal)
   return server.fairness.during(principal.id, () =>
     server.fairness.read(principal.id, async () => {
-      const { epoch: logEpoch, head, horizon } = await readMeta(db, t)
-      const epoch = { epoch: logEpoch, principal: principal.name }
-      // The log does not reach the client's position (it was recreated, or restored from an
-      // older backup): upTo below since tells the client to start over.
-      if (since > head) return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false })
-      // Compacted past the client's position: it must fetch a snapshot.
-      if (since < horizon) {
-        return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
-      }
-      const take = Math.min(limit, MOST_BATCHES)
-      const visible = scopes && new Set(scopes)
-      const page: string[] = []
-      let last = since
-      let bytes = 0
-      let read = 0
-      let queries = 0
-      let cut = false
-      let exhausted = false
-      // Read in parts of MAX_ROWS changes, each its own query, pausing between two while users
-      // who ask less have requests under way: they are answered meanwhile (PGlite, in this
-      // process, runs one query at a time), and no read holds far more than a page.
-      while (!cut && !exhausted && read < take) {
-        if (queries > 0) await server.fairness.pace(principal.id)
-        queries++
-        const { batches: rows, more } = await readAfter(db, t, last, take - read, {
-          upTo: head,
-          scopes,
-          between: () => (queries++, server.fairness.pace(principal.id)),
-        })
-        read += rows.length
-        exhausted = !more
-        for (const row of rows) {
-          const size = batchSize(row)
-          if (page.length > 0 && bytes + size > LIMITS.pushBytes) {
-            cut = true
-            break
-          }
-          last = row.rev
-          if (row.origin === clientId) continue
-          const json = batchJson(row, visible)
-          if (json === undefined) continue
-          bytes += size
-          page.push(json)
-        }
-      }
-      // Compacted past `since` between two reads: what was read may lack deletes. Start over.
-      if (queries > 1 && (await readMeta(db, t)).horizon > since) {
-        return pullReply({ ...epoch, scopes, batches: [], upTo: head, more: false, mustRefetch: true })
-      }
-      // Every batch up to head read, those of other scopes left out: the client is at head.
-      const upTo = exhausted && !cut ? head : last
-      return pullReply({ ...epoch, scopes, batches: page, upTo, more: upTo < head })
+      const primary = await readMeta(db, t)
+      const named = { epoch: primary.epoch, principal: principal.name, scopes }
+      const page = (source: Queryable, meta: Meta) =>
+        readPage(
+          server,
+          source,
+          meta,
+          { since, limit, clientId, principalId: principal.id, scopes },
+          named,
+          primary.head,
+        )
+      if (!server.replicas) return page(db, primary)
+      // A replica that holds the client's position, and brings it further (or holds all the primary does).
+      const usable = (meta: Meta) =>
+        meta.epoch === primary.epoch && meta.head >= since && (meta.head > since || meta.head >= primary.head)
+      return server.replicas.read(since, usable, page, primary)
     }),
   )
+}
+
+/**
+ * One pull page read from `source` (the primary, or a replica that holds `since`), up to
+ * the head `meta` gives; `more` while that is short of `primaryHead` (the primary's head
+ * when the request came: every revision acknowledged before it).
+ */
+async function readPage(
+  server: Server,
+  source: Queryable,
+  { head, horizon }: Meta,
+  {
+    since,
+    limit,
+    clientId,
+    principalId,
+    scopes,
+  }: { since: number; limit: number; clientId?: string; principalId: string; scopes?: string[] },
+  named: { epoch: string; principal: string; scopes?: string[] },
+  primaryHead: number,
+): Promise<Response> {
+  const { t } = server
+  // The log does not reach the client's position (it was recreated, or restored from an
+  // older backup): upTo below since tells the client to start over.
+  if (since > head) return pullReply({ ...named, batches: [], upTo: head, more: false })
+  // Compacted past the client's position: it must fetch a snapshot.
+  if (since < horizon) return pullReply({ ...named, batches: [], upTo: head, more: false, mustRefetch: true })
+  const take = Math.min(limit, MOST_BATCHES)
+  const visible = scopes && new Set(scopes)
+  const page: string[] = []
+  let last = since
+  let bytes = 0
+  let read = 0
+  let queries = 0
+  let cut = false
+  let exhausted = false
+  // Read in parts of MAX_ROWS changes, each its own query, pausing between two while users
+  // who ask less have requests under way: they are answered meanwhile (PGlite, in this
+  // process, runs one query at a time), and no read holds far more than a page.
+  while (!cut && !exhausted && read < take) {
+    if (queries > 0) await server.fairness.pace(principalId)
+    queries++
+    const { batches: rows, more } = await readAfter(source, t, last, take - read, {
+      upTo: head,
+      scopes,
+      between: () => (queries++, server.fairness.pace(principalId)),
+    })
+    read += rows.length
+    exhausted = !more
+    for (const row of rows) {
+      const size = batchSize(row)
+      if (page.length > 0 && bytes + size > LIMITS.pushBytes) {
+        cut = true
+        break
+      }
+      last = row.rev
+      if (row.origin === clientId) continue
+      const json = batchJson(row, visible)
+      if (json === undefined) continue
+      bytes += size
+      page.push(json)
+    }
+  }
+  // Compacted past `since` between two reads: what was read may lack deletes. Start over.
+  if (queries > 1 && (await readMeta(source, t)).horizon > since) {
+    return pullReply({ ...named, batches: [], upTo: head, more: false, mustRefetch: true })
+  }
+  // Every batch up to head read, those of other scopes left out: the client is at head.
+  const upTo = exhausted && !cut ? head : last
+  return pullReply({ ...named, batches: page, upTo, more: upTo < Math.max(head, primaryHead) })
 }
 
 /** A pull reply whose batches are JSON text already. */

@@ -1,5 +1,7 @@
 import type { Context } from 'hono'
 import { parseRevision, ProtocolViolation } from '@changecast/core/protocol'
+import type { Queryable } from '../db/port.js'
+import type { Meta } from '../replicas.js'
 import { readMeta } from '../store/model.js'
 import { countSnapshot, readSnapshot } from '../store/snapshot.js'
 import { clientIdOf, cursorOf, identify, json, limitOf, readScopes, version, type Server } from './context.js'
@@ -29,19 +31,26 @@ export async function snapshotRoute(server: Server, c: Context): Promise<Respons
   }
   return server.fairness.during(principal.id, () =>
     server.fairness.read(principal.id, async () => {
-      const { epoch, head, horizon } = await readMeta(db, t)
-      const rev = given ?? head
-      // Compacted past the snapshot's revision (or the log went back): start again.
-      if (rev < horizon || rev > head) return json({ epoch, principal: principal.name, scopes, mustRefetch: true })
-      const page = await readSnapshot(db, t, { rev, scopes, after, limit: Math.min(limit, MOST_ROWS) })
-      const total = after ? undefined : await countSnapshot(db, t, rev, scopes)
-      return new Response(
-        `{"epoch":${JSON.stringify(epoch)},"principal":${JSON.stringify(principal.name)},"rev":${rev}` +
-          `${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
-          `${total === undefined ? '' : `,"total":${total}`}` +
-          `${page.next ? `,"next":${JSON.stringify(JSON.stringify(page.next))}` : ''},"rows":[${page.rows.join(',')}]}`,
-        { headers: { 'content-type': 'application/json' } },
-      )
+      const primary = await readMeta(db, t)
+      const page = async (source: Queryable, { epoch, head, horizon }: Meta) => {
+        const rev = given ?? head
+        // Compacted past the snapshot's revision (or the log went back): start again.
+        if (rev < horizon || rev > head) return json({ epoch, principal: principal.name, scopes, mustRefetch: true })
+        const read = await readSnapshot(source, t, { rev, scopes, after, limit: Math.min(limit, MOST_ROWS) })
+        const total = after ? undefined : await countSnapshot(source, t, rev, scopes)
+        return new Response(
+          `{"epoch":${JSON.stringify(epoch)},"principal":${JSON.stringify(principal.name)},"rev":${rev}` +
+            `${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
+            `${total === undefined ? '' : `,"total":${total}`}` +
+            `${read.next ? `,"next":${JSON.stringify(JSON.stringify(read.next))}` : ''},"rows":[${read.rows.join(',')}]}`,
+          { headers: { 'content-type': 'application/json' } },
+        )
+      }
+      if (!server.replicas) return page(db, primary)
+      // A later page: a replica that holds its revision. A first page: one that holds the primary's head.
+      const wanted = given ?? primary.head
+      const usable = (meta: Meta) => meta.epoch === primary.epoch && meta.head >= wanted && meta.horizon <= wanted
+      return server.replicas.read(wanted, usable, page, primary)
     }),
   )
 }
