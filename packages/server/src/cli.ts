@@ -19,6 +19,9 @@ Usage: changecast-server [options]
   --base <path>          serve the protocol under this path, e.g. /sync (default: the root)
   --data <dir>           embedded PGlite data directory (default ./.changecast)
   --database-url <url>   PostgreSQL instead of PGlite (or $DATABASE_URL)
+  --read-database-url <url>  a streaming replica of that PostgreSQL to serve pulls, snapshots and
+                         stream catch-ups from (repeat for several); pushes stay on the primary
+  --max-replica-lag <age>    skip a replica further behind than this (default 5s)
   --jwt-secret <secret>  accept HS256 bearer tokens signed with this secret (or $CHANGECAST_JWT_SECRET)
   --jwks-url <url>       accept bearer tokens signed by the keys at this JWKS URL
   --jwt-issuer <iss>     require this issuer (with --jwt-secret or --jwks-url)
@@ -47,6 +50,8 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
       base: { type: 'string' },
       data: { type: 'string' },
       'database-url': { type: 'string' },
+      'read-database-url': { type: 'string', multiple: true },
+      'max-replica-lag': { type: 'string' },
       'jwt-secret': { type: 'string' },
       'jwks-url': { type: 'string' },
       'jwt-issuer': { type: 'string' },
@@ -70,6 +75,12 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
   const databaseUrl = values['database-url'] ?? env.DATABASE_URL
   if (databaseUrl && values.data)
     throw new Error('give either --data (PGlite) or --database-url (PostgreSQL), not both')
+  const readDatabaseUrls = values['read-database-url'] ?? []
+  if (readDatabaseUrls.length > 0 && !databaseUrl) {
+    throw new Error('--read-database-url needs --database-url (replicas of a PostgreSQL primary)')
+  }
+  const maxReplicaLag =
+    values['max-replica-lag'] === undefined ? undefined : parseDuration(values['max-replica-lag'], '--max-replica-lag')
   const secret = values['jwt-secret'] ?? env.CHANGECAST_JWT_SECRET
   const jwksUrl = values['jwks-url']
   if (secret && jwksUrl) throw new Error('give either --jwt-secret or --jwks-url, not both')
@@ -92,7 +103,7 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
   if (scopeField !== undefined && !/^[A-Za-z_$][\w$]*$/.test(scopeField)) {
     throw new Error(`--scope-field must be a field name, got ${JSON.stringify(scopeField)}`)
   }
-  const retention = values.retention === undefined ? undefined : parseDuration(values.retention)
+  const retention = values.retention === undefined ? undefined : parseDuration(values.retention, '--retention')
   const count = (name: 'streams-per-client' | 'streams-per-user' | 'reads-per-user') => {
     const text = values[name]
     if (text === undefined) return undefined
@@ -118,6 +129,8 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
     base,
     data: values.data ?? './.changecast',
     databaseUrl,
+    readDatabaseUrls,
+    maxReplicaLag,
     auth:
       secret || jwksUrl
         ? { secret, jwksUrl, issuer: values['jwt-issuer'], audience: values['jwt-audience'] }
@@ -127,11 +140,11 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
 }
 
 /** `30d`, `12h`, `90m`, `45s` or a number of milliseconds, in ms. */
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, option = '--retention'): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match?.[2] ?? 'ms']!
   const ms = match ? Number(match[1]) * unit : NaN
-  if (!(ms > 0)) throw new Error(`--retention must be a duration like 30d, 12h or 90m, got ${JSON.stringify(text)}`)
+  if (!(ms > 0)) throw new Error(`${option} must be a duration like 30d, 12h, 90m or 5s, got ${JSON.stringify(text)}`)
   return ms
 }
 
@@ -177,8 +190,13 @@ async function main(): Promise<void> {
   let server: NodeServer
   try {
     database = await openDatabase(config, say)
+    if (config.readDatabaseUrls.length > 0) {
+      say(`reading from ${config.readDatabaseUrls.length} replica(s) as well`)
+    }
     sync = createSyncHandler({
       database,
+      readDatabase: config.readDatabaseUrls.map((url) => openPostgres(url)),
+      maxReplicaLag: config.maxReplicaLag,
       authenticate,
       basePath: config.base,
       corsOrigin: config.corsOrigin,

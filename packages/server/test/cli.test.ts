@@ -56,7 +56,27 @@ describe('changecast-server options', () => {
     )
   })
 
+  it('reads --read-database-url (repeated) and --max-replica-lag', () => {
+    expect(
+      parseCommandLine(
+        [
+          '--database-url',
+          'postgres://primary/app',
+          '--read-database-url',
+          'postgres://replica1/app',
+          '--read-database-url',
+          'postgres://replica2/app',
+          '--max-replica-lag',
+          '2s',
+        ],
+        {},
+      ),
+    ).toMatchObject({ readDatabaseUrls: ['postgres://replica1/app', 'postgres://replica2/app'], maxReplicaLag: 2000 })
+  })
+
   const mistakes: Array<[string[], RegExp]> = [
+    [['--read-database-url', 'postgres://replica'], /--read-database-url needs --database-url/],
+    [['--database-url', 'postgres://db', '--max-replica-lag', 'later'], /--max-replica-lag must be a duration/],
     [['--retention', 'soon'], /--retention must be a duration like 30d/],
     [['--retention', '0'], /--retention must be a duration/],
     [['--scope-field', 'a b'], /--scope-field must be a field name/],
