@@ -12,9 +12,11 @@ import { claimScopes, type SyncHandler, type SyncHandlerOptions } from './option
 import { PushQueue } from './push-queue.js'
 import { replacedTables, UnknownTableError } from './rules.js'
 import { json, problem, TooLargeError, type Server } from './routes/context.js'
+import { pageRoute } from './routes/page.js'
 import { pullRoute } from './routes/pull.js'
 import { pushRoute } from './routes/push.js'
 import { Replicas } from './replicas.js'
+import { Pages } from './pages.js'
 import { snapshotRoute } from './routes/snapshot.js'
 import { streamRoute } from './routes/stream.js'
 import { readMeta } from './store/model.js'
@@ -22,6 +24,7 @@ import { ConflictError, push, type Scoping } from './store/push.js'
 import { Statistics } from './statistics.js'
 
 export { claimScopes }
+export type { PageOptions } from './pages.js'
 export type { BackendChange, DriverTransaction, ScopeGrant, SyncHandler, SyncHandlerOptions } from './options.js'
 
 /**
@@ -88,6 +91,10 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
     }
     await server.fanout.start()
     await server.replicas?.start()
+    if (options.pages) {
+      server.pages = new Pages(server.db, server.t, options.pages === true ? {} : options.pages)
+      await server.pages.ready
+    }
     server.bindings = new ClientBindings(server.db, server.t)
     if (retention) {
       compactor = setInterval(
@@ -118,6 +125,7 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
   app.get('/pull', (c) => pullRoute(server, c))
   app.get('/stream', (c) => streamRoute(server, c))
   app.get('/snapshot', (c) => snapshotRoute(server, c))
+  app.get('/page', (c) => pageRoute(server, c))
   app.notFound((c) => problem(404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`))
   app.onError(answerError)
 

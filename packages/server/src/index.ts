@@ -1,6 +1,7 @@
 export { claimScopes, createSyncHandler } from './handler.js'
 export type { BackendChange, DriverTransaction, ScopeGrant, SyncHandler, SyncHandlerOptions } from './handler.js'
 export type { ServerLimits } from './fairness.js'
+export type { PageOptions } from './pages.js'
 export { AuthError, insecureNoAuth, jwt } from './auth.js'
 export type { Authenticate, JwtOptions, Principal } from './auth.js'
 export type { Authorize, AuthorizeContext, TableRules } from './rules.js'

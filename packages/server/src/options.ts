@@ -2,6 +2,7 @@ import type { WireChange } from '@changecast/core/protocol'
 import type { Authenticate, Principal } from './auth.js'
 import type { Database } from './db/port.js'
 import type { ServerLimits } from './fairness.js'
+import type { PageOptions } from './pages.js'
 import type { Authorize, TableRules } from './rules.js'
 import type { ScopeOf } from './store/model.js'
 
@@ -41,6 +42,14 @@ export interface SyncHandlerOptions {
   readDatabase?: Database | Promise<Database> | ReadonlyArray<Database | Promise<Database>>
   /** Milliseconds a read replica may lag behind the primary and still serve reads. @default 5000 */
   maxReplicaLag?: number
+  /**
+   * Catch-up pages any HTTP cache can serve (docs/protocol.md, "Cacheable pages"): a pull
+   * from a page boundary is redirected (`303`) to the signed, credential-free address of the
+   * page of its scopes, which a caching reverse proxy or a CDN may keep until it expires; so
+   * many clients catching up from one position cost the server one read per page. Put a
+   * cache in front of `GET …/page` (see the README). `true`: the defaults. @default off
+   */
+  pages?: boolean | PageOptions
   /** Who makes each request: `jwt({ secret })`, `jwt({ jwksUrl })`, your own function, or `insecureNoAuth` for local development. */
   authenticate: Authenticate
   /**

@@ -11,6 +11,7 @@ import {
   openPostgres,
   type Database,
   type SyncHandler,
+  type SyncHandlerOptions,
 } from '@changecast/server'
 import { FAULTS, FORBIDDEN, scenario, seedsToRun, useMock, type OpenTarget } from '../../core/test/convergence.js'
 import { closeAll } from '../../core/test/sync-helpers.js'
@@ -26,7 +27,10 @@ afterEach(async () => {
 useMock(mock)
 
 /** `count` instances of the server over databases from `open` (one each: as separate processes would). */
-function realServer(open: () => Promise<{ databases: Database[]; drop(): Promise<void> }>): OpenTarget {
+function realServer(
+  open: () => Promise<{ databases: Database[]; drop(): Promise<void> }>,
+  options: Partial<SyncHandlerOptions> = {},
+): OpenTarget {
   return async (random) => {
     const { databases, drop } = await open()
     const start = async (database: Database) => {
@@ -37,6 +41,7 @@ function realServer(open: () => Promise<{ databases: Database[]; drop(): Promise
           (change.value as { title?: string } | undefined)?.title === FORBIDDEN ? 'forbidden title' : undefined,
         heartbeat: 50,
         pollInterval: 100,
+        ...options,
       })
       await handler.ready
       return handler
@@ -88,6 +93,15 @@ const pglite = realServer(async () => {
   return { databases: [database], drop: () => database.close() }
 })
 
+/** Pulls from a page boundary redirected to pages of 3 revisions: the client's own batches come back in them. */
+const pglitePages = realServer(
+  async () => {
+    const database = await openPGlite()
+    return { databases: [database], drop: () => database.close() }
+  },
+  { pages: { revisions: 3 } },
+)
+
 const postgresTwoInstances = realServer(async () => {
   const fresh = await freshPostgres()
   const databases = [await openPostgres(fresh.url, { max: 4 }), await openPostgres(fresh.url, { max: 4 })]
@@ -102,6 +116,7 @@ const postgresTwoInstances = realServer(async () => {
 
 const targets: Array<[string, OpenTarget]> = [
   ['PGlite', pglite],
+  ['PGlite, with cacheable pages', pglitePages],
   ['PostgreSQL, two instances', postgresTwoInstances],
 ]
 for (const [name, target] of targets) {

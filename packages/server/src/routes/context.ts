@@ -9,6 +9,7 @@ import type { Names } from '../names.js'
 import type { SyncHandlerOptions, ScopeGrant } from '../options.js'
 import type { PushQueue } from '../push-queue.js'
 import type { Replicas } from '../replicas.js'
+import type { Pages } from '../pages.js'
 import type { Access, ScopeOf } from '../store/model.js'
 import type { SnapshotCursor } from '../store/snapshot.js'
 
@@ -26,6 +27,8 @@ export interface Server {
   db: Database
   /** Read replicas, when the server has some (`readDatabase`). */
   replicas?: Replicas
+  /** Cacheable catch-up pages, when on (`pages`). */
+  pages?: Pages
   fanout: Fanout
   bindings: ClientBindings
 }

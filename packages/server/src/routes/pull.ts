@@ -4,6 +4,7 @@ import { batchJson, batchSize, readAfter } from '../store/log.js'
 import type { Queryable } from '../db/port.js'
 import type { Meta } from '../replicas.js'
 import { readMeta } from '../store/model.js'
+import { markOf } from '../pages.js'
 import { clientIdOf, identify, limitOf, position, readScopes, type Server } from './context.js'
 
 /** Most batches in one pull page, whatever `limit` asks. */
@@ -25,13 +26,18 @@ export async function pullRoute(server: Server, c: Context): Promise<Response> {
   return server.fairness.during(principal.id, () =>
     server.fairness.read(principal.id, async () => {
       const primary = await readMeta(db, t)
+      // A whole cacheable page starts here: the client is sent to its signed address.
+      const whole = server.pages?.pageAt(since, primary.head)
+      if (whole && since >= primary.horizon) return redirectToPage(server, primary.epoch, scopes, whole)
       const named = { epoch: primary.epoch, principal: principal.name, scopes }
+      // With pages, a pull stops at the next page boundary (the next request gets a page).
+      const bound = server.pages?.boundaryAfter(since)
       const page = (source: Queryable, meta: Meta) =>
         readPage(
           server,
           source,
           meta,
-          { since, limit, clientId, principalId: principal.id, scopes },
+          { since, limit, clientId, principalId: principal.id, scopes, bound },
           named,
           primary.head,
         )
@@ -44,31 +50,53 @@ export async function pullRoute(server: Server, c: Context): Promise<Response> {
   )
 }
 
+/** `303 See Other` to the signed address of the cacheable page `whole` of these scopes. */
+async function redirectToPage(
+  server: Server,
+  epoch: string,
+  scopes: string[] | undefined,
+  whole: { from: number; to: number },
+): Promise<Response> {
+  const pages = server.pages!
+  const mark = await markOf(server.db, server.t, whole.to)
+  const query = await pages.query({ epoch, scopes, ...whole, mark, exp: pages.expiry() })
+  // Relative: resolved against this request's path (`…/pull` → `…/page`), whatever the base path or proxy.
+  return new Response(null, { status: 303, headers: { location: `page?${query}`, 'cache-control': 'no-store' } })
+}
+
+/** What one page is read for. */
+export interface PageRead {
+  since: number
+  limit: number
+  /** Left out (its own batches); none for a cacheable page. */
+  clientId?: string
+  principalId: string
+  scopes?: string[]
+  /** Newest revision to read (a page boundary). @default the head */
+  bound?: number
+}
+
 /**
  * One pull page read from `source` (the primary, or a replica that holds `since`), up to
- * the head `meta` gives; `more` while that is short of `primaryHead` (the primary's head
- * when the request came: every revision acknowledged before it).
+ * the head `meta` gives (or `bound`); `more` while that is short of `primaryHead` (the
+ * primary's head when the request came: every revision acknowledged before it), always
+ * for a cacheable page (`primaryHead` undefined: its reply must hold whenever it is served).
  */
-async function readPage(
+export async function readPage(
   server: Server,
   source: Queryable,
-  { head, horizon }: Meta,
-  {
-    since,
-    limit,
-    clientId,
-    principalId,
-    scopes,
-  }: { since: number; limit: number; clientId?: string; principalId: string; scopes?: string[] },
-  named: { epoch: string; principal: string; scopes?: string[] },
-  primaryHead: number,
+  { head: newest, horizon }: Meta,
+  { since, limit, clientId, principalId, scopes, bound }: PageRead,
+  named: { epoch: string; principal?: string; scopes?: string[] },
+  primaryHead?: number,
 ): Promise<Response> {
   const { t } = server
+  const head = Math.min(newest, bound ?? newest)
   // The log does not reach the client's position (it was recreated, or restored from an
   // older backup): upTo below since tells the client to start over.
-  if (since > head) return pullReply({ ...named, batches: [], upTo: head, more: false })
+  if (since > newest) return pullReply({ ...named, batches: [], upTo: newest, more: false })
   // Compacted past the client's position: it must fetch a snapshot.
-  if (since < horizon) return pullReply({ ...named, batches: [], upTo: head, more: false, mustRefetch: true })
+  if (since < horizon) return pullReply({ ...named, batches: [], upTo: newest, more: false, mustRefetch: true })
   const take = Math.min(limit, MOST_BATCHES)
   const visible = scopes && new Set(scopes)
   const page: string[] = []
@@ -107,15 +135,16 @@ async function readPage(
   }
   // Compacted past `since` between two reads: what was read may lack deletes. Start over.
   if (queries > 1 && (await readMeta(source, t)).horizon > since) {
-    return pullReply({ ...named, batches: [], upTo: head, more: false, mustRefetch: true })
+    return pullReply({ ...named, batches: [], upTo: newest, more: false, mustRefetch: true })
   }
   // Every batch up to head read, those of other scopes left out: the client is at head.
   const upTo = exhausted && !cut ? head : last
-  return pullReply({ ...named, batches: page, upTo, more: upTo < Math.max(head, primaryHead) })
+  const more = primaryHead === undefined || upTo < Math.max(newest, primaryHead)
+  return pullReply({ ...named, batches: page, upTo, more })
 }
 
 /** A pull reply whose batches are JSON text already. */
-function pullReply({
+export function pullReply({
   epoch,
   principal,
   scopes,
@@ -128,6 +157,6 @@ function pullReply({
     `{"epoch":${JSON.stringify(epoch)}${principal === undefined ? '' : `,"principal":${JSON.stringify(principal)}`}` +
       `${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
       `${mustRefetch ? ',"mustRefetch":true' : ''},"batches":[${batches.join(',')}],"upTo":${upTo},"more":${more}}`,
-    { headers: { 'content-type': 'application/json' } },
+    { headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } },
   )
 }
