@@ -22,6 +22,9 @@ Usage: changecast-server [options]
   --read-database-url <url>  a streaming replica of that PostgreSQL to serve pulls, snapshots and
                          stream catch-ups from (repeat for several); pushes stay on the primary
   --max-replica-lag <age>    skip a replica further behind than this (default 5s)
+  --cacheable-pages      redirect catch-ups to signed pages that a caching proxy or CDN in front
+                         of …/page may keep, so many clients cost one read per page (see the README)
+  --page-revisions <n>   revisions each cacheable page spans (default 1000)
   --jwt-secret <secret>  accept HS256 bearer tokens signed with this secret (or $CHANGECAST_JWT_SECRET)
   --jwks-url <url>       accept bearer tokens signed by the keys at this JWKS URL
   --jwt-issuer <iss>     require this issuer (with --jwt-secret or --jwks-url)
@@ -52,6 +55,8 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
       'database-url': { type: 'string' },
       'read-database-url': { type: 'string', multiple: true },
       'max-replica-lag': { type: 'string' },
+      'cacheable-pages': { type: 'boolean' },
+      'page-revisions': { type: 'string' },
       'jwt-secret': { type: 'string' },
       'jwks-url': { type: 'string' },
       'jwt-issuer': { type: 'string' },
@@ -81,6 +86,16 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
   }
   const maxReplicaLag =
     values['max-replica-lag'] === undefined ? undefined : parseDuration(values['max-replica-lag'], '--max-replica-lag')
+  const pageRevisions = values['page-revisions']
+  if (pageRevisions !== undefined && !/^[1-9]\d*$/.test(pageRevisions)) {
+    throw new Error(`--page-revisions must be a positive whole number, got ${JSON.stringify(pageRevisions)}`)
+  }
+  if (pageRevisions !== undefined && !values['cacheable-pages']) {
+    throw new Error('--page-revisions needs --cacheable-pages')
+  }
+  const pages = values['cacheable-pages']
+    ? { revisions: pageRevisions === undefined ? undefined : Number(pageRevisions) }
+    : undefined
   const secret = values['jwt-secret'] ?? env.CHANGECAST_JWT_SECRET
   const jwksUrl = values['jwks-url']
   if (secret && jwksUrl) throw new Error('give either --jwt-secret or --jwks-url, not both')
@@ -131,6 +146,7 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv) {
     databaseUrl,
     readDatabaseUrls,
     maxReplicaLag,
+    pages,
     auth:
       secret || jwksUrl
         ? { secret, jwksUrl, issuer: values['jwt-issuer'], audience: values['jwt-audience'] }
@@ -197,6 +213,7 @@ async function main(): Promise<void> {
       database,
       readDatabase: config.readDatabaseUrls.map((url) => openPostgres(url)),
       maxReplicaLag: config.maxReplicaLag,
+      pages: config.pages,
       authenticate,
       basePath: config.base,
       corsOrigin: config.corsOrigin,

@@ -74,7 +74,15 @@ describe('changecast-server options', () => {
     ).toMatchObject({ readDatabaseUrls: ['postgres://replica1/app', 'postgres://replica2/app'], maxReplicaLag: 2000 })
   })
 
+  it('reads --cacheable-pages and --page-revisions', () => {
+    expect(parseCommandLine(['--cacheable-pages'], {}).pages).toEqual({ revisions: undefined })
+    expect(parseCommandLine(['--cacheable-pages', '--page-revisions', '500'], {}).pages).toEqual({ revisions: 500 })
+    expect(parseCommandLine([], {}).pages).toBeUndefined()
+  })
+
   const mistakes: Array<[string[], RegExp]> = [
+    [['--page-revisions', '500'], /--page-revisions needs --cacheable-pages/],
+    [['--cacheable-pages', '--page-revisions', '0'], /--page-revisions must be a positive whole number/],
     [['--read-database-url', 'postgres://replica'], /--read-database-url needs --database-url/],
     [['--database-url', 'postgres://db', '--max-replica-lag', 'later'], /--max-replica-lag must be a duration/],
     [['--retention', 'soon'], /--retention must be a duration like 30d/],
