@@ -26,6 +26,7 @@ import { startPostgres } from '../scripts/postgres.mjs'
 import { pushBatch, seedRow, seedRows, signToken, startSyncServer } from '../scripts/sync-server-process.mjs'
 import { chromium } from 'playwright-core'
 import { createServer } from 'vite'
+import { cachedCatchUps, cpuPerWrite, denseStreams, fanoutAt, replicaReads, writeCeiling } from './scale.mjs'
 import { chromiumArgs, ensureChromium } from '../scripts/chromium.mjs'
 
 const quick = process.argv.includes('--quick')
@@ -74,6 +75,7 @@ const push = async (url, clientId, rev, changes) => {
  * `seconds`; `changesOf(client, rev)` may make other changes.
  */
 async function throughput(url, label, changesOf = undefined) {
+  const urls = [url].flat()
   const run = Date.now().toString(36)
   changesOf ??= (client, rev) =>
     Array.from({ length: CHANGES }, (_, i) => {
@@ -89,7 +91,7 @@ async function throughput(url, label, changesOf = undefined) {
         const clientId = `load-${run}-${seconds}-${client}`
         for (let rev = 1; Date.now() < end; rev++) {
           const started = performance.now()
-          await push(url, clientId, rev, changesOf(client, rev))
+          await push(urls[client % urls.length], clientId, rev, changesOf(client, rev))
           latencies.push(performance.now() - started)
           accepted += CHANGES
         }
@@ -621,6 +623,8 @@ ${noisyRow('PostgreSQL', noisy.postgres)}
 | server memory growth during that first sync | ${first.serverRssGrowthMB} MB (from ${first.serverRssBeforeMB} MB) | flat |
 | pull (50 batches) for a client in 1 of 1,000 scopes, PostgreSQL, 100,000 rows | ${scoped.oneOfThousandMs} ms | ≈ the same rows alone in one scope (${scoped.oneScopeMs} ms) |
 
+${scaleReport(results)}
+
 Plan of the scoped read (index on scope and revision):
 
 \`\`\`
@@ -629,12 +633,65 @@ ${scoped.plan.join('\n')}
 <!-- server:end -->`
 }
 
+const resultsFile = join(root, 'bench/server-results.json')
+const today = () => new Date().toISOString().slice(0, 10)
+
+/** Writes bench/server-results.json and the server section of BENCHMARKS.md. */
+function writeResults(results) {
+  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`)
+  const file = join(root, 'BENCHMARKS.md')
+  const markdown = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n'
+  writeFileSync(file, spliceServerSection(markdown, report(results)))
+  spawnSync('npx', ['prettier', '--write', file, resultsFile], { cwd: root })
+  log('wrote bench/server-results.json and the server section of BENCHMARKS.md')
+}
+
+/** The rows of `--only scale` (bench/scale.mjs): past one machine. */
+function scaleReport({ scale, scaleDate }) {
+  if (!scale) return ''
+  const pass = (value, target, below = false) => ((below ? value <= target : value >= target) ? '✓' : '✗')
+  const { dense, cpuPerWrite: perWrite, fanout10k: f, cached: c, replica: r, ceiling } = scale
+  const ratio = Math.round((perWrite.tenThousandMs / perWrite.thousandMs) * 100) / 100
+  return `### Past one machine (\`pnpm bench:server --only scale\`, ${scaleDate})
+
+| measure | result | target |
+| --- | --: | --: |
+| fan-out latency, ${f.streams.toLocaleString('en')} streams over ${f.instances} instances (p50; p99) | ${f.p50} ms; ${f.p99} ms (${f.missing} of ${(f.streams * f.pushes).toLocaleString('en')} deliveries missing) | p99 ≤ 100 ms ${pass(f.p99, 100, true)} |
+| resident memory per idle stream, ${dense.streams.toLocaleString('en')} streams on one instance, after an idle minute (right after they opened) | ${dense.rssPerStreamKB} KB (${dense.rssPerStreamOpenedKB} KB) | ≤ 4 KB ${pass(dense.rssPerStreamKB, 4, true)} |
+| CPU of that instance while its streams idle (heartbeats included) | ${dense.idleCpuPercent} % | ≈ 0 |
+| CPU per write reaching 10 streams, with 1,000 vs 10,000 streams (the others in 999 other scopes) | ${perWrite.thousandMs} ms vs ${perWrite.tenThousandMs} ms (×${ratio}) | independent ${pass(ratio, 1.2, true)} |
+| ${c.clients.toLocaleString('en')} users catching up ${c.revisions.toLocaleString('en')} batches at once through nginx (proxy_cache), cacheable pages of ${c.pageRevisions}: page requests that reached the origin | ${c.cached.originPages} for ${c.pages} pages (${c.cached.pagesServed.toLocaleString('en')} served; plus ${c.cached.pulls.toLocaleString('en')} small redirecting pulls) | ≤ 1 per page ${pass(c.cached.originPages, c.pages, true)} |
+| the same catch-ups: through the cache; without pages, straight to the origin | ${c.cached.ms.toLocaleString('en')} ms; ${c.directMs.toLocaleString('en')} ms | |
+| streaming replica lag under ${r.writesPerSecond} pushes/s (p50; p99; polled every 5 ms) | ${r.lagP50} ms; ${r.lagP99} ms | |
+| pull (50 batches) under that load: from the replica vs from the primary (p50; p99) | ${r.pullReplicaP50}; ${r.pullReplicaP99} ms vs ${r.pullPrimaryP50}; ${r.pullPrimaryP99} ms | |
+| write ceiling: accepted changes/s, 50 clients × batches of 10 over 1, 2, 4 instances (group commit) | ${[1, 2, 4].map((n) => ceiling[n].perSecond.toLocaleString('en')).join(', ')} | docs/scaling.md |`
+}
+
 /** Replaces the server section of BENCHMARKS.md (or appends it). */
 export function spliceServerSection(markdown, section) {
   const start = markdown.indexOf('<!-- server:start -->')
   const end = markdown.indexOf('<!-- server:end -->')
   if (start < 0 || end < 0) return `${markdown.trimEnd()}\n\n${section}\n`
   return `${markdown.slice(0, start)}${section}${markdown.slice(end + '<!-- server:end -->'.length)}`
+}
+
+/** Past one machine (bench/scale.mjs): each on its own, in turn. */
+async function scaleResults(postgres) {
+  // SCALE=dense,cpu,fanout,cached,replica,ceiling: only those (with --only scale).
+  const wanted = new Set((process.env.SCALE ?? 'dense,cpu,fanout,cached,replica,ceiling').split(','))
+  const run = (name, measure) => (wanted.has(name) ? measure() : undefined)
+  return {
+    dense: await run('dense', () =>
+      denseStreams(postgres.url, { count: quick ? 2000 : 10_000, idleSeconds: quick ? 16 : 32 }),
+    ),
+    cpuPerWrite: await run('cpu', () => cpuPerWrite(postgres.url, { writes: quick ? 200 : 500 })),
+    fanout10k: await run('fanout', () =>
+      fanoutAt(postgres.url, { count: quick ? 2000 : 10_000, pushes: quick ? 30 : 100 }),
+    ),
+    cached: await run('cached', () => cachedCatchUps(postgres.url, { clients: 1000 })),
+    replica: await run('replica', () => replicaReads(postgres, { seconds: quick ? 5 : 10 })),
+    ceiling: await run('ceiling', () => writeCeiling(postgres.url, throughput)),
+  }
 }
 
 async function main() {
@@ -683,8 +740,21 @@ async function main() {
     }
     process.exit(0)
   }
+  if (only === 'scale') {
+    const postgres = await startPostgres()
+    try {
+      const scale = await scaleResults(postgres)
+      log(JSON.stringify(scale, null, 2))
+      // A whole scale run: kept beside the last full run's other results, and reported with them.
+      if (!process.env.SCALE)
+        writeResults({ ...JSON.parse(readFileSync(resultsFile, 'utf8')), scale, scaleDate: today() })
+    } finally {
+      postgres.stop()
+    }
+    process.exit(0)
+  }
   if (only !== undefined) {
-    throw new Error(`--only takes first-sync, scoped-pull, idle-streams, noisy, startup or merge, not ${only}`)
+    throw new Error(`--only takes first-sync, scoped-pull, idle-streams, noisy, startup, merge or scale, not ${only}`)
   }
   const cpus = os.cpus()
   const environment = `Node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB`
@@ -716,8 +786,11 @@ async function main() {
     )
     const noisyPostgres = await noisyNeighbour('PostgreSQL', ['--database-url', postgres.url])
     const startupResult = await startup()
+    const scale = await scaleResults(postgres)
     const results = {
-      date: new Date().toISOString().slice(0, 10),
+      date: today(),
+      scale,
+      scaleDate: today(),
       quick,
       environment,
       postgres: postgresResult,
@@ -730,12 +803,7 @@ async function main() {
       noisy: { pglite: noisyPglite, postgres: noisyPostgres },
       startup: startupResult,
     }
-    writeFileSync(join(root, 'bench/server-results.json'), `${JSON.stringify(results, null, 2)}\n`)
-    const file = join(root, 'BENCHMARKS.md')
-    const markdown = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n'
-    writeFileSync(file, spliceServerSection(markdown, report(results)))
-    spawnSync('npx', ['prettier', '--write', file, join(root, 'bench/server-results.json')], { cwd: root })
-    log('wrote bench/server-results.json and the server section of BENCHMARKS.md')
+    writeResults(results)
   } finally {
     for (const server of servers) await server.stop().catch(() => undefined)
     postgres.stop()

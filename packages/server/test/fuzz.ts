@@ -6,7 +6,7 @@
 
 /** One request to send, described as data (so that a failure prints it). */
 export interface FuzzRequest {
-  kind: 'push' | 'pull' | 'stream' | 'snapshot' | 'info' | 'other'
+  kind: 'push' | 'pull' | 'stream' | 'snapshot' | 'page' | 'info' | 'other'
   method: string
   /** Path and query, e.g. `/pull?v=2&since=0`. */
   path: string
@@ -285,6 +285,20 @@ export function* fuzzRequests(random: Random, count: number): Generator<FuzzRequ
         scope,
       })
       yield { kind: 'snapshot', method: 'GET', path: `/snapshot?${q}`, headers }
+    } else if (roll < 0.935) {
+      // A cacheable page's address, forged (a real one is signed by the server).
+      const q = query(random, {
+        v: () => '2',
+        epoch: () => pick(random, ['', 'e', '0'.repeat(32)]),
+        from: since,
+        to: since,
+        mark: () => pick(random, ['-', 'x', '']),
+        exp: () => pick(random, ['0', String(Date.now() + 60_000), '9'.repeat(20), '-1']),
+        sig: () => pick(random, ['', 'AAAA', 'x'.repeat(43), '%zz']),
+        noscope: () => '1',
+        scope,
+      })
+      yield { kind: 'page', method: 'GET', path: `/page?${q}`, headers }
     } else if (roll < 0.95) {
       yield { kind: 'info', method: 'GET', path: '/', headers }
     } else {
@@ -294,6 +308,7 @@ export function* fuzzRequests(random: Random, count: number): Generator<FuzzRequ
         '/pull',
         '/stream',
         '/snapshot',
+        '/page',
         '/x',
         '/push/',
         '//pull',

@@ -6,6 +6,7 @@ import express from 'express'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createSyncHandler, insecureNoAuth, openPGlite, type Database, type SyncHandler } from '@changecast/server'
 import { nodeListener, serve, type NodeServer } from '@changecast/server/node'
+import { until } from '../../core/test/sync-helpers.js'
 
 let database: Database
 let sync: SyncHandler
@@ -113,6 +114,28 @@ describe('serve(): timeouts', () => {
       text += decoder.decode(value)
     }
     await reader.cancel()
+  })
+
+  it('a stream is written to its socket once its headers are sent: a client that goes away is counted out, and close() ends it', async () => {
+    const server = await served({})
+    const open = async () => {
+      const response = await fetch(`${server.url}/sync/stream?v=2&since=0&clientId=taken-${sync.streams}`)
+      // Taken over: the body lasts until the connection closes.
+      expect(response.headers.get('connection')).toBe('close')
+      const reader = response.body!.getReader()
+      expect(new TextDecoder().decode((await reader.read()).value)).toContain('event: hello')
+      return reader
+    }
+    const first = await open()
+    expect(sync.streams).toBe(1)
+    await first.cancel()
+    await until(() => sync.streams === 0, { what: 'the stream to be counted out' })
+    const second = await open()
+    const ended = (async () => {
+      while (!(await second.read()).done);
+    })()
+    await sync.close()
+    await ended
   })
 
   it('refuses timeouts that make no sense', () => {

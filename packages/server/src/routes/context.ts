@@ -37,7 +37,10 @@ export interface Server {
 export class TooLargeError extends Error {}
 
 export const json = (body: unknown, status = 200, headers: Record<string, string> = {}): Response =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+  })
 export const problem = (status: number, error: string, headers: Record<string, string> = {}): Response =>
   json({ error }, status, headers)
 

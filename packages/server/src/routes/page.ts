@@ -20,8 +20,16 @@ export async function pageRoute(server: Server, c: Context): Promise<Response> {
   version(c)
   const { pages, db, t } = server
   if (!pages) return problem(404, 'this server does not serve cacheable pages')
-  const address = await pages.parse(new URL(c.req.url).searchParams)
-  if (!address) return problem(403, 'not a page address this server signed (changed, or of another server)', NO_STORE)
+  const search = new URL(c.req.url).searchParams
+  const address = await pages.parse(search)
+  if (!address) {
+    // Signed for a log that is gone (recreated: a new epoch, a new key): the client hears the new epoch and starts over.
+    const { epoch, head } = await readMeta(db, t)
+    if (search.get('epoch') && search.get('epoch') !== epoch) {
+      return withHeaders(pullReply({ epoch, batches: [], upTo: head, more: false }), NO_STORE)
+    }
+    return problem(403, 'not a page address this server signed (changed, or of another server)', NO_STORE)
+  }
   if (address.exp < Date.now()) return problem(403, 'this page address has expired: pull again', NO_STORE)
   const { epoch, scopes, from, to, mark } = address
   const primary = await readMeta(db, t)

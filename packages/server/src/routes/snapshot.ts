@@ -43,7 +43,7 @@ export async function snapshotRoute(server: Server, c: Context): Promise<Respons
             `${scopes ? `,"scopes":${JSON.stringify(scopes)}` : ''}` +
             `${total === undefined ? '' : `,"total":${total}`}` +
             `${read.next ? `,"next":${JSON.stringify(JSON.stringify(read.next))}` : ''},"rows":[${read.rows.join(',')}]}`,
-          { headers: { 'content-type': 'application/json' } },
+          { headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } },
         )
       }
       if (!server.replicas) return page(db, primary)

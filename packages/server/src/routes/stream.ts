@@ -3,7 +3,7 @@ import { controllerSink, type StreamSink } from '../fanout.js'
 import { readMeta } from '../store/model.js'
 import { clientIdOf, identify, position, readScopes, type Server } from './context.js'
 
-const HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
+const HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' }
 
 /**
  * The property of a stream's `Response` that hands it a sink of its own instead of its body
