@@ -26,7 +26,17 @@ import { startPostgres } from '../scripts/postgres.mjs'
 import { pushBatch, seedRow, seedRows, signToken, startSyncServer } from '../scripts/sync-server-process.mjs'
 import { chromium } from 'playwright-core'
 import { createServer } from 'vite'
-import { cachedCatchUps, cpuPerWrite, denseStreams, fanoutAt, replicaReads, writeCeiling } from './scale.mjs'
+import {
+  cachedCatchUps,
+  cpu,
+  cpuPerWrite,
+  denseStreams,
+  fanoutAt,
+  percentile,
+  replicaReads,
+  rss,
+  writeCeiling,
+} from './scale.mjs'
 import { chromiumArgs, ensureChromium } from '../scripts/chromium.mjs'
 
 const quick = process.argv.includes('--quick')
@@ -39,25 +49,12 @@ const SECONDS = quick ? 4 : 10
 const STREAMS = quick ? 200 : 1000
 const FANOUT_PUSHES = quick ? 30 : 100
 const IDLE_SECONDS = quick ? 5 : 15
-const CLK_TCK = 100
 
 const log = (...args) => console.log('[bench:server]', ...args)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Starts the CLI without authentication; resolves with its URL and pid once it listens. */
 const startServer = (args) => startSyncServer(['--insecure-no-auth', ...args])
-
-/** Resident memory of a process, bytes. */
-function rss(pid) {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)
-  return Number(line[1]) * 1024
-}
-
-/** CPU time of a process so far, ms. */
-function cpu(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
-}
 
 const push = async (url, clientId, rev, changes) => {
   const response = await fetch(`${url}/push`, {
@@ -152,12 +149,6 @@ async function mergeVsReplace(url, label) {
     `${label}: merged ${result.merge.perSecond} vs whole values ${result.replace.perSecond} changes/s: cost ${result.cost} %`,
   )
   return result
-}
-
-function percentile(values, p) {
-  const sorted = [...values].sort((a, b) => a - b)
-  const value = sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-  return Math.round(value * 10) / 10
 }
 
 /**
@@ -607,8 +598,7 @@ as separate processes; the load generator shares the machine's cores with them.
 | --- | --: | --: |
 | accepted changes/s, PostgreSQL (${CLIENTS} clients × batches of ${CHANGES}) | ${postgres.perSecond} (push p50 ${postgres.pushP50} ms, p99 ${postgres.pushP99} ms) | ≥ 5,000 ${pass(postgres.perSecond, 5000)} |
 | accepted changes/s, PGlite (${CLIENTS} clients × batches of ${CHANGES}) | ${pglite.perSecond} (push p50 ${pglite.pushP50} ms, p99 ${pglite.pushP99} ms) | ≥ 2,000 ${pass(pglite.perSecond, 2000)} |
-${mergeRow('PostgreSQL', merge.postgres)}
-${mergeRow('PGlite', merge.pglite)}
+${merge ? `${mergeRow('PostgreSQL', merge.postgres)}\n${mergeRow('PGlite', merge.pglite)}` : ''}
 | fan-out latency p50, ${f.streams} streams over ${f.instances} instances | ${f.p50} ms | ≤ 20 ms ${pass(f.p50, 20, true)} |
 | fan-out latency p99 | ${f.p99} ms | ≤ 100 ms ${pass(f.p99, 100, true)} |
 | deliveries missing | ${f.missing} of ${f.streams * f.pushes} | 0 ${pass(f.missing, 0, true)} |
@@ -660,7 +650,7 @@ function scaleReport({ scale, scaleDate }) {
 | resident memory per idle stream, ${dense.streams.toLocaleString('en')} streams on one instance, after an idle minute (right after they opened) | ${dense.rssPerStreamKB} KB (${dense.rssPerStreamOpenedKB} KB) | ≤ 4 KB ${pass(dense.rssPerStreamKB, 4, true)} |
 | CPU of that instance while its streams idle (heartbeats included) | ${dense.idleCpuPercent} % | ≈ 0 |
 | CPU per write reaching 10 streams, with 1,000 vs 10,000 streams (the others in 999 other scopes) | ${perWrite.thousandMs} ms vs ${perWrite.tenThousandMs} ms (×${ratio}) | independent ${pass(ratio, 1.2, true)} |
-| ${c.clients.toLocaleString('en')} users catching up ${c.revisions.toLocaleString('en')} batches at once through nginx (proxy_cache), cacheable pages of ${c.pageRevisions}: page requests that reached the origin | ${c.cached.originPages} for ${c.pages} pages (${c.cached.pagesServed.toLocaleString('en')} served; plus ${c.cached.pulls.toLocaleString('en')} small redirecting pulls) | ≤ 1 per page ${pass(c.cached.originPages, c.pages, true)} |
+| ${c.clients.toLocaleString('en')} users of one scope catching up from revision 0 at once (${c.revisions.toLocaleString('en')} batches of theirs) through nginx (proxy_cache), cacheable pages of ${c.pageRevisions} revisions: page requests that reached the origin | ${c.cached.originPages} for ${c.pages} pages (${c.cached.pagesServed.toLocaleString('en')} served; plus ${c.cached.pulls.toLocaleString('en')} small redirecting pulls) | ≤ 1 per page ${pass(c.cached.originPages, c.pages, true)} |
 | the same catch-ups: through the cache; without pages, straight to the origin | ${c.cached.ms.toLocaleString('en')} ms; ${c.directMs.toLocaleString('en')} ms | |
 | streaming replica lag under ${r.writesPerSecond} pushes/s (p50; p99; polled every 5 ms) | ${r.lagP50} ms; ${r.lagP99} ms | |
 | pull (50 batches) under that load: from the replica vs from the primary (p50; p99) | ${r.pullReplicaP50}; ${r.pullReplicaP99} ms vs ${r.pullPrimaryP50}; ${r.pullPrimaryP99} ms | |
@@ -738,6 +728,11 @@ async function main() {
       postgres.stop()
       rmSync(dataDir, { recursive: true, force: true })
     }
+    process.exit(0)
+  }
+  if (process.argv.includes('--report')) {
+    // Only the report again, from bench/server-results.json.
+    writeResults(JSON.parse(readFileSync(resultsFile, 'utf8')))
     process.exit(0)
   }
   if (only === 'scale') {
