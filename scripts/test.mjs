@@ -2,8 +2,15 @@
 // (Playwright), and the packed packages against their READMEs in a scratch app.
 import { spawnSync } from 'node:child_process'
 import { ensureChromium } from './chromium.mjs'
+import { ensureNginx } from './nginx.mjs'
 
 const env = { ...process.env, CHROMIUM_PATH: ensureChromium() }
+// The caching proxy of the cacheable-pages tests, installed before they run (as root on Debian).
+try {
+  ensureNginx()
+} catch (error) {
+  console.warn(`[changecast] ${error.message} (the caching proxy tests will fail for that reason)`)
+}
 const steps = [
   ['unit + browser (vitest)', 'vitest', ['run', '--project', 'unit', '--project', 'svelte', '--project', 'browser']],
   ['end to end (playwright)', 'playwright', ['test']],

@@ -135,7 +135,7 @@ function takingOver(
     // HTTP/1 only (an HTTP/2 stream is one of many on its connection).
     const env = bindings?.incoming.httpVersionMajor === 1 ? (bindings as HttpBindings) : undefined
     const socket = env?.incoming.socket
-    if (!take || !env || !socket || socket.destroyed) return response
+    if (!take || !env || !socket || socket.destroyed || request.method !== 'GET') return response
     const head = headOf(response)
     release(env.outgoing, socket, server?.())
     socket.setTimeout(0)
