@@ -55,24 +55,33 @@ export function ensurePostgres() {
 }
 
 /**
- * Creates and starts a cluster. Returns its URL (superuser `postgres`, trust auth, on
- * 127.0.0.1) and a function that stops it and removes its files.
+ * A temporary directory for a cluster, and `run(program, args)` for PostgreSQL's programs.
+ * initdb refuses to run as root: as root, the directory and the cluster belong to the
+ * postgres user, and the programs run as it.
  */
-export async function startPostgres() {
+function clusterDirectory(prefix) {
   const bin = ensurePostgres()
-  const dir = mkdtempSync(join(tmpdir(), 'changecast-pg-'))
-  // initdb refuses to run as root: as root, the cluster belongs to the postgres user.
-  const run = (command, args) => {
-    const full = join(bin, command)
-    if (isRoot) execFileSync('runuser', ['-u', 'postgres', '--', full, ...args], { stdio: 'pipe' })
-    else execFileSync(full, args, { stdio: 'pipe' })
-  }
+  const dir = mkdtempSync(join(tmpdir(), prefix))
   if (isRoot)
     chownSync(
       dir,
       Number(execFileSync('id', ['-u', 'postgres']).toString()),
       Number(execFileSync('id', ['-g', 'postgres']).toString()),
     )
+  const run = (program, args) => {
+    const full = toolPath(bin, program)
+    if (isRoot) execFileSync('runuser', ['-u', 'postgres', '--', full, ...args], { stdio: 'pipe' })
+    else execFileSync(full, args, { stdio: 'pipe' })
+  }
+  return { dir, run }
+}
+
+/**
+ * Creates and starts a cluster. Returns its URL (superuser `postgres`, trust auth, on
+ * 127.0.0.1) and a function that stops it and removes its files.
+ */
+export async function startPostgres() {
+  const { dir, run } = clusterDirectory('changecast-pg-')
   const data = join(dir, 'data')
   const port = await freePort()
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8'])
@@ -105,19 +114,7 @@ export async function startPostgres() {
  * `up()` (stops and starts it, keeping its files), and `stop()` (stops it and removes them).
  */
 export async function startReplica(primary) {
-  const bin = ensurePostgres()
-  const dir = mkdtempSync(join(tmpdir(), 'changecast-replica-'))
-  const run = (command, args) => {
-    const full = toolPath(bin, command)
-    if (isRoot) execFileSync('runuser', ['-u', 'postgres', '--', full, ...args], { stdio: 'pipe' })
-    else execFileSync(full, args, { stdio: 'pipe' })
-  }
-  if (isRoot)
-    chownSync(
-      dir,
-      Number(execFileSync('id', ['-u', 'postgres']).toString()),
-      Number(execFileSync('id', ['-g', 'postgres']).toString()),
-    )
+  const { dir, run } = clusterDirectory('changecast-replica-')
   const data = join(dir, 'data')
   const port = await freePort()
   const from = new URL(primary.url)
