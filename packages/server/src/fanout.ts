@@ -144,11 +144,6 @@ export class Fanout {
     return this.#streams.size
   }
 
-  /** The newest revision this instance has read from the log. */
-  get head(): number {
-    return this.#last
-  }
-
   async start(): Promise<void> {
     ;({ head: this.#last, epoch: this.#epoch } = await readMeta(this.#db, this.#t))
     this.onHead?.(this.#last)
